@@ -1,0 +1,182 @@
+"""Agent files (Claude Code subagent format) -> `Agent`.
+
+A file is YAML-ish front matter between `---` lines, then the system prompt. Many real
+files, ours included, are not valid YAML (a one-line description holding `\\n` escapes and
+`Context: …` text), so a file PyYAML rejects is read key by key, the way Claude Code reads
+it, instead of being refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
+_KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:(?:[ \t]|$)")
+
+
+class AgentFileError(ValueError):
+    """The file cannot be used as an agent; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    description: str
+    system_prompt: str
+    model: str  # resolved model id, ready for the Messages API
+    source: Path
+    color: str | None = None
+    tools: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    source: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class AgentCatalog:
+    agents: tuple[Agent, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def get(self, name: str) -> Agent | None:
+        return next((a for a in self.agents if a.name == name), None)
+
+
+@dataclass(frozen=True)
+class ModelChoices:
+    """How `model:` values resolve: aliases, and the model for `inherit` or none."""
+
+    default: str
+    aliases: Mapping[str, str]
+
+    def resolve(self, value: object) -> tuple[str, str | None]:
+        """(model id, warning or None)."""
+        text = str(value).strip() if value is not None else ""
+        if not text or text.lower() == "inherit":
+            return self.default, None
+        if text.lower() in self.aliases:
+            return self.aliases[text.lower()], None
+        if text.startswith("claude-"):
+            return text, None
+        return self.default, f"unknown model {text!r}, using {self.default}"
+
+
+def shipped_agents_dir() -> Path:
+    """The agents that come with the bot: inside an installed wheel, or the repo's `agents/`."""
+    package = Path(__file__).resolve().parent
+    installed = package / "_shipped_agents"
+    return installed if installed.is_dir() else package.parent / "agents"
+
+
+def parse_agent(text: str, source: Path, models: ModelChoices) -> tuple[Agent, list[str]]:
+    """One agent file's text -> (Agent, warnings). Raises AgentFileError if unusable."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        raise AgentFileError(f"{source}: no front matter (a '---' block with name and description)")
+    meta = _read_front_matter(match.group(1))
+    system_prompt = text[match.end():].strip()
+    if not system_prompt:
+        raise AgentFileError(f"{source}: the system prompt after the front matter is empty")
+
+    description = meta.pop("description", None)
+    if not isinstance(description, str) or not description.strip():
+        raise AgentFileError(f"{source}: no description (routing and help need one)")
+    name = meta.pop("name", None) or source.stem
+    model, warning = models.resolve(meta.pop("model", None))
+    color = meta.pop("color", None)
+    agent = Agent(
+        name=str(name).strip(),
+        description=_decode_escapes(description).strip(),
+        system_prompt=system_prompt,
+        model=model,
+        source=source,
+        color=str(color).strip() if color else None,
+        tools=_tool_list(meta.pop("tools", None)),
+        extra=MappingProxyType(meta),
+    )
+    return agent, [f"{source}: {warning}"] if warning else []
+
+
+def load_agents(directory: Path, models: ModelChoices) -> AgentCatalog:
+    """Every usable `*.md` agent in `directory`; unusable files are skipped with a reason."""
+    agents: list[Agent] = []
+    skipped: list[SkippedFile] = []
+    warnings: list[str] = []
+    if not directory.is_dir():
+        return AgentCatalog((), (SkippedFile(directory, "no such folder of agent files"),))
+    for path in sorted(directory.glob("*.md")):
+        if path.name.lower() == "readme.md":
+            continue
+        try:
+            agent, file_warnings = parse_agent(path.read_text(encoding="utf-8"), path, models)
+        except (AgentFileError, UnicodeDecodeError, OSError) as error:
+            reason = str(error).removeprefix(f"{path}: ")
+            skipped.append(SkippedFile(path, reason))
+            continue
+        if any(a.name == agent.name for a in agents):
+            skipped.append(SkippedFile(path, f"another file already defines agent {agent.name!r}"))
+            continue
+        agents.append(agent)
+        warnings += file_warnings
+    return AgentCatalog(tuple(agents), tuple(skipped), tuple(warnings))
+
+
+def _read_front_matter(block: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(block)
+    except yaml.YAMLError:
+        data = None
+    if isinstance(data, dict):
+        return {str(k): v for k, v in data.items()}
+    return _read_key_by_key(block)
+
+
+def _read_key_by_key(block: str) -> dict[str, Any]:
+    """Claude Code's lenient reading: each `key:` line starts a value; other lines continue it."""
+    entries: list[tuple[str, list[str]]] = []
+    for line in block.split("\n"):
+        key = _KEY_LINE.match(line)
+        if key:
+            entries.append((key.group(1), [line]))
+        elif entries:
+            entries[-1][1].append(line)
+    meta: dict[str, Any] = {}
+    for key, lines in entries:
+        chunk = "\n".join(lines)
+        try:
+            parsed = yaml.safe_load(chunk)
+            meta[key] = parsed[key] if isinstance(parsed, dict) and key in parsed else _raw_value(chunk)
+        except yaml.YAMLError:
+            meta[key] = _raw_value(chunk)
+    return meta
+
+
+def _raw_value(chunk: str) -> str:
+    return chunk.split(":", 1)[1].strip()
+
+
+def _decode_escapes(text: str) -> str:
+    # Plain (unquoted) one-line descriptions carry literal "\n" that mean line breaks.
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def _tool_list(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())

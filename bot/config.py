@@ -1,0 +1,167 @@
+"""Settings from the environment (and a `.env` file), with clear errors.
+
+Everything the bot can be told lives in one frozen `Settings`; nothing else reads
+`os.environ` except the anthropic SDK, which reads `ANTHROPIC_BASE_URL` itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_MODEL = "claude-sonnet-5-5"
+DEFAULT_MODEL_ALIASES = {
+    "sonnet": "claude-sonnet-5-5",
+    "opus": "claude-opus-5-5",
+    "haiku": "claude-haiku-5-5",
+}
+
+
+class ConfigError(ValueError):
+    """A setting is present but unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A missing or wrong setting, said the way an operator can act on it."""
+
+    variable: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.message}. {self.fix}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str | None = None
+    slack_app_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
+    agents_dir: Path | None = None  # None: the agents shipped with the bot
+    data_dir: Path = Path("data")
+    default_model: str = DEFAULT_MODEL
+    model_aliases: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MODEL_ALIASES))
+    default_agent: str = "backend-senior-engineer"
+    max_tokens: int = 8000
+    claude_timeout_s: float = 120.0
+    log_level: str = "INFO"
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_token: str | None = None
+
+    def problems(self, *, slack: bool, socket_mode: bool = False, http: bool = False) -> list[Problem]:
+        """What stops the bot from running in the given mode (empty when nothing does)."""
+        found: list[Problem] = []
+        if not self.anthropic_api_key:
+            found.append(Problem(
+                "ANTHROPIC_API_KEY", "not set",
+                "Create a key at https://console.anthropic.com/settings/keys and put "
+                "ANTHROPIC_API_KEY=... in .env",
+            ))
+        if slack:
+            found += _token_problems(
+                "SLACK_BOT_TOKEN", self.slack_bot_token, "xoxb-",
+                "Install the app to your workspace, then copy 'Bot User OAuth Token' from "
+                "OAuth & Permissions into .env as SLACK_BOT_TOKEN=xoxb-...",
+            )
+        if socket_mode:
+            found += _token_problems(
+                "SLACK_APP_TOKEN", self.slack_app_token, "xapp-",
+                "In the app's Basic Information, under App-Level Tokens, generate a token with "
+                "the connections:write scope and put SLACK_APP_TOKEN=xapp-... in .env "
+                "(or run with --http instead).",
+            )
+        if http and not self.slack_signing_secret:
+            found.append(Problem(
+                "SLACK_SIGNING_SECRET", "not set (HTTP mode verifies every request with it)",
+                "Copy 'Signing Secret' from the app's Basic Information into .env as "
+                "SLACK_SIGNING_SECRET=...",
+            ))
+        return found
+
+
+def _token_problems(variable: str, value: str | None, prefix: str, fix: str) -> list[Problem]:
+    if not value:
+        return [Problem(variable, "not set", fix)]
+    if not value.startswith(prefix):
+        # Say which kind it looks like, never the value itself.
+        return [Problem(variable, f"does not look like a {prefix}… token", fix)]
+    return []
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
+    """Settings from `environ`; by default the process environment after reading `.env`.
+
+    The real environment wins over `.env` (python-dotenv does not override), and the file's
+    values land in `os.environ` so the anthropic SDK sees `ANTHROPIC_BASE_URL` too.
+    """
+    if environ is None:
+        load_dotenv(env_file, override=False)
+        environ = os.environ
+    env = {k: v for k, v in environ.items() if v != ""}
+
+    aliases = dict(DEFAULT_MODEL_ALIASES)
+    for alias in aliases:
+        override = env.get(f"BOT_MODEL_{alias.upper()}")
+        if override:
+            aliases[alias] = override
+
+    agents_dir = env.get("BOT_AGENTS_DIR")
+    return Settings(
+        slack_bot_token=env.get("SLACK_BOT_TOKEN"),
+        slack_app_token=env.get("SLACK_APP_TOKEN"),
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET"),
+        slack_api_url=_with_trailing_slash(env.get("SLACK_API_URL", DEFAULT_SLACK_API_URL)),
+        anthropic_api_key=env.get("ANTHROPIC_API_KEY"),
+        anthropic_base_url=env.get("ANTHROPIC_BASE_URL"),
+        agents_dir=Path(agents_dir) if agents_dir else None,
+        data_dir=Path(env.get("BOT_DATA_DIR", "data")),
+        default_model=env.get("BOT_DEFAULT_MODEL", DEFAULT_MODEL),
+        model_aliases=aliases,
+        default_agent=env.get("BOT_DEFAULT_AGENT", "backend-senior-engineer"),
+        max_tokens=_positive_int(env, "BOT_MAX_TOKENS", 8000),
+        claude_timeout_s=_positive_float(env, "BOT_CLAUDE_TIMEOUT_S", 120.0),
+        log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),
+        github_api_url=env.get("GITHUB_API_URL", DEFAULT_GITHUB_API_URL),
+        github_token=env.get("GITHUB_TOKEN"),
+    )
+
+
+def _with_trailing_slash(url: str) -> str:
+    # slack_sdk joins base_url and the method name by plain concatenation.
+    return url if url.endswith("/") else url + "/"
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value}")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value}")
+    return value

@@ -1,0 +1,25 @@
+"""Settings -> the objects that answer questions (shared by `run` and `ask`)."""
+
+from __future__ import annotations
+
+import anthropic
+
+from bot.agents import AgentCatalog, ModelChoices, load_agents, shipped_agents_dir
+from bot.answering import Answerer
+from bot.claude import Claude
+from bot.config import Settings
+
+
+def load_catalog(settings: Settings) -> AgentCatalog:
+    models = ModelChoices(settings.default_model, settings.model_aliases)
+    return load_agents(settings.agents_dir or shipped_agents_dir(), models)
+
+
+def create_answerer(settings: Settings, catalog: AgentCatalog | None = None) -> Answerer:
+    client = anthropic.AsyncAnthropic(
+        api_key=settings.anthropic_api_key,
+        base_url=settings.anthropic_base_url,  # None: the SDK's own default
+        timeout=settings.claude_timeout_s,
+        max_retries=2,
+    )
+    return Answerer(catalog or load_catalog(settings), Claude(client, settings.max_tokens), settings.default_agent)
