@@ -1,0 +1,1 @@
+"""Slack-facing pieces of the bot: the app manifest and its check."""
