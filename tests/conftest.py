@@ -1,0 +1,103 @@
+"""Fixtures: the real bot (HTTP mode) wired to local fakes of Slack and Claude."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bot.background import BackgroundTasks
+from bot.config import Settings
+from bot.slack.app import create_app
+from bot.slack.server import web_application
+from bot.wiring import create_answerer
+from fakes.claude_api import FakeClaude
+from fakes.slack_api import BOT_TOKEN, FakeSlack
+from fakes.slack_events import SIGNING_SECRET, deliver, event_callback, mention
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def fake_claude() -> AsyncIterator[FakeClaude]:
+    fake = await FakeClaude().start()
+    yield fake
+    await fake.stop()
+
+
+def bot_settings(fake_slack: FakeSlack, fake_claude: FakeClaude, tmp_path: Path) -> Settings:
+    return Settings(
+        slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=fake_slack.url,
+        anthropic_api_key="sk-ant-test-key", anthropic_base_url=fake_claude.url,
+        data_dir=tmp_path / "data",
+    )
+
+
+@dataclass
+class RunningBot:
+    url: str
+    tasks: BackgroundTasks
+    slack: FakeSlack
+    claude: FakeClaude
+
+    @property
+    def events_url(self) -> str:
+        return self.url + "/slack/events"
+
+    async def mention(self, text: str, channel: str = "C1", thread_ts: str | None = None,
+                      retry_num: int | None = None, event_id: str = "Ev1") -> tuple[str, float]:
+        """A person mentions the bot: the message lands in the fake Slack, then the event
+        is delivered. Returns (the message's ts, seconds the ack took)."""
+        message = self.slack.post_user_message(channel, f"<@UBOT> {text}", thread_ts=thread_ts)
+        started = time.monotonic()
+        response = await deliver(self.events_url, event_callback(
+            mention(channel, message.ts, text, thread_ts=thread_ts), event_id=event_id), retry_num=retry_num)
+        assert response.status == 200
+        return message.ts, time.monotonic() - started
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until every answer in flight is finished."""
+        deadline = time.monotonic() + timeout
+        await asyncio.sleep(0.01)
+        while self.tasks.in_flight:
+            assert time.monotonic() < deadline, "answers still in flight"
+            await asyncio.sleep(0.01)
+
+
+async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> tuple[RunningBot, web.AppRunner]:
+    tasks = BackgroundTasks()
+    app = create_app(settings, create_answerer(settings), tasks)
+    runner = web.AppRunner(web_application(app))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return RunningBot(f"http://127.0.0.1:{port}", tasks, fake_slack, fake_claude), runner
+
+
+@pytest.fixture
+async def settings(fake_slack: FakeSlack, fake_claude: FakeClaude, tmp_path: Path) -> Settings:
+    return bot_settings(fake_slack, fake_claude, tmp_path)
+
+
+@pytest.fixture
+async def bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> AsyncIterator[RunningBot]:
+    running, runner = await start_bot(settings, fake_slack, fake_claude)
+    yield running
+    await running.tasks.drain(5)
+    await runner.cleanup()
+
+
+__all__ = ["RunningBot", "start_bot", "bot_settings", "replace"]

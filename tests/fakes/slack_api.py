@@ -1,0 +1,186 @@
+"""A fake Slack Web API that keeps messages per thread and records every call.
+
+Handles the methods the bot uses; anything else answers `unknown_method` like Slack.
+Tests read `thread(channel, ts)` to see what a user would see in the thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+TEAM_ID = "T0001"
+BOT_TOKEN = "xoxb-test-token"
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    thread_ts: str | None
+    text: str = ""
+    blocks: list[dict] = field(default_factory=list)
+    user: str | None = None
+    bot_id: str | None = None
+    streaming: bool = False  # True between chat.startStream and chat.stopStream
+
+    @property
+    def markdown(self) -> str:
+        """What a reader sees as the body: streamed/markdown text, else `text`."""
+        bodies = [b.get("text", "") for b in self.blocks if b.get("type") == "markdown"]
+        return "".join(bodies) if bodies else self.text
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    args: dict[str, Any]
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.messages: list[Message] = []
+        self.statuses: list[tuple[str, str, str]] = []  # (channel, thread_ts, status)
+        self.reactions: dict[tuple[str, str], set[str]] = {}
+        self.refuse: dict[str, str] = {}  # method -> error code to answer with
+        self._clock = itertools.count(1)
+        self.app = web.Application()
+        self.app.router.add_post("/api/{method}", self._dispatch)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # -- what tests look at ------------------------------------------------------------
+
+    def thread(self, channel: str, thread_ts: str) -> list[Message]:
+        """Replies in a thread, in order (not the parent)."""
+        return [m for m in self.messages if m.channel == channel and m.thread_ts == thread_ts and m.ts != thread_ts]
+
+    def top_level(self, channel: str) -> list[Message]:
+        return [m for m in self.messages if m.channel == channel and m.thread_ts in (None, m.ts)]
+
+    def methods(self) -> list[str]:
+        return [c.method for c in self.calls]
+
+    def post_user_message(self, channel: str, text: str, user: str = "UALICE", thread_ts: str | None = None) -> Message:
+        message = Message(channel, self._next_ts(), thread_ts, text=text, user=user)
+        self.messages.append(message)
+        return message
+
+    # -- server ----------------------------------------------------------------------
+
+    async def start(self) -> "FakeSlack":
+        self._runner = web.AppRunner(self.app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/api/"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    def _next_ts(self) -> str:
+        return f"1700000000.{next(self._clock):06d}"
+
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await _read_args(request)
+        self.calls.append(Call(method, args))
+        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method in self.refuse:
+            return web.json_response({"ok": False, "error": self.refuse[method]})
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        return web.json_response({"ok": True, **handler(args)})
+
+    # -- methods -----------------------------------------------------------------------
+
+    def _auth_test(self, args: dict) -> dict:
+        return {"url": "https://fake.slack.com/", "team": "Fake", "user": "backend-engineer",
+                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID}
+
+    def _chat_postMessage(self, args: dict) -> dict:
+        message = Message(args["channel"], self._next_ts(), args.get("thread_ts"), bot_id=BOT_ID,
+                          text=args.get("markdown_text") or args.get("text", ""), blocks=args.get("blocks") or [])
+        self.messages.append(message)
+        return {"channel": message.channel, "ts": message.ts, "message": {"text": message.text}}
+
+    def _chat_update(self, args: dict) -> dict:
+        message = self._find(args["channel"], args["ts"])
+        if "markdown_text" in args:
+            message.text = args["markdown_text"]
+        elif "text" in args:
+            message.text = args["text"]
+        if "blocks" in args:
+            message.blocks = args["blocks"]
+        return {"channel": message.channel, "ts": message.ts}
+
+    def _chat_startStream(self, args: dict) -> dict:
+        message = Message(args["channel"], self._next_ts(), args.get("thread_ts"), bot_id=BOT_ID, streaming=True)
+        message.text = _chunk_text(args)
+        self.messages.append(message)
+        return {"channel": message.channel, "ts": message.ts}
+
+    def _chat_appendStream(self, args: dict) -> dict:
+        message = self._find(args["channel"], args["ts"])
+        assert message.streaming, "appendStream on a stopped stream"
+        message.text += _chunk_text(args)
+        return {"channel": message.channel, "ts": message.ts}
+
+    def _chat_stopStream(self, args: dict) -> dict:
+        message = self._find(args["channel"], args["ts"])
+        message.text += _chunk_text(args)
+        message.blocks = args.get("blocks") or []
+        message.streaming = False
+        return {"channel": message.channel, "ts": message.ts, "message": {"text": message.text}}
+
+    def _assistant_threads_setStatus(self, args: dict) -> dict:
+        self.statuses.append((args["channel_id"], args["thread_ts"], args.get("status", "")))
+        return {}
+
+    def _reactions_add(self, args: dict) -> dict:
+        self.reactions.setdefault((args["channel"], args["timestamp"]), set()).add(args["name"])
+        return {}
+
+    def _reactions_remove(self, args: dict) -> dict:
+        self.reactions.get((args["channel"], args["timestamp"]), set()).discard(args["name"])
+        return {}
+
+    def _users_info(self, args: dict) -> dict:
+        user = args["user"]
+        return {"user": {"id": user, "name": user.lower(), "real_name": f"User {user}",
+                         "profile": {"display_name": user.lower(), "real_name": f"User {user}"}}}
+
+    def _find(self, channel: str, ts: str) -> Message:
+        return next(m for m in self.messages if m.channel == channel and m.ts == ts)
+
+
+def _chunk_text(args: dict) -> str:
+    text = args.get("markdown_text", "")
+    for chunk in args.get("chunks") or []:
+        if chunk.get("type") == "markdown_text":
+            text += chunk["text"]
+    return text
+
+
+async def _read_args(request: web.Request) -> dict[str, Any]:
+    """slack_sdk sends JSON for some methods, form fields (JSON-encoded values) or a query
+    string for others."""
+    if request.content_type == "application/json":
+        return {**request.query, **await request.json()}
+    form = {**request.query, **await request.post()}
+    for key in ("blocks", "chunks", "attachments", "loading_messages"):
+        if isinstance(form.get(key), str):
+            form[key] = json.loads(form[key])
+    return form

@@ -1,0 +1,57 @@
+"""Slack's event delivery: signed HTTP requests to a running app, as Slack sends them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from .slack_api import BOT_USER_ID, TEAM_ID
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    digest = hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return f"v0={digest}"
+
+
+def event_callback(event: dict[str, Any], event_id: str = "Ev0001") -> dict[str, Any]:
+    return {
+        "token": "unused", "team_id": TEAM_ID, "api_app_id": "A0001", "type": "event_callback",
+        "event_id": event_id, "event_time": int(time.time()), "event": event,
+        "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+    }
+
+
+def mention(channel: str, ts: str, text: str, user: str = "UALICE", thread_ts: str | None = None) -> dict[str, Any]:
+    event = {"type": "app_mention", "user": user, "text": f"<@{BOT_USER_ID}> {text}", "ts": ts,
+             "channel": channel, "team": TEAM_ID, "event_ts": ts}
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+async def deliver(url: str, payload: dict[str, Any], *, retry_num: int | None = None,
+                  secret: str = SIGNING_SECRET, timestamp: int | None = None,
+                  form: bool = False) -> aiohttp.ClientResponse:
+    """POST a payload signed like Slack does; returns the (read) response."""
+    body = urlencode(payload) if form else json.dumps(payload)
+    ts = int(time.time()) if timestamp is None else timestamp
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": sign(body, ts, secret),
+    }
+    if retry_num is not None:
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+        headers["X-Slack-Retry-Reason"] = "http_timeout"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=body.encode(), headers=headers) as response:
+            await response.read()
+            return response

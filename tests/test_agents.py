@@ -1,0 +1,114 @@
+"""Agent files: the shipped agent, model aliases, and files a naive parser would choke on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.agents import AgentFileError, ModelChoices, load_agents, parse_agent, shipped_agents_dir
+from bot.config import load_settings
+from bot.wiring import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_AGENT = ROOT.parent / "shared" / "agents" / "backend-senior-engineer.md"
+MODELS = ModelChoices("claude-sonnet-5-5", {"sonnet": "claude-sonnet-5-5", "opus": "claude-opus-5-5",
+                                            "haiku": "claude-haiku-5-5"})
+
+
+def test_shipped_agent_is_the_shared_file_byte_for_byte():
+    if not SHARED_AGENT.exists():
+        pytest.skip("shared/ is not beside this checkout")
+    assert (ROOT / "agents" / "backend-senior-engineer.md").read_bytes() == SHARED_AGENT.read_bytes()
+
+
+def test_shipped_agent_front_matter_is_not_valid_yaml_yet_loads():
+    text = (ROOT / "agents" / "backend-senior-engineer.md").read_text()
+    with pytest.raises(yaml.YAMLError):
+        yaml.safe_load(text.split("---\n")[1])
+    catalog = load_agents(shipped_agents_dir(), MODELS)
+    assert catalog.skipped == ()
+    agent = catalog.get("backend-senior-engineer")
+    assert agent is not None
+    assert agent.model == "claude-sonnet-5-5"
+    assert agent.color == "purple"
+    assert agent.description.startswith("Use this agent when working on backend architecture")
+    assert "\n\n<example>\nContext: User is implementing" in agent.description  # \n escapes decoded
+    assert "\\n" not in agent.description
+    assert agent.system_prompt.startswith("You are a Senior Backend Engineer with 10+ years")
+    assert agent.system_prompt == text.split("\n---\n", 1)[1].strip()
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("sonnet", "claude-sonnet-5-5"), ("opus", "claude-opus-5-5"), ("haiku", "claude-haiku-5-5"),
+    ("inherit", "claude-sonnet-5-5"), ("claude-opus-4-1", "claude-opus-4-1"),
+])
+def test_model_aliases_inherit_and_full_ids_resolve(tmp_path, model, expected):
+    agent, warnings = parse_agent(f"---\nname: a\ndescription: d\nmodel: {model}\n---\nBody\n", tmp_path / "a.md", MODELS)
+    assert agent.model == expected and warnings == []
+
+
+def test_no_model_means_the_default_model(tmp_path):
+    agent, _ = parse_agent("---\nname: a\ndescription: d\n---\nBody\n", tmp_path / "a.md", MODELS)
+    assert agent.model == "claude-sonnet-5-5"
+
+
+def test_unknown_model_falls_back_to_default_with_a_warning(tmp_path):
+    agent, warnings = parse_agent("---\nname: a\ndescription: d\nmodel: gpt-9\n---\nBody\n", tmp_path / "a.md", MODELS)
+    assert agent.model == "claude-sonnet-5-5"
+    assert "gpt-9" in warnings[0]
+
+
+def test_alias_and_default_model_can_be_overridden_by_environment(tmp_path):
+    settings = load_settings({"BOT_MODEL_SONNET": "claude-sonnet-9", "BOT_DEFAULT_MODEL": "claude-haiku-5-5",
+                              "BOT_AGENTS_DIR": str(tmp_path)})
+    write(tmp_path, "a.md", "---\nname: a\ndescription: d\nmodel: sonnet\n---\nBody\n")
+    write(tmp_path, "b.md", "---\nname: b\ndescription: d\nmodel: inherit\n---\nBody\n")
+    catalog = load_catalog(settings)
+    assert catalog.get("a").model == "claude-sonnet-9"
+    assert catalog.get("b").model == "claude-haiku-5-5"
+
+
+def test_crlf_bom_quoted_description_tools_list_and_extra_keys_load(tmp_path):
+    text = ('\ufeff---\r\nname: reviewer\r\ndescription: "Reviews code.\\nUse it for PRs."\r\n'
+            'tools: Read, Grep, Bash\r\nmemory: project\r\npermissionMode: plan\r\n---\r\nYou review.\r\n')
+    agent, _ = parse_agent(text, tmp_path / "reviewer.md", MODELS)
+    assert agent.description == "Reviews code.\nUse it for PRs."
+    assert agent.tools == ("Read", "Grep", "Bash")
+    assert dict(agent.extra) == {"memory": "project", "permissionMode": "plan"}
+    assert agent.system_prompt == "You review."
+
+
+def test_missing_name_uses_the_file_name(tmp_path):
+    agent, _ = parse_agent("---\ndescription: d\n---\nBody", tmp_path / "db-tuner.md", MODELS)
+    assert agent.name == "db-tuner"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("Just a prompt, no front matter.", "no front matter"),
+    ("---\nname: a\ndescription: d\n---\n   \n", "system prompt"),
+    ("---\nname: a\n---\nBody", "no description"),
+    ("---\nname: a\ndescription: d\nBody without a closing line", "no front matter"),
+])
+def test_unusable_files_give_a_message_naming_the_file_and_the_problem(tmp_path, text, problem):
+    path = tmp_path / "broken.md"
+    with pytest.raises(AgentFileError) as error:
+        parse_agent(text, path, MODELS)
+    assert str(path) in str(error.value) and problem in str(error.value)
+
+
+def test_a_folder_with_broken_files_loads_the_good_ones_and_lists_the_rest(tmp_path):
+    write(tmp_path, "good.md", "---\nname: good\ndescription: d\n---\nBody")
+    write(tmp_path, "bad.md", "no front matter")
+    (tmp_path / "binary.md").write_bytes(b"\xff\xfe\x00garbage")
+    write(tmp_path, "z-copy.md", "---\nname: good\ndescription: d\n---\nBody")
+    catalog = load_agents(tmp_path, MODELS)
+    assert [a.name for a in catalog.agents] == ["good"]
+    assert sorted(s.source.name for s in catalog.skipped) == ["bad.md", "binary.md", "z-copy.md"]

@@ -1,0 +1,149 @@
+"""The command line, run as an operator would: a real process, real environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+from fakes.claude_api import Failure, Reply
+from fakes.slack_api import BOT_TOKEN
+from fakes.slack_events import SIGNING_SECRET, deliver, event_callback, mention
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = str(ROOT / "manifest.yml")
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """The machine's environment minus every setting of ours, plus `values`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "ANTHROPIC_", "BOT_", "GITHUB_"))}
+    return {**env, **values}
+
+
+async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_check_names_every_missing_variable_and_how_to_fix_it(tmp_path):
+    code, out, err = await run_cli("check", "--manifest", MANIFEST, env=clean_env(), cwd=tmp_path)
+    assert code == 1
+    for variable in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY"):
+        assert variable in err
+    assert "OAuth & Permissions" in err and "console.anthropic.com" in err
+
+
+async def test_check_passes_with_settings_agents_and_manifest_in_order(tmp_path):
+    env = clean_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1", ANTHROPIC_API_KEY="sk-ant-1")
+    code, out, err = await run_cli("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert "backend-senior-engineer" in out and "All good" in out
+
+
+async def test_check_http_mode_needs_the_signing_secret_not_the_app_token(tmp_path):
+    env = clean_env(SLACK_BOT_TOKEN="xoxb-1", ANTHROPIC_API_KEY="sk-ant-1")
+    code, _, err = await run_cli("check", "--http", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 1
+    assert "SLACK_SIGNING_SECRET" in err and "SLACK_APP_TOKEN" not in err
+
+
+async def test_check_reports_broken_agent_files_and_a_broken_manifest(tmp_path):
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "broken.md").write_text("no front matter here")
+    (tmp_path / "manifest.yml").write_text("display_information: {}\n")
+    env = clean_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1", ANTHROPIC_API_KEY="sk-ant-1",
+                    BOT_AGENTS_DIR=str(tmp_path / "agents"))
+    code, _, err = await run_cli("check", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "broken.md" in err and "no front matter" in err
+    assert "BOT_DEFAULT_AGENT" in err
+    assert "manifest.yml" in err
+
+
+async def test_settings_come_from_a_dotenv_file_and_the_environment_wins(tmp_path):
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_APP_TOKEN=not-an-app-token\n"
+                                   "ANTHROPIC_API_KEY=sk-ant-file\n")
+    env = clean_env(SLACK_APP_TOKEN="xapp-from-env")
+    code, _, err = await run_cli("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 0, err
+
+
+async def test_ask_streams_an_answer_to_the_terminal(fake_claude, tmp_path):
+    fake_claude.then(Reply(chunks=("Use ", "a queue.")))
+    env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url)
+    code, out, err = await run_cli("ask", "How", "do I absorb spikes?", env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert out.strip() == "Use a queue."
+    assert "backend-senior-engineer" in err and "claude-sonnet-5-5" in err
+    assert fake_claude.requests[0]["messages"] == [{"role": "user", "content": "How do I absorb spikes?"}]
+
+
+async def test_ask_when_claude_is_down_says_so_without_a_traceback(fake_claude, tmp_path):
+    fake_claude.then(Failure(), Failure(), Failure())
+    env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url)
+    code, out, err = await run_cli("ask", "hi", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "Claude is overloaded" in err and "Traceback" not in err
+
+
+async def test_ask_without_an_api_key_says_what_is_missing(tmp_path):
+    code, _, err = await run_cli("ask", "hi", env=clean_env(), cwd=tmp_path)
+    assert code == 2 and "ANTHROPIC_API_KEY" in err
+
+
+async def test_run_without_slack_tokens_says_what_is_missing_and_how_to_get_it(tmp_path):
+    code, _, err = await run_cli("run", env=clean_env(), cwd=tmp_path)
+    assert code == 2
+    assert "SLACK_BOT_TOKEN" in err and "SLACK_APP_TOKEN" in err and "README" in err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_run_http_answers_a_mention_and_stops_cleanly_on_sigterm(fake_slack, fake_claude, tmp_path):
+    port = free_port()
+    env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
+                    ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port),
+        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    async with session.get(base + "/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    assert time.monotonic() < deadline, "the bot never came up"
+                    await asyncio.sleep(0.1)
+        question = fake_slack.post_user_message("C1", "<@UBOT> hello")
+        response = await deliver(base + "/slack/events", event_callback(mention("C1", question.ts, "hello")))
+        assert response.status == 200
+        deadline = time.monotonic() + 10
+        while not (fake_slack.thread("C1", question.ts) and not fake_slack.thread("C1", question.ts)[0].streaming):
+            assert time.monotonic() < deadline, "no answer in the thread"
+            await asyncio.sleep(0.05)
+        assert fake_slack.thread("C1", question.ts)[0].markdown == "Hello from **Claude**."
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=40)
+    log = err.decode()
+    assert process.returncode == 0, log
+    assert '"event": "answer"' in log and '"event": "event"' in log
+    for secret in (BOT_TOKEN, "sk-ant-test", SIGNING_SECRET):
+        assert secret not in log

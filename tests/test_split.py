@@ -1,0 +1,423 @@
+"""Splitting long Markdown answers into Slack messages (bot/slack/split.py)."""
+
+from __future__ import annotations
+
+import random
+import re
+from functools import lru_cache
+
+import pytest
+
+from bot.slack.split import (
+    SLACK_MARKDOWN_LIMIT,
+    Append,
+    MarkdownSplitter,
+    NextMessage,
+    split_markdown,
+)
+
+# -- an independent reading of the rules, to check the splitter against ---------------------------
+
+OPENER = re.compile(r"( {0,3})(`{3,}|~{3,})(.*)")
+CLOSER = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
+FENCE_LINE_AT_START = re.compile(r" {0,3}(?:`{3,}|~{3,})[^\n]*\n")
+FENCE_AT_END = re.compile(r" {0,3}(?:`{3,}|~{3,})\Z")
+
+
+def open_fence(text: str) -> tuple[str, str] | None:
+    """(marker, info) of the code block still open at the end of `text`, by CommonMark's rules."""
+    fence = None
+    for line in text.split("\n"):
+        if fence is None:
+            m = OPENER.fullmatch(line)
+            if m and not (m[2][0] == "`" and "`" in m[3]):
+                fence = (m[2], m[3].strip())
+        else:
+            m = CLOSER.fullmatch(line)
+            if m and m[1][0] == fence[0][0] and len(m[1]) >= len(fence[0]):
+                fence = None
+    return fence
+
+
+def decompose(messages: list[str], original: str) -> list[tuple[str, int, int]] | None:
+    """Read each message as [added reopening line] + a slice of the original + [added closing fence].
+
+    Between messages, whitespace of the original may be skipped; nothing else. Returns
+    (reopening line or "", start, end) per message, or None if the messages lose or invent text.
+    """
+
+    @lru_cache(maxsize=None)
+    def match(i: int, p: int) -> tuple | None:
+        if i == len(messages):
+            return () if not original[p:].strip() else None
+        message = messages[i]
+        heads = [("", message)]
+        m = FENCE_LINE_AT_START.match(message)
+        if m and i > 0:
+            heads.append((m.group(), message[m.end() :]))
+        for reopen, body in heads:
+            bodies = [body]
+            c = FENCE_AT_END.search(body)
+            if c:
+                bodies.append(body[: c.start()])
+                if body[: c.start()].endswith("\n"):
+                    bodies.append(body[: c.start() - 1])
+            for body in bodies:
+                if not body.strip():
+                    continue
+                q = p
+                while True:
+                    if original.startswith(body, q):
+                        tail = match(i + 1, q + len(body))
+                        if tail is not None:
+                            return ((reopen, q, q + len(body)),) + tail
+                    if i == 0 or q >= len(original) or not original[q].isspace():
+                        break
+                    q += 1
+        return None
+
+    found = match(0, 0)
+    return list(found) if found is not None else None
+
+
+def assert_valid(messages: list[str], original: str, limit: int, exact_info: bool = True) -> None:
+    """Each message fits, is not blank, has balanced fences; together they are the original."""
+    for message in messages:
+        assert 0 < len(message) <= limit
+        assert message.strip() or messages == [original]  # only a blank answer gives a blank message
+        assert open_fence(message) is None, f"unbalanced fences in {message!r}"
+    if messages == [original]:
+        return
+    parts = decompose(messages, original)
+    assert parts is not None, "text lost, changed or invented"
+    for reopen, start, _ in parts:
+        # The code block open where this message's text starts in the original must be reopened
+        # with the same fence and info string, and only then.
+        expected = open_fence(original[: original.rfind("\n", 0, start) + 1])
+        if expected is None:
+            assert not reopen
+            continue
+        assert reopen, f"message starting at {start} is inside a code block but does not reopen it"
+        m = OPENER.fullmatch(reopen.rstrip("\n"))
+        assert m and m[2] == expected[0]
+        if exact_info:
+            assert m[3] == expected[1]
+        else:  # tiny limits may shorten a long info string to its language, or drop it
+            assert m[3] in (expected[1], (expected[1].split() or [""])[0], "")
+
+
+def ops_to_messages(ops: list[Append | NextMessage]) -> list[str]:
+    messages: list[str] = []
+    for op in ops:
+        if isinstance(op, NextMessage):
+            assert messages, "NextMessage with no message before it"
+            assert messages[-1], "NextMessage right after NextMessage"
+            messages.append("")
+        else:
+            assert op.text, "empty Append"
+            if not messages:
+                messages.append("")
+            messages[-1] += op.text
+    assert not messages or messages[-1], "trailing empty message"
+    return messages
+
+
+def stream(text: str, chunk_sizes, limit: int = SLACK_MARKDOWN_LIMIT) -> list[str]:
+    """Feed `text` in chunks of the given sizes (cycled); check the shape of every returned list."""
+    splitter = MarkdownSplitter(limit)
+    ops: list[Append | NextMessage] = []
+    i, k = 0, 0
+    while i < len(text):
+        size = chunk_sizes[k % len(chunk_sizes)]
+        k += 1
+        batch = splitter.feed(text[i : i + size])
+        i += size
+        for a, b in zip(batch, batch[1:]):
+            assert not (isinstance(a, Append) and isinstance(b, Append)), "two Appends in a row"
+        ops += batch
+    last = splitter.finish()
+    for a, b in zip(last, last[1:]):
+        assert not (isinstance(a, Append) and isinstance(b, Append)), "two Appends in a row"
+    return ops_to_messages(ops + last)
+
+
+# -- generated answers ----------------------------------------------------------------------------
+
+WORDS = (
+    "the a service latency p99 retry queue worker idempotent schema migration cache shard replica "
+    "**bold** `inline` _it_ ``double`` postgres kafka timeout backoff deadline lock index vacuum"
+).split()
+LANGS = ["python", "sql", "bash", "", "go", "json", "typescript", 'python title="app.py"']
+
+
+def words(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def code_block(rng: random.Random, lines: int, unclosed: bool = False) -> str:
+    marker = rng.choice(["```", "```", "```", "~~~", "````"])
+    indent = rng.choice(["", "", "", "  ", "   "])
+    body = []
+    for _ in range(lines):
+        kind = rng.random()
+        if kind < 0.1:
+            body.append("")
+        elif kind < 0.15 and marker != "```":
+            body.append("```")  # an inner fence that does not close a ~~~ or ```` block
+        elif kind < 0.2:
+            body.append("x" * rng.randint(20, 400))  # a long line without spaces
+        else:
+            body.append(indent + "    " * rng.randint(0, 3) + words(rng, rng.randint(1, 12)))
+    text = f"{indent}{marker}{rng.choice(LANGS)}\n" + "".join(line + "\n" for line in body)
+    return text if unclosed else text + indent + marker + "\n"
+
+
+def random_answer(rng: random.Random, size: int) -> str:
+    parts: list[str] = []
+    while sum(map(len, parts)) < size:
+        kind = rng.choice(["para", "para", "list", "table", "code", "blank", "long", "odd"])
+        if kind == "para":
+            parts.append(words(rng, rng.randint(3, 120)) + "\n\n")
+        elif kind == "list":
+            parts.append("".join(f"- {words(rng, rng.randint(2, 20))}\n" for _ in range(rng.randint(1, 8))))
+        elif kind == "table":
+            rows = ["| key | value |", "| --- | --- |"]
+            rows += [f"| {words(rng, 2)} | {words(rng, rng.randint(1, 8))} |" for _ in range(rng.randint(1, 10))]
+            parts.append("\n".join(rows) + "\n\n")
+        elif kind == "code":
+            parts.append(code_block(rng, rng.randint(0, 60)))
+        elif kind == "blank":
+            parts.append(rng.choice(["\n", "\n\n\n", "   \n", "\t\n\n"]))
+        elif kind == "long":
+            parts.append(rng.choice(["y" * rng.randint(50, 3000), words(rng, rng.randint(50, 400))]) + "\n")
+        else:  # things that look like fences but are not, and trailing spaces
+            parts.append(rng.choice(["``\n", "```not`a fence```\n", "    ```indented code\n", "word   \n"]))
+    if rng.random() < 0.2:
+        parts.append(code_block(rng, rng.randint(1, 30), unclosed=True))
+    text = "".join(parts)
+    return text if rng.random() < 0.5 else text.rstrip("\n")
+
+
+def long_mixed_answer() -> str:
+    """~30,000 characters like a real answer: prose, a list, a table, several long code blocks."""
+    rng = random.Random(7)
+    out = ["## Why the queue backs up\n\n", words(rng, 150), "\n\n"]
+    out += [f"{i}. {words(rng, 25)}\n" for i in range(1, 9)]
+    out += ["\n| metric | before | after |\n| --- | --- | --- |\n"]
+    out += [f"| {words(rng, 2)} | {i * 7} ms | {i * 3} ms |\n" for i in range(12)]
+    out += ["\nThe worker:\n\n```python\n"]
+    out += [f"def handler_{i}(event):\n    return process(event, retries={i})  # {words(rng, 6)}\n" for i in range(125)]
+    out += ["```\n\n", words(rng, 200), "\n\nThe migration:\n\n```sql\n"]
+    out += [f"ALTER TABLE jobs_{i} ADD COLUMN attempt_{i} integer NOT NULL DEFAULT 0;\n" for i in range(50)]
+    out += ["```\n\n", words(rng, 120), "\n\n~~~bash\n"]
+    out += [f"kubectl scale deployment/worker-{i} --replicas={i % 7 + 1}\n" for i in range(60)]
+    out += ["~~~\n\n", words(rng, 100), "\n\n```go\n"]
+    out += [f"func step{i}(ctx context.Context) error {{ return run(ctx, {i}) }}\n" for i in range(70)]
+    out += ["```\n\nThat is all.\n"]
+    return "".join(out)
+
+
+# -- tests ----------------------------------------------------------------------------------------
+
+
+def test_short_text_is_one_message_identical_to_the_input():
+    for text in [
+        "Hello",
+        "Use an index:\n\n```sql\nCREATE INDEX ON jobs (state);\n```\n",
+        "\n\n  leading and trailing whitespace stays  \n\n",
+        "a\n\n" * 3000,  # 9,000 characters with blank lines past 80% of the limit: still one message
+        "x" * SLACK_MARKDOWN_LIMIT,
+        "```python\n" + "print(1)\n" * 1330 + "```",  # exactly 11,983 characters of code
+    ]:
+        assert split_markdown(text) == [text]
+
+
+def test_empty_text_gives_no_messages():
+    assert split_markdown("") == []
+    splitter = MarkdownSplitter()
+    assert splitter.feed("") == [] and splitter.finish() == []
+
+
+def test_long_mixed_answer_splits_into_valid_messages():
+    text = long_mixed_answer()
+    assert 29_000 < len(text) < 33_000
+    messages = split_markdown(text)
+    assert len(messages) >= 3
+    assert_valid(messages, text, SLACK_MARKDOWN_LIMIT)
+    # The python block (> 12,000 characters) spans messages: closed, then reopened as python.
+    assert any(m.endswith("\n```") and open_fence(m[: -len("```")]) == ("```", "python") for m in messages)
+    assert any(m.startswith("```python\n") for m in messages[1:])
+
+
+def test_messages_end_at_a_paragraph_boundary_in_the_last_part_when_there_is_one():
+    paragraphs = [f"Paragraph {i}: " + "word " * 60 + "end." for i in range(300)]
+    text = "\n\n".join(paragraphs)
+    messages = split_markdown(text)
+    assert_valid(messages, text, SLACK_MARKDOWN_LIMIT)
+    for message in messages[:-1]:
+        assert len(message) > 0.8 * SLACK_MARKDOWN_LIMIT
+        assert message.rstrip("\n").endswith("end.")
+    for message in messages[1:]:
+        assert message.startswith("Paragraph ")
+
+
+def test_messages_end_at_a_line_boundary_when_there_is_no_paragraph_break():
+    lines = [f"- item {i}: " + "detail " * (i % 30) for i in range(2000)]
+    text = "\n".join(lines) + "\n"
+    messages = split_markdown(text, limit=3000)
+    assert len(messages) > 5
+    assert_valid(messages, text, 3000)
+    for message in messages:  # whole lines (trailing whitespace at the boundary may go)
+        assert message.startswith("- item ")
+        assert message.rstrip().endswith(("detail", ":"))
+
+
+def test_one_line_of_30000_characters_without_spaces_is_cut_hard():
+    text = "z" * 30_000
+    messages = split_markdown(text)
+    assert [len(m) for m in messages] == [12_000, 12_000, 6_000]
+    assert "".join(messages) == text
+
+
+def test_one_long_line_with_spaces_is_cut_after_a_space():
+    text = " ".join(f"w{i:05d}" for i in range(5000))  # 35,000 characters, one line
+    messages = split_markdown(text)
+    assert_valid(messages, text, SLACK_MARKDOWN_LIMIT)
+    for message in messages[:-1]:
+        assert message.endswith(" ") and len(message) > 0.8 * SLACK_MARKDOWN_LIMIT
+    assert "".join(messages) == text
+
+
+def test_code_block_split_is_closed_and_reopened_with_its_language():
+    text = "Run this:\n\n```python\n" + "".join(f"value_{i} = compute({i})\n" for i in range(2000)) + "```\n\nDone.\n"
+    messages = split_markdown(text)
+    assert len(messages) >= 4
+    assert_valid(messages, text, SLACK_MARKDOWN_LIMIT)
+    for message in messages[1:-1]:
+        assert message.startswith("```python\nvalue_")
+    for message in messages[:-1]:
+        assert message.endswith("\n```")
+
+
+def test_tilde_fences_are_closed_and_reopened_with_tildes():
+    text = "~~~bash\n" + "echo 'no ``` here closes it'\n" * 100 + "~~~\n"
+    messages = split_markdown(text, limit=300)
+    assert_valid(messages, text, 300)
+    for message in messages[1:]:
+        assert message.startswith("~~~bash\n")
+    for message in messages[:-1]:
+        assert message.endswith("\n~~~")
+
+
+def test_four_backtick_fence_is_closed_and_reopened_with_four_backticks():
+    inner = "```python\nprint('inside')\n```\n"
+    text = "````markdown\n" + inner * 40 + "````\n"
+    messages = split_markdown(text, limit=200)
+    assert_valid(messages, text, 200)
+    for message in messages[1:]:
+        assert message.startswith("````markdown\n")
+    for message in messages[:-1]:
+        assert message.endswith("\n````")
+
+
+def test_indented_fence_in_a_list_is_reopened_with_its_indentation():
+    text = "1. Install:\n\n   ```bash\n" + "   pip install package-number-x\n" * 30 + "   ```\n"
+    messages = split_markdown(text, limit=200)
+    assert_valid(messages, text, 200)
+    assert all(m.startswith("   ```bash\n") for m in messages[1:])
+
+
+def test_unclosed_fence_at_the_end_is_closed():
+    assert split_markdown("Try:\n```python\nprint(1)\n") == ["Try:\n```python\nprint(1)\n```"]
+    assert split_markdown("```python\nprint(1)") == ["```python\nprint(1)\n```"]
+    text = "```sql\n" + "SELECT 1;\n" * 50
+    messages = split_markdown(text, limit=200)
+    assert len(messages) > 1
+    assert_valid(messages, text, 200)
+
+
+def test_limit_200_with_code_blocks_keeps_every_rule():
+    rng = random.Random(200)
+    for _ in range(150):
+        text = random_answer(rng, rng.randint(100, 2500))
+        assert_valid(split_markdown(text, limit=200), text, 200, exact_info=False)
+
+
+def test_generated_answers_keep_every_rule_at_many_limits():
+    rng = random.Random(1234)
+    for _ in range(200):
+        limit = rng.choice([60, 97, 150, 500, 1000, 4000])
+        text = random_answer(rng, rng.randint(0, 6 * limit))
+        messages = split_markdown(text, limit=limit)
+        assert_valid(messages, text, limit, exact_info=limit >= 500)
+        if len(text) <= limit and open_fence(text) is None:
+            assert messages == ([text] if text else [])
+
+
+def test_char_by_char_feeding_gives_the_same_messages_as_the_whole_text():
+    text = long_mixed_answer()
+    assert stream(text, [1]) == split_markdown(text)
+    rng = random.Random(99)
+    for _ in range(40):
+        limit = rng.choice([60, 200, 1000])
+        text = random_answer(rng, rng.randint(0, 5 * limit))
+        assert stream(text, [1], limit) == split_markdown(text, limit)
+
+
+def test_random_delta_sizes_give_the_same_messages_as_the_whole_text():
+    rng = random.Random(5)
+    for _ in range(60):
+        limit = rng.choice([60, 200, 1000, 3000])
+        text = random_answer(rng, rng.randint(0, 5 * limit))
+        sizes = [rng.randint(1, 80) for _ in range(20)]
+        assert stream(text, sizes, limit) == split_markdown(text, limit)
+
+
+def test_fence_marker_split_across_deltas_is_recognised():
+    splitter = MarkdownSplitter(limit=100)
+    ops = []
+    for delta in ["Intro\n", "``", "`py", "thon\n", "x = 1\n" * 30, "``", "`\n", "after\n"]:
+        ops += splitter.feed(delta)
+    ops += splitter.finish()
+    messages = ops_to_messages(ops)
+    text = "Intro\n```python\n" + "x = 1\n" * 30 + "```\nafter\n"
+    assert messages == split_markdown(text, limit=100)
+    assert_valid(messages, text, 100)
+    assert messages[1].startswith("```python\n")
+
+
+def test_feed_returns_text_promptly():
+    text = long_mixed_answer()
+    splitter = MarkdownSplitter()
+    fed = returned = 0
+    worst = 0
+    for i in range(0, len(text), 7):
+        delta = text[i : i + 7]
+        fed += len(delta)
+        returned += sum(len(op.text) for op in splitter.feed(delta) if isinstance(op, Append))
+        worst = max(worst, fed - returned)
+    # Held back: at most the end of a message after a paragraph break (20%) plus a partial line.
+    assert worst < 0.25 * SLACK_MARKDOWN_LIMIT
+    first = MarkdownSplitter().feed("Hello, ")
+    assert first == [Append("Hello, ")]
+
+
+def test_operations_never_make_an_empty_or_trailing_message():
+    rng = random.Random(3)
+    for _ in range(50):
+        text = random_answer(rng, rng.randint(0, 1500)) + rng.choice(["", "\n\n\n", "   \n \n"])
+        splitter = MarkdownSplitter(limit=120)
+        fed, finished = splitter.feed(text), splitter.finish()
+        ops = fed + finished
+        if ops:
+            assert isinstance(ops[0], Append) and isinstance(ops[-1], Append)
+        for a, b in zip(ops, ops[1:]):
+            assert not (isinstance(a, NextMessage) and isinstance(b, NextMessage))
+        for batch in (fed, finished):  # within one list: Appends coalesced
+            for a, b in zip(batch, batch[1:]):
+                assert type(a) is not type(b)
+
+
+def test_limit_too_small_for_any_code_block_is_rejected():
+    with pytest.raises(ValueError):
+        MarkdownSplitter(limit=10)
