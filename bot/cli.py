@@ -1,0 +1,156 @@
+"""Command line: run / check / ask. Argument parsing and wiring only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.agents import Agent, AgentCatalog
+from bot.answering import Question
+from bot.claude import Answer
+from bot.config import ConfigError, Problem, Settings, load_settings
+from bot.logs import log_event, setup_logging
+
+log = logging.getLogger("bot")
+
+TERMINAL_SURFACE = (
+    "You are answering in a terminal. Write Markdown (it is shown as plain text): short "
+    "paragraphs, lists and fenced code blocks with a language tag. Lead with the answer."
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="backend-engineer",
+                                     description="A senior backend engineer in Slack, powered by Claude.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="connect to Slack and answer (Socket Mode unless --http)")
+    run.add_argument("--http", action="store_true", help="serve POST /slack/events instead of Socket Mode")
+    run.add_argument("--host", default="0.0.0.0")
+    run.add_argument("--port", type=int, default=3000)
+    check = commands.add_parser("check", help="validate settings, agent files and manifest.yml")
+    check.add_argument("--http", action="store_true", help="check the settings HTTP mode needs")
+    check.add_argument("--manifest", type=Path, default=Path("manifest.yml"))
+    ask = commands.add_parser("ask", help="answer one question in the terminal (no Slack)")
+    ask.add_argument("question", nargs="+")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"backend-engineer: {error}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        return check_command(settings, args.http, args.manifest)
+    setup_logging(settings.log_level)
+    if args.command == "ask":
+        return ask_command(settings, " ".join(args.question))
+    return run_command(settings, args.http, args.host, args.port)
+
+
+def _print_problems(problems: list[Problem] | list[str], heading: str) -> None:
+    print(heading, file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+def _usable_catalog(settings: Settings) -> tuple[AgentCatalog, list[str]]:
+    from bot.wiring import load_catalog
+
+    catalog = load_catalog(settings)
+    problems = [f"agent file {skipped}" for skipped in catalog.skipped]
+    if catalog.get(settings.default_agent) is None:
+        names = ", ".join(a.name for a in catalog.agents) or "none"
+        problems.append(f"BOT_DEFAULT_AGENT: agent {settings.default_agent!r} is not loaded (loaded: {names})")
+    return catalog, problems
+
+
+def check_command(settings: Settings, http: bool, manifest: Path) -> int:
+    from bot.slack.manifest import manifest_problems
+
+    problems: list[str] = [str(p) for p in settings.problems(slack=True, socket_mode=not http, http=http)]
+    catalog, agent_problems = _usable_catalog(settings)
+    problems += agent_problems + [f"{manifest}: {p}" for p in manifest_problems(manifest)]
+    for agent in catalog.agents:
+        print(f"agent {agent.name}: model {agent.model}, from {agent.source}")
+    for warning in catalog.warnings:
+        print(f"warning: {warning}")
+    if problems:
+        _print_problems(problems, f"{len(problems)} problem(s) stop the bot from running "
+                                  f"in {'HTTP' if http else 'Socket'} mode:")
+        return 1
+    print(f"All good: settings, {len(catalog.agents)} agent(s) and {manifest} are ready.")
+    return 0
+
+
+def ask_command(settings: Settings, text: str) -> int:
+    from bot.slack.events import new_request_id
+    from bot.wiring import create_answerer
+
+    problems = settings.problems(slack=False)
+    catalog, agent_problems = _usable_catalog(settings)
+    if problems or catalog.get(settings.default_agent) is None:
+        _print_problems([*problems, *agent_problems], "Cannot answer:")
+        return 2
+    sink = TerminalSink()
+    answerer = create_answerer(settings, catalog)
+    answer = asyncio.run(answerer.answer(Question(text, new_request_id()), sink, TERMINAL_SURFACE))
+    return 0 if answer is not None else 1
+
+
+class TerminalSink:
+    """Answers to stdout as they stream; footer and failures to stderr."""
+
+    async def working(self) -> None:
+        print("thinking…", file=sys.stderr, flush=True)
+
+    async def append(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    async def finish(self, answer: Answer, agent: Agent) -> None:
+        sys.stdout.write("\n")
+        if answer.note:
+            print(f"\n⚠️ {answer.note}")
+        u = answer.usage
+        print(f"— {agent.name} · {answer.model} · {u.input_tokens} in, {u.output_tokens} out, "
+              f"{u.cache_read_input_tokens} cache read, {u.cache_creation_input_tokens} cache write",
+              file=sys.stderr)
+
+    async def fail(self, message: str) -> None:
+        print(f"\n⚠️ {message}", file=sys.stderr)
+
+
+def run_command(settings: Settings, http: bool, host: str, port: int) -> int:
+    problems = settings.problems(slack=True, socket_mode=not http, http=http)
+    catalog, agent_problems = _usable_catalog(settings)
+    if problems or catalog.get(settings.default_agent) is None:
+        _print_problems([*problems, *agent_problems],
+                        "backend-engineer can't start yet. Set these in .env (see README.md):")
+        return 2
+    for warning in [*catalog.warnings, *agent_problems]:
+        log_event(log, "agent_warning", logging.WARNING, detail=warning)
+    asyncio.run(_serve(settings, catalog, http, host, port))
+    return 0
+
+
+async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: str, port: int) -> None:
+    from bot.background import BackgroundTasks
+    from bot.slack.app import create_app
+    from bot.slack.server import run_http, run_socket_mode, stop_on_signals
+    from bot.wiring import create_answerer
+
+    tasks = BackgroundTasks()
+    app = create_app(settings, create_answerer(settings, catalog), tasks)
+    stop = stop_on_signals()
+    if http:
+        await run_http(app, tasks, host, port, stop)
+    else:
+        assert settings.slack_app_token is not None
+        await run_socket_mode(app, settings.slack_app_token, tasks, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
