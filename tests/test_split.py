@@ -42,7 +42,8 @@ def open_fence(text: str) -> tuple[str, str] | None:
 def decompose(messages: list[str], original: str) -> list[tuple[str, int, int]] | None:
     """Read each message as [added reopening line] + a slice of the original + [added closing fence].
 
-    Between messages, whitespace of the original may be skipped; nothing else. Returns
+    Between messages, whitespace of the original may be skipped; nothing else. A reopening line
+    counts as added only where the original is inside a code block. Returns
     (reopening line or "", start, end) per message, or None if the messages lose or invent text.
     """
 
@@ -67,7 +68,9 @@ def decompose(messages: list[str], original: str) -> list[tuple[str, int, int]] 
                     continue
                 q = p
                 while True:
-                    if original.startswith(body, q):
+                    # A reopening line is added exactly where the original is inside a code block.
+                    inside = open_fence(original[: original.rfind("\n", 0, q) + 1]) is not None
+                    if inside == bool(reopen) and original.startswith(body, q):
                         tail = match(i + 1, q + len(body))
                         if tail is not None:
                             return ((reopen, q, q + len(body)),) + tail

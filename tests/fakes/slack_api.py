@@ -6,8 +6,10 @@ Tests read `thread(channel, ts)` to see what a user would see in the thread.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 TEAM_ID = "T0001"
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
 
 
 @dataclass
@@ -53,6 +56,10 @@ class FakeSlack:
         self._clock = itertools.count(1)
         self.app = web.Application()
         self.app.router.add_post("/api/{method}", self._dispatch)
+        self.app.router.add_get("/socket", self._socket)
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: dict[str, float] = {}  # envelope_id -> when the app acked it
+        self.socket_connected = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -95,7 +102,8 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await _read_args(request)
         self.calls.append(Call(method, args))
-        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+        token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
+        if request.headers.get("Authorization") != f"Bearer {token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if method in self.refuse:
             return web.json_response({"ok": False, "error": self.refuse[method]})
@@ -104,7 +112,33 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "unknown_method"})
         return web.json_response({"ok": True, **handler(args)})
 
+    # -- Socket Mode -----------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self.sockets.append(socket)
+        await socket.send_json({"type": "hello", "num_connections": 1,
+                                "connection_info": {"app_id": "A0001"}, "debug_info": {"host": "fake"}})
+        self.socket_connected.set()
+        async for message in socket:
+            envelope_id = json.loads(message.data).get("envelope_id")
+            if envelope_id:
+                self.socket_acks[envelope_id] = asyncio.get_running_loop().time()
+        return socket
+
+    async def send_over_socket(self, payload: dict[str, Any], retry_attempt: int = 0) -> str:
+        """Deliver an Events API payload over the Socket Mode connection; returns its envelope id."""
+        envelope_id = str(uuid.uuid4())
+        await self.sockets[-1].send_json({
+            "envelope_id": envelope_id, "type": "events_api", "payload": payload,
+            "accepts_response_payload": False, "retry_attempt": retry_attempt, "retry_reason": ""})
+        return envelope_id
+
     # -- methods -----------------------------------------------------------------------
+
+    def _apps_connections_open(self, args: dict) -> dict:
+        return {"url": self.url.replace("http://", "ws://").replace("/api/", "/socket")}
 
     def _auth_test(self, args: dict) -> dict:
         return {"url": "https://fake.slack.com/", "team": "Fake", "user": "backend-engineer",

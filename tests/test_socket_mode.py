@@ -1,0 +1,56 @@
+"""Socket Mode (the default): the same answers arrive over Slack's WebSocket connection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from fakes.claude_api import Reply
+from fakes.slack_api import APP_TOKEN
+from fakes.slack_events import event_callback, mention
+
+from bot.background import BackgroundTasks
+from bot.slack.app import create_app
+from bot.slack.server import run_socket_mode
+from bot.wiring import create_answerer
+
+
+async def test_socket_mode_acks_at_once_and_answers_in_the_thread(settings, fake_slack, fake_claude):
+    settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
+    fake_claude.then(Reply(chunks=("Socket ", "answer."), first_delay=1.0))
+    tasks = BackgroundTasks()
+    stop = asyncio.Event()
+    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings), tasks),
+                                                 APP_TOKEN, tasks, stop, grace=5))
+    try:
+        await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
+        question = fake_slack.post_user_message("C1", "<@UBOT> hi")
+        sent = asyncio.get_running_loop().time()
+        envelope = await fake_slack.send_over_socket(event_callback(mention("C1", question.ts, "hi")))
+        deadline = time.monotonic() + 10
+        while not (replies := fake_slack.thread("C1", question.ts)) or replies[0].streaming:
+            assert time.monotonic() < deadline, "no answer arrived"
+            await asyncio.sleep(0.05)
+        assert fake_slack.socket_acks[envelope] - sent < 0.5  # acked long before the 1 s model answered
+        assert replies[0].markdown == "Socket answer."
+        assert "apps.connections.open" in fake_slack.methods()
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, timeout=10)
+
+
+async def test_sigterm_during_an_answer_lets_it_finish_before_stopping(settings, fake_slack, fake_claude):
+    settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
+    fake_claude.then(Reply(chunks=("Finished ", "anyway."), first_delay=1.0))
+    tasks = BackgroundTasks()
+    stop = asyncio.Event()
+    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings), tasks),
+                                                 APP_TOKEN, tasks, stop, grace=5))
+    await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
+    question = fake_slack.post_user_message("C1", "<@UBOT> hi")
+    await fake_slack.send_over_socket(event_callback(mention("C1", question.ts, "hi")))
+    await asyncio.sleep(0.3)
+    stop.set()  # what SIGTERM does
+    await asyncio.wait_for(runner, timeout=10)
+    assert fake_slack.thread("C1", question.ts)[0].markdown == "Finished anyway."
