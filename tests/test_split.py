@@ -252,16 +252,23 @@ def test_long_mixed_answer_splits_into_valid_messages():
     assert any(m.startswith("```python\n") for m in messages[1:])
 
 
-def test_messages_end_at_a_paragraph_boundary_in_the_last_part_when_there_is_one():
-    paragraphs = [f"Paragraph {i}: " + "word " * 60 + "end." for i in range(300)]
+def test_messages_end_at_the_last_paragraph_boundary_that_fits():
+    rng = random.Random(11)
+    paragraphs = [
+        f"Paragraph {i}.\n" + "".join(words(rng, rng.randint(3, 12)) + "\n" for _ in range(rng.randint(1, 8))) + "end."
+        for i in range(400)
+    ]
     text = "\n\n".join(paragraphs)
     messages = split_markdown(text)
+    assert len(messages) > 3
     assert_valid(messages, text, SLACK_MARKDOWN_LIMIT)
-    for message in messages[:-1]:
-        assert len(message) > 0.8 * SLACK_MARKDOWN_LIMIT
+    for message, following in zip(messages, messages[1:]):
+        # Whole paragraphs (no break at a mere line boundary), as many as fit.
+        assert message.startswith("Paragraph ") and following.startswith("Paragraph ")
         assert message.rstrip("\n").endswith("end.")
-    for message in messages[1:]:
-        assert message.startswith("Paragraph ")
+        next_paragraph = following.split("\n\n")[0]
+        # (+ 1: the answer goes on, so that paragraph's last newline would have to fit as well)
+        assert len(message.rstrip("\n")) + 2 + len(next_paragraph) + 1 > SLACK_MARKDOWN_LIMIT
 
 
 def test_messages_end_at_a_line_boundary_when_there_is_no_paragraph_break():
@@ -374,6 +381,16 @@ def test_random_delta_sizes_give_the_same_messages_as_the_whole_text():
         text = random_answer(rng, rng.randint(0, 5 * limit))
         sizes = [rng.randint(1, 80) for _ in range(20)]
         assert stream(text, sizes, limit) == split_markdown(text, limit)
+
+
+def test_lines_that_start_like_a_fence_stream_the_same_near_the_limit():
+    # Whether such a line may be emitted early is decided on its prefix: "`" could still become
+    # a closing fence, "`i" cannot. Landing it at every position near the end of a message
+    # checks that the decision never depends on how the line arrived.
+    for k in range(45):
+        for line in ["`inline` more words here", "``x and more", "~~ not a fence", "   `` spaced"]:
+            for text in ["```\n" + "a" * k + "\n" + line + "\n```\n", "b" * k + "\n" + line + "\nend\n"]:
+                assert stream(text, [1], 45) == split_markdown(text, 45)
 
 
 def test_fence_marker_split_across_deltas_is_recognised():
