@@ -44,7 +44,7 @@ async def main(mentions: int, first_token_s: float, stream_s: float) -> None:
     chunks = typical_answer()
     claude.default = Reply(chunks=chunks, first_delay=first_token_s, delay=stream_s / len(chunks))
     with tempfile.TemporaryDirectory() as data:
-        bot, runner = await start_bot(bot_settings(slack, claude, Path(data)), slack, claude)
+        bot, server = await start_bot(bot_settings(slack, claude, Path(data)), slack, claude)
         acks, to_status, to_text = [], [], []
         for n in range(mentions):  # one at a time: the figures are per answer, not under load
             calls_before = len(slack.calls)
@@ -63,7 +63,7 @@ async def main(mentions: int, first_token_s: float, stream_s: float) -> None:
             to_text.append(text_at)
             assert len(slack.thread(f"C{n}", ts)) == 1
         per_answer = Counter(c.method for c in slack.calls if c.method != "auth.test")
-        await runner.cleanup()
+        await server.stop()
     await slack.stop()
     await claude.stop()
 

@@ -7,11 +7,14 @@ Everything the bot can be told lives in one frozen `Settings`; nothing else read
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import load_dotenv
+
+T = TypeVar("T", int, float)
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -128,8 +131,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         default_model=env.get("BOT_DEFAULT_MODEL", DEFAULT_MODEL),
         model_aliases=aliases,
         default_agent=env.get("BOT_DEFAULT_AGENT", "backend-senior-engineer"),
-        max_tokens=_positive_int(env, "BOT_MAX_TOKENS", 8000),
-        claude_timeout_s=_positive_float(env, "BOT_CLAUDE_TIMEOUT_S", 120.0),
+        max_tokens=_positive(env, "BOT_MAX_TOKENS", 8000, int, "a whole number"),
+        claude_timeout_s=_positive(env, "BOT_CLAUDE_TIMEOUT_S", 120.0, float, "a number of seconds"),
         log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),
         github_api_url=env.get("GITHUB_API_URL", DEFAULT_GITHUB_API_URL),
         github_token=env.get("GITHUB_TOKEN"),
@@ -141,27 +144,14 @@ def _with_trailing_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive(env: Mapping[str, str], name: str, default: T, kind: Callable[[str], T], what: str) -> T:
     raw = env.get(name)
     if raw is None:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {value}")
-    return value
-
-
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+    if value <= 0:  # type: ignore[operator]
         raise ConfigError(f"{name} must be greater than 0, got {value}")
     return value

@@ -9,14 +9,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-
 from bot.background import BackgroundTasks
 from bot.config import Settings
 from bot.slack.app import create_app
 from bot.slack.server import web_application
 from bot.wiring import create_answerer
 from fakes.claude_api import FakeClaude
+from fakes.server import LocalServer
 from fakes.slack_api import BOT_TOKEN, FakeSlack
 from fakes.slack_events import SIGNING_SECRET, deliver, event_callback, mention
 
@@ -76,15 +75,13 @@ class RunningBot:
             await asyncio.sleep(0.01)
 
 
-async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> tuple[RunningBot, web.AppRunner]:
+async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> tuple[RunningBot, LocalServer]:
+    """The bot in HTTP mode, served exactly as `run --http` serves it."""
     tasks = BackgroundTasks()
-    app = create_app(settings, create_answerer(settings), tasks)
-    runner = web.AppRunner(web_application(app))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return RunningBot(f"http://127.0.0.1:{port}", tasks, fake_slack, fake_claude), runner
+    server = LocalServer()
+    server.app = web_application(create_app(settings, create_answerer(settings), tasks))
+    await server.start()
+    return RunningBot(server.origin, tasks, fake_slack, fake_claude), server
 
 
 @pytest.fixture
@@ -94,10 +91,10 @@ async def settings(fake_slack: FakeSlack, fake_claude: FakeClaude, tmp_path: Pat
 
 @pytest.fixture
 async def bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> AsyncIterator[RunningBot]:
-    running, runner = await start_bot(settings, fake_slack, fake_claude)
+    running, server = await start_bot(settings, fake_slack, fake_claude)
     yield running
     await running.tasks.drain(5)
-    await runner.cleanup()
+    await server.stop()
 
 
 __all__ = ["RunningBot", "start_bot", "bot_settings", "replace"]

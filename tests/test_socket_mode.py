@@ -16,15 +16,21 @@ from bot.slack.server import run_socket_mode
 from bot.wiring import create_answerer
 
 
-async def test_socket_mode_acks_at_once_and_answers_in_the_thread(settings, fake_slack, fake_claude):
+async def connect_in_socket_mode(settings, fake_slack) -> tuple[asyncio.Task, asyncio.Event]:
+    """The bot as `backend-engineer run` starts it, connected to the fake's WebSocket."""
     settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
-    fake_claude.then(Reply(chunks=("Socket ", "answer."), first_delay=1.0))
     tasks = BackgroundTasks()
     stop = asyncio.Event()
     runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings), tasks),
                                                  APP_TOKEN, tasks, stop, grace=5))
+    await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
+    return runner, stop
+
+
+async def test_socket_mode_acks_at_once_and_answers_in_the_thread(settings, fake_slack, fake_claude):
+    fake_claude.then(Reply(chunks=("Socket ", "answer."), first_delay=1.0))
+    runner, stop = await connect_in_socket_mode(settings, fake_slack)
     try:
-        await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
         question = fake_slack.post_user_message("C1", "<@UBOT> hi")
         sent = asyncio.get_running_loop().time()
         envelope = await fake_slack.send_over_socket(event_callback(mention("C1", question.ts, "hi")))
@@ -41,13 +47,8 @@ async def test_socket_mode_acks_at_once_and_answers_in_the_thread(settings, fake
 
 
 async def test_sigterm_during_an_answer_lets_it_finish_before_stopping(settings, fake_slack, fake_claude):
-    settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
     fake_claude.then(Reply(chunks=("Finished ", "anyway."), first_delay=1.0))
-    tasks = BackgroundTasks()
-    stop = asyncio.Event()
-    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings), tasks),
-                                                 APP_TOKEN, tasks, stop, grace=5))
-    await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
+    runner, stop = await connect_in_socket_mode(settings, fake_slack)
     question = fake_slack.post_user_message("C1", "<@UBOT> hi")
     await fake_slack.send_over_socket(event_callback(mention("C1", question.ts, "hi")))
     await asyncio.sleep(0.3)

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .server import LocalServer
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -45,33 +47,23 @@ class StreamError:
     error_type: str = "overloaded_error"
 
 
-class FakeClaude:
+class FakeClaude(LocalServer):
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.script: deque[Reply | Failure | StreamError] = deque()
         self.default = Reply()
-        self.app = web.Application()
         self.app.router.add_post("/v1/messages", self._messages)
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     def then(self, *replies: Reply | Failure | StreamError) -> "FakeClaude":
         self.script.extend(replies)
         return self
 
-    async def start(self) -> "FakeClaude":
-        self._runner = web.AppRunner(self.app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
+    @property
+    def url(self) -> str:
+        """What ANTHROPIC_BASE_URL is set to."""
+        return self.origin
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

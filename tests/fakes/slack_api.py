@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .server import LocalServer
+
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 TEAM_ID = "T0001"
@@ -46,22 +48,20 @@ class Call:
     args: dict[str, Any]
 
 
-class FakeSlack:
+class FakeSlack(LocalServer):
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[Call] = []
         self.messages: list[Message] = []
         self.statuses: list[tuple[str, str, str]] = []  # (channel, thread_ts, status)
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.refuse: dict[str, str] = {}  # method -> error code to answer with
         self._clock = itertools.count(1)
-        self.app = web.Application()
         self.app.router.add_post("/api/{method}", self._dispatch)
         self.app.router.add_get("/socket", self._socket)
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: dict[str, float] = {}  # envelope_id -> when the app acked it
         self.socket_connected = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     # -- what tests look at ------------------------------------------------------------
 
@@ -80,20 +80,10 @@ class FakeSlack:
         self.messages.append(message)
         return message
 
-    # -- server ----------------------------------------------------------------------
-
-    async def start(self) -> "FakeSlack":
-        self._runner = web.AppRunner(self.app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/api/"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
+    @property
+    def url(self) -> str:
+        """What SLACK_API_URL is set to."""
+        return self.origin + "/api/"
 
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._clock):06d}"
