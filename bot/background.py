@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections import Counter
+from collections.abc import AsyncIterator, Coroutine, Hashable
+from contextlib import asynccontextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -29,11 +31,37 @@ class BackgroundTasks:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, timeout: float) -> int:
-        """Wait up to `timeout` seconds for work in flight; returns how many were still running."""
+    async def drain(self, timeout: float, cleanup: float = 5.0) -> int:
+        """Wait up to `timeout` seconds for work in flight, then cancel the rest and give it
+        `cleanup` seconds to tell its users; returns how many had to be cancelled."""
         if not self._tasks:
             return 0
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
         for task in pending:
             task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=cleanup)
         return len(pending)
+
+
+class KeyedLocks:
+    """One lock per key (e.g. per thread), forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._users: Counter[Hashable] = Counter()
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)

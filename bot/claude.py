@@ -6,6 +6,7 @@ shown (`surface`), and a callback that receives text as Claude writes it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -67,9 +68,11 @@ def stop_note(stop_reason: str | None, max_tokens: int) -> str | None:
 
 
 class Claude:
-    def __init__(self, client: anthropic.AsyncAnthropic, max_tokens: int):
+    def __init__(self, client: anthropic.AsyncAnthropic, max_tokens: int, deadline_s: float = 180.0):
         self._client = client
         self._max_tokens = max_tokens
+        # The SDK's retries honour retry-after without an upper bound: this caps the whole answer.
+        self._deadline_s = deadline_s
 
     @staticmethod
     def system_blocks(agent: Agent, surface: str) -> list[dict[str, Any]]:
@@ -87,7 +90,7 @@ class Claude:
         request_id: str | None = None
         parts: list[str] = []
         try:
-            async with self._client.messages.stream(
+            async with asyncio.timeout(self._deadline_s), self._client.messages.stream(
                 model=agent.model,
                 max_tokens=self._max_tokens,
                 system=self.system_blocks(agent, surface),
@@ -102,6 +105,9 @@ class Claude:
                 final = await stream.get_final_message()
         except anthropic.APIError as error:
             raise _as_claude_error(error, request_id) from error
+        except TimeoutError as error:
+            raise ClaudeError("timeout", f"Claude took too long to answer. {_TRY_AGAIN}", request_id,
+                              f"no complete answer within {self._deadline_s:g} s") from error
         usage = final.usage
         return Answer(
             text="".join(parts),

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.agents import Agent, AgentCatalog
-from bot.answering import Question
+from bot.conversation import Turn
 from bot.claude import Answer
 from bot.config import ConfigError, Problem, Settings, load_settings
 from bot.logs import log_event, setup_logging
@@ -96,7 +96,10 @@ def ask_command(settings: Settings, text: str) -> int:
         return 2
     sink = TerminalSink()
     answerer = create_answerer(settings, catalog)
-    answer = asyncio.run(answerer.answer(Question(text, new_request_id()), sink, TERMINAL_SURFACE))
+    async def conversation() -> list[Turn]:
+        return [Turn("user", text)]
+
+    answer = asyncio.run(answerer.answer(new_request_id(), conversation, sink, TERMINAL_SURFACE))
     return 0 if answer is not None else 1
 
 
@@ -119,8 +122,8 @@ class TerminalSink:
               f"{u.cache_read_input_tokens} cache read, {u.cache_creation_input_tokens} cache write",
               file=sys.stderr)
 
-    async def fail(self, message: str) -> None:
-        print(f"\n⚠️ {message}", file=sys.stderr)
+    async def fail(self, message: str, warning: bool = True) -> None:
+        print(f"\n⚠️ {message}" if warning else message, file=sys.stderr)
 
 
 def run_command(settings: Settings, http: bool, host: str, port: int) -> int:
@@ -140,10 +143,12 @@ async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: st
     from bot.background import BackgroundTasks
     from bot.slack.app import create_app
     from bot.slack.server import run_http, run_socket_mode, stop_on_signals
+    from bot.store import Store
     from bot.wiring import create_answerer
 
     tasks = BackgroundTasks()
-    app = create_app(settings, create_answerer(settings, catalog), tasks)
+    store = Store.in_data_dir(settings.data_dir)
+    app = create_app(settings, create_answerer(settings, catalog), tasks, store)
     stop = stop_on_signals()
     if http:
         await run_http(app, tasks, host, port, stop)

@@ -22,4 +22,5 @@ def create_answerer(settings: Settings, catalog: AgentCatalog | None = None) -> 
         timeout=settings.claude_timeout_s,
         max_retries=2,
     )
-    return Answerer(catalog or load_catalog(settings), Claude(client, settings.max_tokens), settings.default_agent)
+    return Answerer(catalog or load_catalog(settings), Claude(client, settings.max_tokens, settings.answer_deadline_s),
+                    settings.default_agent, settings.max_context_tokens)

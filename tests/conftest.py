@@ -13,11 +13,12 @@ from bot.background import BackgroundTasks
 from bot.config import Settings
 from bot.slack.app import create_app
 from bot.slack.server import web_application
+from bot.store import Store
 from bot.wiring import create_answerer
 from fakes.claude_api import FakeClaude
 from fakes.server import LocalServer
 from fakes.slack_api import BOT_TOKEN, FakeSlack
-from fakes.slack_events import SIGNING_SECRET, deliver, event_callback, mention
+from fakes.slack_events import SIGNING_SECRET, say
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,15 +57,25 @@ class RunningBot:
         return self.url + "/slack/events"
 
     async def mention(self, text: str, channel: str = "C1", thread_ts: str | None = None,
-                      retry_num: int | None = None, event_id: str = "Ev1") -> tuple[str, float]:
-        """A person mentions the bot: the message lands in the fake Slack, then the event
-        is delivered. Returns (the message's ts, seconds the ack took)."""
-        message = self.slack.post_user_message(channel, f"<@UBOT> {text}", thread_ts=thread_ts)
-        started = time.monotonic()
-        response = await deliver(self.events_url, event_callback(
-            mention(channel, message.ts, text, thread_ts=thread_ts), event_id=event_id), retry_num=retry_num)
-        assert response.status == 200
-        return message.ts, time.monotonic() - started
+                      user: str = "UALICE", **kwargs) -> tuple[str, float]:
+        """A person mentions the bot; Slack delivers it as `message.*` and `app_mention` at
+        once. Returns (the message's ts, seconds the slowest ack took)."""
+        message, ack = await say(self.slack, self.events_url, channel, f"<@UBOT> {text}",
+                                 thread_ts=thread_ts, user=user, **kwargs)
+        return message.ts, ack
+
+    async def say(self, text: str, channel: str = "C1", **kwargs) -> str:
+        """A person writes a message (no mention of the bot needed); returns its ts."""
+        message, _ = await say(self.slack, self.events_url, channel, text, **kwargs)
+        return message.ts
+
+    async def answered(self, channel: str, ts: str) -> str:
+        """Wait until the bot is idle; the text of its one reply after message `ts`."""
+        await self.idle()
+        replies = [m for m in self.slack.messages if m.channel == channel and m.bot_id
+                   and float(m.ts) > float(ts)]
+        assert replies, "the bot did not answer"
+        return replies[0].markdown
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until every answer in flight is finished."""
@@ -79,7 +90,8 @@ async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: Fake
     """The bot in HTTP mode, served exactly as `run --http` serves it."""
     tasks = BackgroundTasks()
     server = LocalServer()
-    server.app = web_application(create_app(settings, create_answerer(settings), tasks))
+    store = Store.in_data_dir(settings.data_dir)
+    server.app = web_application(create_app(settings, create_answerer(settings), tasks, store))
     await server.start()
     return RunningBot(server.origin, tasks, fake_slack, fake_claude), server
 

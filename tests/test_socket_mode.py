@@ -13,16 +13,18 @@ from fakes.slack_events import event_callback, mention
 from bot.background import BackgroundTasks
 from bot.slack.app import create_app
 from bot.slack.server import run_socket_mode
+from bot.store import Store
 from bot.wiring import create_answerer
 
 
-async def connect_in_socket_mode(settings, fake_slack) -> tuple[asyncio.Task, asyncio.Event]:
+async def connect_in_socket_mode(settings, fake_slack, grace: float = 5) -> tuple[asyncio.Task, asyncio.Event]:
     """The bot as `backend-engineer run` starts it, connected to the fake's WebSocket."""
     settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
     tasks = BackgroundTasks()
     stop = asyncio.Event()
-    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings), tasks),
-                                                 APP_TOKEN, tasks, stop, grace=5))
+    store = Store.in_data_dir(settings.data_dir)
+    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings), tasks, store),
+                                                 APP_TOKEN, tasks, stop, grace=grace))
     await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
     return runner, stop
 
@@ -55,3 +57,18 @@ async def test_sigterm_during_an_answer_lets_it_finish_before_stopping(settings,
     stop.set()  # what SIGTERM does
     await asyncio.wait_for(runner, timeout=10)
     assert fake_slack.thread("C1", question.ts)[0].markdown == "Finished anyway."
+
+
+async def test_shutdown_past_the_grace_period_says_the_answer_was_interrupted(settings, fake_slack, fake_claude):
+    fake_claude.then(Reply(chunks=tuple(f"w{i} " for i in range(40)), delay=0.2))  # 8 s of answer
+    runner, stop = await connect_in_socket_mode(settings, fake_slack, grace=0.5)
+    question = fake_slack.post_user_message("C1", "<@UBOT> hi")
+    await fake_slack.send_over_socket(event_callback(mention("C1", question.ts, "hi")))
+    await asyncio.sleep(1.5)
+    stop.set()
+    await asyncio.wait_for(runner, timeout=15)
+    (reply,) = fake_slack.thread("C1", question.ts)
+    assert reply.markdown.startswith("w0 w1 ")
+    assert "restarted in the middle of this answer" in reply.markdown
+    assert not reply.streaming
+    assert fake_slack.reactions[("C1", question.ts)] == set()

@@ -1,13 +1,15 @@
-"""Slack event payloads -> plain questions for the core."""
+"""Slack message events -> what the bot does with them. Pure: payloads in, decisions out."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
-from bot.answering import Question
+# Subtypes that are still a person writing: a file upload, a reply also sent to the channel.
+HUMAN_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 
 
 @dataclass(frozen=True)
@@ -22,45 +24,109 @@ class ThreadTarget:
 
 
 @dataclass(frozen=True)
-class SlackQuestion:
-    question: Question
-    target: ThreadTarget
-    event_id: str | None
+class IncomingMessage:
+    """One Slack message event (app_mention or message.*), reduced to what matters here."""
+
+    channel: str
+    ts: str
+    thread_ts: str | None  # None at a channel's top level
+    user: str | None
+    team: str | None
+    text: str
+    subtype: str | None
+    from_bot: bool  # another bot or an integration (the bot's own events never arrive)
+    is_dm: bool
+    mentions: frozenset[str]
+    raw: dict[str, Any]  # the message as Slack sent it (files, bot profile…), for rendering
+
+    @property
+    def in_thread(self) -> bool:
+        return self.thread_ts is not None and self.thread_ts != self.ts
+
+    def target(self) -> ThreadTarget:
+        # A message inside a thread is answered there; otherwise a thread starts under it.
+        return ThreadTarget(self.channel, self.thread_ts or self.ts, self.ts, self.user or "", self.team)
+
+
+class Action(Enum):
+    ANSWER = "answer"
+    RECORD = "record"  # context for later answers in a thread the bot is part of
+    EDIT = "edit"
+    DELETE = "delete"
+    IGNORE = "ignore"
+
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def incoming(body: dict[str, Any]) -> IncomingMessage | None:
+    """The event's message, or None for shapes this bot has no use for."""
+    event = body.get("event") or {}
+    channel, ts = event.get("channel"), event.get("ts")
+    if event.get("subtype") == "message_changed":
+        message = event.get("message") or {}
+        channel, ts = channel, message.get("ts")
+        event = {**message, "channel": channel, "channel_type": event.get("channel_type"),
+                 "subtype": "message_changed"}
+    elif event.get("subtype") == "message_deleted":
+        ts = event.get("deleted_ts")
+        event = {**(event.get("previous_message") or {}), **event, "ts": ts}
+    if not isinstance(channel, str) or not isinstance(ts, str):
+        return None
+    text = event.get("text") or ""
+    return IncomingMessage(
+        channel=channel, ts=ts, thread_ts=event.get("thread_ts"),
+        user=event.get("user"), team=event.get("team") or event.get("user_team") or body.get("team_id"),
+        text=text if isinstance(text, str) else "",
+        subtype=event.get("subtype"),
+        from_bot=bool(event.get("bot_id")) or event.get("subtype") == "bot_message",
+        is_dm=event.get("channel_type") == "im" or channel.startswith("D"),
+        mentions=frozenset(mentioned_users(text if isinstance(text, str) else "")),
+        raw=event,
+    )
+
+
+def decide(message: IncomingMessage, bot_user_id: str | None, in_bot_thread: bool) -> Action:
+    """What to do with a message. `in_bot_thread`: its thread is one the bot is part of."""
+    if message.subtype == "message_changed":
+        # A bot's edits include this bot's own streaming and updates: the transcript already
+        # has those answers whole.
+        return Action.EDIT if in_bot_thread and not message.from_bot else Action.IGNORE
+    if message.subtype == "message_deleted":
+        return Action.DELETE if in_bot_thread else Action.IGNORE
+    if message.from_bot or message.subtype not in HUMAN_SUBTYPES or not message.user:
+        return Action.RECORD if in_bot_thread and message.text else Action.IGNORE
+    if message.user == bot_user_id:
+        return Action.IGNORE
+    if message.is_dm or bot_user_id in message.mentions:
+        return Action.ANSWER
+    if in_bot_thread and message.in_thread:
+        addressed_elsewhere = bool(message.mentions - {bot_user_id})
+        return Action.RECORD if addressed_elsewhere else Action.ANSWER
+    return Action.IGNORE
+
+
+def mentioned_users(text: str) -> list[str]:
+    return _MENTION.findall(text)
 
 
 def new_request_id() -> str:
     return "req-" + uuid.uuid4().hex[:12]
 
 
-def question_from_mention(body: dict[str, Any], bot_user_id: str | None) -> SlackQuestion:
-    event = body["event"]
-    target = ThreadTarget(
-        channel=event["channel"],
-        # A mention inside a thread answers in that thread; otherwise start one under it.
-        thread_ts=event.get("thread_ts") or event["ts"],
-        message_ts=event["ts"],
-        user=event.get("user", ""),
-        team=event.get("team") or body.get("team_id"),
-    )
-    text = plain_text(event.get("text", ""), bot_user_id)
-    return SlackQuestion(Question(text=text, request_id=new_request_id(), asker=target.user),
-                         target, body.get("event_id"))
-
-
-_BOT_MENTION = "<@{}>"
-_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]+))?>")
 _CHANNEL = re.compile(r"<#[CG][A-Z0-9]+\|([^>]*)>")
 _SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
 
 
-def plain_text(text: str, bot_user_id: str | None) -> str:
-    """Slack markup -> what a person reads: the bot's own mention dropped, links unwrapped."""
+def plain_text(text: str, bot_user_id: str | None, names: dict[str, str] | None = None) -> str:
+    """Slack markup -> what a person reads: the bot's own mention dropped, people by name,
+    links unwrapped, entities decoded."""
+    names = names or {}
     if bot_user_id:
-        text = text.replace(_BOT_MENTION.format(bot_user_id), "")
-    text = _USER_MENTION.sub(lambda m: f"@{m.group(1)}", text)
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", "", text)
+    text = _MENTION.sub(lambda m: f"@{names.get(m.group(1), m.group(1))}", text)
     text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
     text = _CHANNEL.sub(lambda m: f"#{m.group(1)}", text)
     text = _SPECIAL.sub(lambda m: f"@{m.group(1)}", text)
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return text.strip()
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()

@@ -7,10 +7,12 @@ cadence Tier 3 allows. Long answers continue in further messages (see split.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -23,8 +25,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.agents import Agent
 from bot.claude import Answer
 from bot.logs import log_event
+from bot.slack.errors import slack_error_code
 from bot.slack.events import ThreadTarget
-from bot.slack.split import Append, MarkdownSplitter, NextMessage
+from bot.slack.split import SLACK_MARKDOWN_LIMIT, Append, MarkdownSplitter, NextMessage
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +61,61 @@ def footer_blocks(agent: Agent, model: str) -> list[dict[str, Any]]:
     ]
 
 
-def slack_error_code(error: SlackApiError) -> str:
-    """Slack's error code (`not_in_channel`…), or the HTTP status when the body was not JSON."""
-    data = error.response.data
-    return data.get("error", "unknown") if isinstance(data, dict) else f"http_{error.response.status_code}"
+class Pacer:
+    """Spaces the calls of one Slack method across every answer in flight: rate tiers are
+    per workspace, not per message."""
+
+    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic):
+        self._gap = 60.0 / per_minute
+        self._clock = clock
+        self._next = -math.inf
+
+    def try_take(self) -> bool:
+        now = self._clock()
+        if now < self._next:
+            return False
+        self._next = now + self._gap
+        return True
+
+    async def take(self) -> None:
+        now = self._clock()
+        wait = self._next - now
+        self._next = max(now, self._next) + self._gap
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+@dataclass
+class SlackPacing:
+    """One per app: shared by every answer."""
+
+    append_stream: Pacer = field(default_factory=lambda: Pacer(100))  # Tier 4
+    update: Pacer = field(default_factory=lambda: Pacer(50))  # Tier 3
 
 
 class ThreadReply:
-    """An `AnswerSink` that writes into one Slack thread."""
+    """An `AnswerSink` that writes into one Slack thread.
+
+    Claude's text is collected as it comes; one pump task gives Slack what is new at a steady
+    cadence (so a pause in Claude's stream never strands text), and only that task or the
+    final close talk to Slack about the message, one at a time.
+    """
 
     def __init__(self, client: AsyncWebClient, target: ThreadTarget, request_id: str,
-                 clock: Callable[[], float] = time.monotonic):
+                 pacing: SlackPacing | None = None):
         self._client = client
         self._target = target
         self._request_id = request_id
-        self._clock = clock
+        self._pacing = pacing or SlackPacing()
         self._splitter = MarkdownSplitter()
-        self._streaming = True  # False once Slack refused streaming
+        self._streaming = True  # False once Slack refused or broke streaming for this answer
         self._stream: AsyncChatStream | None = None
         self._ts: str | None = None  # the current message, in post-and-update mode
         self._text = ""  # the current message's whole text
         self._sent = 0  # how much of it Slack has
-        self._last_send = -math.inf
+        self._lock = asyncio.Lock()  # one conversation with Slack about the message at a time
+        self._pump: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.posted: list[str] = []  # ts of every message this answer posted
 
     # -- AnswerSink --------------------------------------------------------------------
@@ -93,34 +129,64 @@ class ThreadReply:
             loading_messages=LOADING_MESSAGES))
 
     async def append(self, text: str) -> None:
-        await self._apply(self._splitter.feed(text))
-        interval = STREAM_INTERVAL_S if self._streaming else UPDATE_INTERVAL_S
-        if self._clock() - self._last_send >= interval:
-            await self._send()
+        ops = self._splitter.feed(text)
+        if any(isinstance(op, NextMessage) for op in ops):
+            async with self._lock:
+                await self._apply(ops)
+        else:
+            self._text += "".join(op.text for op in ops if isinstance(op, Append))
+        if self._pump is None and self._text:
+            self._pump = asyncio.create_task(self._pump_text(), name=f"{self._request_id}-pump")
 
     async def finish(self, answer: Answer, agent: Agent) -> None:
-        ending = ""
-        if not answer.text.strip():
-            ending = "_Claude returned an empty answer. Try rephrasing the question._"
-        if answer.note:
-            ending += f"\n\n_⚠️ {answer.note}_"
-        await self._apply(self._splitter.feed(ending) + self._splitter.finish())
-        await self._close(footer_blocks(agent, answer.model))
+        await self._stop_pump()
+        async with self._lock:
+            await self._apply(self._splitter.finish())  # closes a code block the answer left open
+            if not answer.text.strip():
+                await self._add_paragraph("_Claude returned an empty answer. Try rephrasing the question._")
+            if answer.note:
+                await self._add_paragraph(f"_⚠️ {answer.note}_")
+            await self._close(footer_blocks(agent, answer.model))
         await self._done()
 
-    async def fail(self, message: str) -> None:
-        warning = f"⚠️ {message}"
-        if not (self._text or self.posted or self._stream):
-            t = self._target
-            response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, text=warning)
-            self.posted.append(response["ts"])
-        else:
-            # The partial answer stays, and the same message says it is incomplete.
-            await self._apply(self._splitter.feed(f"\n\n{warning}") + self._splitter.finish())
-            await self._close(None)
+    async def fail(self, message: str, warning: bool = True) -> None:
+        await self._stop_pump()
+        text = f"⚠️ {message}" if warning else message
+        async with self._lock:
+            if not (self._text or self.posted or self._stream or self._ts):
+                t = self._target
+                response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, text=text)
+                self.posted.append(str(response["ts"]))
+            else:
+                # The partial answer stays, and the same message says it is incomplete.
+                await self._apply(self._splitter.finish())
+                await self._add_paragraph(text)
+                await self._close(None)
         await self._quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
             channel_id=self._target.channel, thread_ts=self._target.thread_ts, status=""))
         await self._done()
+
+    # -- the pump ----------------------------------------------------------------------
+
+    async def _pump_text(self) -> None:
+        while not self._stopping.is_set():
+            interval = STREAM_INTERVAL_S if self._streaming else UPDATE_INTERVAL_S
+            try:
+                async with self._lock:
+                    if len(self._text) > self._sent:
+                        await self._send()
+            except Exception as error:  # the final close tries again and reports for real
+                log_event(log, "slack_send_failed", logging.WARNING, request_id=self._request_id,
+                          error=repr(error)[:300])
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+
+    async def _stop_pump(self) -> None:
+        self._stopping.set()
+        if self._pump is not None:
+            await self._pump
 
     # -- messages ----------------------------------------------------------------------
 
@@ -131,21 +197,27 @@ class ThreadReply:
             else:
                 await self._close(None)
 
+    async def _add_paragraph(self, text: str) -> None:
+        """A closing word of ours, after the answer (outside any code block by now)."""
+        if self._text and len(self._text) + 2 + len(text) > SLACK_MARKDOWN_LIMIT:
+            await self._close(None)
+        self._text += f"\n\n{text}" if self._text else text
+
     async def _send(self) -> None:
-        """Give Slack what it does not have yet of the current message."""
-        if len(self._text) == self._sent:
-            return
-        self._last_send = self._clock()
+        """Give Slack what it does not have yet of the current message. (Text that arrives
+        during the call is left for the next one.)"""
+        text = self._text
         if self._streaming:
             try:
+                await self._pacing.append_stream.take()
                 stream = await self._open_stream()
-                await stream.append(markdown_text=self._text[self._sent:])
-                self._sent = len(self._text)
+                await stream.append(markdown_text=text[self._sent:])
+                self._sent = len(text)
                 return
-            except SlackApiError as error:
-                self._stop_streaming(error)
-        await self._post_or_update(markdown_text=self._text)
-        self._sent = len(self._text)
+            except Exception as error:  # refused, expired or timed out: edit the message instead
+                await self._stop_streaming(error)
+        await self._post_or_update(markdown_text=text)
+        self._sent = len(text)
 
     async def _close(self, blocks: list[dict[str, Any]] | None) -> None:
         """Finish the current message (its rest, then `blocks` under it); the next text starts a new one."""
@@ -156,8 +228,8 @@ class ThreadReply:
                 self.posted.append(str(stream.ts))
                 self._reset()
                 return
-            except SlackApiError as error:
-                self._stop_streaming(error)
+            except Exception as error:
+                await self._stop_streaming(error, stop_failed=True)
         # A markdown block carries the text when other blocks sit under it.
         body = [{"type": "markdown", "text": self._text}] + (blocks or [])
         await self._post_or_update(blocks=body, text=self._text[:3000])
@@ -171,24 +243,28 @@ class ThreadReply:
                 recipient_user_id=t.user, buffer_size=1)  # we batch; the SDK should not
         return self._stream
 
-    def _stop_streaming(self, error: SlackApiError) -> None:
-        log_event(log, "streaming_refused", logging.WARNING, request_id=self._request_id,
-                  error=slack_error_code(error), fallback="chat.update")
-        self._streaming = False
-        if self._stream is not None and self._stream.ts:
-            # A started stream is a message like any other: keep editing it.
-            self._ts = str(self._stream.ts)
-            if self._ts not in self.posted:
-                self.posted.append(self._ts)
-        self._stream = None
+    async def _stop_streaming(self, error: Exception, stop_failed: bool = False) -> None:
+        """Carry on without streaming. The SDK's stream object is dropped whole: whatever it
+        still buffers is in our own text, which the edits send in full."""
+        reason = slack_error_code(error) if isinstance(error, SlackApiError) else repr(error)[:200]
+        log_event(log, "streaming_failed", logging.WARNING, request_id=self._request_id,
+                  error=reason, fallback="chat.update")
+        stream, self._stream, self._streaming = self._stream, None, False
+        if stream is not None and stream.ts:
+            self._ts = str(stream.ts)
+            self.posted.append(self._ts)
+            if not stop_failed:  # a stream left open shows as still being written
+                await self._quietly("chat.stopStream", self._client.chat_stopStream(
+                    channel=self._target.channel, ts=self._ts))
 
     async def _post_or_update(self, **content: Any) -> None:
         t = self._target
         if self._ts is None:
             response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, **content)
-            self._ts = response["ts"]
-            self.posted.append(str(self._ts))
+            self._ts = str(response["ts"])
+            self.posted.append(self._ts)
         else:
+            await self._pacing.update.take()
             await self._client.chat_update(channel=t.channel, ts=self._ts, **content)
 
     def _reset(self) -> None:
@@ -200,9 +276,10 @@ class ThreadReply:
             channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
 
     async def _quietly(self, method: str, call: Awaitable[Any]) -> None:
-        """Status and reactions are courtesies: their failure must not cost the answer."""
+        """Status, reactions and tidying are courtesies: their failure must not cost the answer."""
         try:
             await call
-        except SlackApiError as error:
+        except Exception as error:
+            reason = slack_error_code(error) if isinstance(error, SlackApiError) else repr(error)[:200]
             log_event(log, "slack_call_failed", logging.WARNING, request_id=self._request_id,
-                      method=method, error=slack_error_code(error))
+                      method=method, error=reason)

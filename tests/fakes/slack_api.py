@@ -34,12 +34,24 @@ class Message:
     user: str | None = None
     bot_id: str | None = None
     streaming: bool = False  # True between chat.startStream and chat.stopStream
+    files: list[dict] = field(default_factory=list)
+    subtype: str | None = None
 
     @property
     def markdown(self) -> str:
         """What a reader sees as the body: streamed/markdown text, else `text`."""
         bodies = [b.get("text", "") for b in self.blocks if b.get("type") == "markdown"]
         return "".join(bodies) if bodies else self.text
+
+    def as_api(self) -> dict[str, Any]:
+        """The message as conversations.replies and events show it."""
+        shown: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.markdown}
+        for key in ("thread_ts", "user", "bot_id", "subtype"):
+            if getattr(self, key):
+                shown[key] = getattr(self, key)
+        if self.files:
+            shown["files"] = self.files
+        return shown
 
 
 @dataclass(frozen=True)
@@ -56,9 +68,14 @@ class FakeSlack(LocalServer):
         self.statuses: list[tuple[str, str, str]] = []  # (channel, thread_ts, status)
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.refuse: dict[str, str] = {}  # method -> error code to answer with
+        self.drop: dict[str, int] = {}  # method -> how many calls to hang up on (after applying them)
         self._clock = itertools.count(1)
         self.app.router.add_post("/api/{method}", self._dispatch)
+        self.app.router.add_get("/api/{method}", self._dispatch)
+        self.users = {"UALICE": "Alice", "UBOB": "Bob", "UCAROL": "Carol"}  # id -> display name
         self.app.router.add_get("/socket", self._socket)
+        self.app.router.add_get("/files/{id}/{name}", self._download)
+        self.files: dict[str, bytes] = {}
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: dict[str, float] = {}  # envelope_id -> when the app acked it
         self.socket_connected = asyncio.Event()
@@ -75,10 +92,22 @@ class FakeSlack(LocalServer):
     def methods(self) -> list[str]:
         return [c.method for c in self.calls]
 
-    def post_user_message(self, channel: str, text: str, user: str = "UALICE", thread_ts: str | None = None) -> Message:
-        message = Message(channel, self._next_ts(), thread_ts, text=text, user=user)
+    def post_user_message(self, channel: str, text: str, user: str = "UALICE", thread_ts: str | None = None,
+                          files: list[dict] | None = None, bot_id: str | None = None) -> Message:
+        """A message appears in Slack (no event is delivered: see slack_events.say)."""
+        message = Message(channel, self._next_ts(), thread_ts, text=text, user=user, files=files or [],
+                          bot_id=bot_id, subtype="bot_message" if bot_id else ("file_share" if files else None))
         self.messages.append(message)
         return message
+
+    def upload(self, name: str, content: str | bytes, filetype: str = "python",
+               mimetype: str = "text/plain") -> dict[str, Any]:
+        """A file only the bot token can download (as the event shows it)."""
+        file_id = f"F{len(self.files) + 1:04d}"
+        body = content.encode() if isinstance(content, str) else content
+        self.files[file_id] = body
+        return {"id": file_id, "name": name, "title": name, "filetype": filetype, "mimetype": mimetype,
+                "size": len(body), "url_private": f"{self.origin}/files/{file_id}/{name}"}
 
     @property
     def url(self) -> str:
@@ -100,7 +129,13 @@ class FakeSlack(LocalServer):
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response({"ok": True, **handler(args)})
+        result = handler(args)
+        if self.drop.get(method):
+            # The worst case for a client: Slack applied the call, then the connection broke.
+            self.drop[method] -= 1
+            assert request.transport is not None
+            request.transport.close()
+        return web.json_response({"ok": True, **result})
 
     # -- Socket Mode -----------------------------------------------------------------
 
@@ -181,10 +216,37 @@ class FakeSlack(LocalServer):
         self.reactions.get((args["channel"], args["timestamp"]), set()).discard(args["name"])
         return {}
 
+    def _conversations_replies(self, args: dict) -> dict:
+        """The parent, then replies after `oldest`, a page of `limit` at a time."""
+        thread = [m for m in self.messages if m.channel == args["channel"]
+                  and (m.ts == args["ts"] or m.thread_ts == args["ts"])]
+        thread.sort(key=lambda m: float(m.ts))
+        oldest = float(args.get("oldest") or 0)
+        thread = [m for m in thread if m.ts == args["ts"] or float(m.ts) > oldest]
+        start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 1000)
+        page = thread[start:start + limit]
+        more = start + limit < len(thread)
+        return {"messages": [m.as_api() for m in page], "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _files_info(self, args: dict) -> dict:
+        for message in self.messages:
+            for file in message.files:
+                if file["id"] == args["file"]:
+                    return {"file": file}
+        raise KeyError(args["file"])
+
+    async def _download(self, request: web.Request) -> web.Response:
+        self.calls.append(Call("files.download", {"id": request.match_info["id"]}))
+        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+            return web.Response(text="<html>sign in</html>", content_type="text/html")  # as Slack does
+        return web.Response(body=self.files[request.match_info["id"]], content_type="application/octet-stream")
+
     def _users_info(self, args: dict) -> dict:
         user = args["user"]
-        return {"user": {"id": user, "name": user.lower(), "real_name": f"User {user}",
-                         "profile": {"display_name": user.lower(), "real_name": f"User {user}"}}}
+        name = self.users.get(user, user)
+        return {"user": {"id": user, "name": name.lower(), "real_name": f"{name} Example",
+                         "profile": {"display_name": name, "real_name": f"{name} Example"}}}
 
     def _find(self, channel: str, ts: str) -> Message:
         return next(m for m in self.messages if m.channel == channel and m.ts == ts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -11,7 +12,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from .slack_api import BOT_USER_ID, TEAM_ID
+from .slack_api import BOT_USER_ID, TEAM_ID, FakeSlack, Message
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -55,3 +56,29 @@ async def deliver(url: str, payload: dict[str, Any], *, retry_num: int | None = 
         async with session.post(url, data=body.encode(), headers=headers) as response:
             await response.read()
             return response
+
+
+def message_event(message: Message) -> dict[str, Any]:
+    """The `message.*` event for a message (channel, private channel or DM)."""
+    kind = {"C": "channel", "G": "group", "D": "im"}[message.channel[0]]
+    return {**message.as_api(), "channel": message.channel, "channel_type": kind, "team": TEAM_ID,
+            "event_ts": message.ts}
+
+
+async def say(slack: FakeSlack, events_url: str, channel: str, text: str, *, user: str = "UALICE",
+              thread_ts: str | None = None, files: list[dict] | None = None, bot_id: str | None = None,
+              event_id: str | None = None) -> tuple[Message, float]:
+    """Someone writes in Slack: the message appears, and Slack delivers its events at the same
+    moment — `message.*` always, and `app_mention` too when it mentions the bot (not in DMs).
+    Returns the message and the slowest ack in seconds."""
+    message = slack.post_user_message(channel, text, user=user, thread_ts=thread_ts, files=files, bot_id=bot_id)
+    base = event_id or f"Ev{message.ts.replace('.', '')}"
+    payloads = [event_callback(message_event(message), event_id=base + "m")]
+    if f"<@{BOT_USER_ID}>" in text and not channel.startswith("D"):
+        mention_event = {**message_event(message), "type": "app_mention"}
+        mention_event.pop("channel_type")
+        payloads.append(event_callback(mention_event, event_id=base + "a"))
+    started = time.monotonic()
+    responses = await asyncio.gather(*(deliver(events_url, p) for p in payloads))
+    assert all(r.status == 200 for r in responses), [r.status for r in responses]
+    return message, time.monotonic() - started
