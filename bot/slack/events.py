@@ -93,7 +93,8 @@ def decide(message: IncomingMessage, bot_user_id: str | None, in_bot_thread: boo
         # has those answers whole.
         return Action.EDIT if in_bot_thread and not message.from_bot else Action.IGNORE
     if message.subtype == "message_deleted":
-        return Action.DELETE if in_bot_thread else Action.IGNORE
+        return Action.DELETE  # forgetting is keyed by the message alone: no thread needed
+
     if message.from_bot or message.subtype not in HUMAN_SUBTYPES or not message.user:
         return Action.RECORD if in_bot_thread and message.text else Action.IGNORE
     if message.user == bot_user_id:

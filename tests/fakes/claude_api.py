@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -24,10 +24,6 @@ class Reply:
     delay: float = 0.0
     first_delay: float = 0.0
     stop_reason: str = "end_turn"
-    usage: dict[str, int] = field(default_factory=lambda: {
-        "input_tokens": 1200, "output_tokens": 40,
-        "cache_read_input_tokens": 0, "cache_creation_input_tokens": 1500,
-    })
 
 
 @dataclass(frozen=True)
@@ -47,9 +43,58 @@ class StreamError:
     error_type: str = "overloaded_error"
 
 
+class PromptCache:
+    """Anthropic's prompt cache, as far as billing shows it: a request reads from cache the
+    longest prefix (tools, system, messages, block by block) that an earlier request wrote at
+    one of its cache breakpoints; it writes up to its own last breakpoint; the rest is input.
+    Tokens are counted as 4 characters each."""
+
+    def __init__(self) -> None:
+        self._written: set[int] = set()
+
+    def usage(self, body: dict[str, Any]) -> dict[str, int]:
+        blocks, breakpoints = _cache_blocks(body)
+        sizes = [len(b) // 4 + 1 for b in blocks]
+        last = max(breakpoints, default=0)
+        prefixes = [hash(tuple(blocks[:k])) for k in range(len(blocks) + 1)]
+        read = max((k for k in range(1, last + 1) if prefixes[k] in self._written), default=0)
+        self._written.update(prefixes[k] for k in breakpoints)
+        return {"cache_read_input_tokens": sum(sizes[:read]),
+                "cache_creation_input_tokens": sum(sizes[read:last]),
+                "input_tokens": sum(sizes[last:])}
+
+
+def _cache_blocks(body: dict[str, Any]) -> tuple[list[str], list[int]]:
+    """The request as cacheable blocks in order, and the positions just after each breakpoint."""
+    blocks: list[str] = []
+    breakpoints: list[int] = []
+
+    def add(block: Any) -> None:
+        marked = isinstance(block, dict) and "cache_control" in block
+        plain = {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
+        blocks.append(json.dumps(plain, sort_keys=True))
+        if marked:
+            breakpoints.append(len(blocks))
+
+    for tool in body.get("tools") or []:
+        add(tool)
+    system = body.get("system") or []
+    for block in [system] if isinstance(system, str) else system:
+        add(block)
+    for message in body.get("messages") or []:
+        content = message["content"]
+        for block in [{"type": "text", "text": content}] if isinstance(content, str) else content:
+            add({"role": message["role"], **block} if isinstance(block, dict) else block)
+    if body.get("cache_control") and blocks:
+        breakpoints.append(len(blocks))  # the automatic breakpoint: the last block
+    return blocks, breakpoints
+
+
 class FakeClaude(LocalServer):
     def __init__(self) -> None:
         super().__init__()
+        self.cache = PromptCache()
+        self.usages: list[dict[str, int]] = []  # what each request was billed, in order
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.script: deque[Reply | Failure | StreamError] = deque()
@@ -70,6 +115,10 @@ class FakeClaude(LocalServer):
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         reply = self.script.popleft() if self.script else self.default
+        usage = self.cache.usage(body)
+        if isinstance(reply, Reply):
+            usage["output_tokens"] = len("".join(reply.chunks)) // 4 + 1
+        self.usages.append(usage)
         if isinstance(reply, Failure):
             return web.json_response(
                 {"type": "error", "error": {"type": reply.error_type, "message": reply.message}},
@@ -79,19 +128,18 @@ class FakeClaude(LocalServer):
             )
         if not body.get("stream"):
             text = "".join(reply.chunks) if isinstance(reply, Reply) else ""
-            return web.json_response(_message(body, text, getattr(reply, "stop_reason", "end_turn"),
-                                              getattr(reply, "usage", {})))
+            return web.json_response(_message(body, text, getattr(reply, "stop_reason", "end_turn"), usage))
         response = web.StreamResponse(headers={
             "content-type": "text/event-stream", "request-id": f"req_{len(self.requests)}"})
         await response.prepare(request)
         if isinstance(reply, Reply):
-            await self._stream_reply(response, body, reply)
+            await self._stream_reply(response, body, reply, usage)
         else:
             await self._stream_error(response, body, reply)
         return response
 
-    async def _stream_reply(self, response: web.StreamResponse, body: dict, reply: Reply) -> None:
-        usage = dict(reply.usage)
+    async def _stream_reply(self, response: web.StreamResponse, body: dict, reply: Reply,
+                            usage: dict[str, int]) -> None:
         await asyncio.sleep(reply.first_delay)
         await _send(response, "message_start", {"type": "message_start",
                                                 "message": _message(body, "", None, {**usage, "output_tokens": 1})})

@@ -68,6 +68,7 @@ class FakeSlack(LocalServer):
         self.statuses: list[tuple[str, str, str]] = []  # (channel, thread_ts, status)
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.refuse: dict[str, str] = {}  # method -> error code to answer with
+        self.page_size = 1000  # Slack may page sooner than `limit` asks: lower it to test paging
         self.drop: dict[str, int] = {}  # method -> how many calls to hang up on (after applying them)
         self._clock = itertools.count(1)
         self.app.router.add_post("/api/{method}", self._dispatch)
@@ -223,7 +224,7 @@ class FakeSlack(LocalServer):
         thread.sort(key=lambda m: float(m.ts))
         oldest = float(args.get("oldest") or 0)
         thread = [m for m in thread if m.ts == args["ts"] or float(m.ts) > oldest]
-        start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 1000)
+        start, limit = int(args.get("cursor") or 0), min(int(args.get("limit") or 1000), self.page_size)
         page = thread[start:start + limit]
         more = start + limit < len(thread)
         return {"messages": [m.as_api() for m in page], "has_more": more,
