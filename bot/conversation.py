@@ -13,6 +13,7 @@ from typing import Any
 # Cheap and deliberately pessimistic (code and non-English text run ~3 characters a token):
 # the budget must hold without an API call to count.
 CHARS_PER_TOKEN = 3.0
+DROP_STEP = 8
 THREAD_STARTS_WITH_BOT = "(This Slack thread starts with your own message, below.)"
 
 
@@ -31,22 +32,23 @@ def estimate_tokens(text: str) -> int:
 
 
 def fit_to_budget(turns: list[Turn], budget_tokens: int) -> list[Turn]:
-    """Keep the first turn and as many of the latest as fit; say what was left out between."""
+    """Keep the first turn and the latest that fit; say what was left out between.
+
+    Older turns are left out DROP_STEP at a time, not one by one: the kept conversation then
+    starts the same way for several follow-ups, so Anthropic's prompt cache keeps serving it
+    instead of re-writing the whole window on every turn.
+    """
     costs = [estimate_tokens(t.rendered()) + 4 for t in turns]
     if sum(costs) <= budget_tokens or len(turns) <= 2:
         return turns
     room = budget_tokens - costs[0] - 30  # the note costs about 30
-    kept_from = len(turns)
-    while kept_from > 1 and costs[kept_from - 1] <= room:
-        room -= costs[kept_from - 1]
-        kept_from -= 1
-    kept_from = min(kept_from, len(turns) - 1)  # the question itself always goes
-    left_out = kept_from - 1
-    if left_out == 0:
-        return turns
-    note = Turn("user", f"[{left_out} earlier message{'s' if left_out != 1 else ''} of this thread "
+    dropped = DROP_STEP
+    while dropped < len(turns) - 2 and sum(costs[1 + dropped:]) > room:
+        dropped += DROP_STEP
+    dropped = min(dropped, len(turns) - 2)  # the first turn and the question always go
+    note = Turn("user", f"[{dropped} earlier message{'s' if dropped != 1 else ''} of this thread "
                         "left out to fit the context budget]")
-    return [turns[0], note, *turns[kept_from:]]
+    return [turns[0], note, *turns[1 + dropped:]]
 
 
 def build_messages(turns: list[Turn], budget_tokens: int = 150_000) -> list[dict[str, Any]]:

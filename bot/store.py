@@ -19,16 +19,20 @@ CREATE TABLE IF NOT EXISTS taken_messages (
 );
 CREATE TABLE IF NOT EXISTS threads (
     channel TEXT NOT NULL, thread_ts TEXT NOT NULL, joined_at REAL NOT NULL,
-    synced_at REAL NOT NULL DEFAULT 0,  -- when the transcript was last known complete
+    synced_at REAL NOT NULL DEFAULT 0,  -- when the transcript was last known complete…
+    synced_ts TEXT,                     -- …up to this message
     PRIMARY KEY (channel, thread_ts)
 );
 CREATE TABLE IF NOT EXISTS transcript (
     channel TEXT NOT NULL, thread_ts TEXT NOT NULL, ts TEXT NOT NULL,
     role TEXT NOT NULL,  -- 'user' (people and other bots) or 'assistant' (this bot)
     author TEXT NOT NULL, text TEXT NOT NULL,
+    -- Where it sits in the conversation: its own ts, or for an answer the question's ts
+    -- (an answer's message can be created after later questions were asked).
+    place TEXT NOT NULL,
     PRIMARY KEY (channel, ts)
 );
-CREATE INDEX IF NOT EXISTS transcript_by_thread ON transcript (channel, thread_ts, ts);
+CREATE INDEX IF NOT EXISTS transcript_by_thread ON transcript (channel, thread_ts, place);
 """
 
 
@@ -38,6 +42,18 @@ class StoredMessage:
     role: str
     author: str  # the speaker's display name, resolved once so the rendering never changes
     text: str  # as it will be rendered for Claude (Slack markup resolved, files inlined)
+    answers: str | None = None  # for the bot's answers: the ts of the question answered
+
+    @property
+    def place(self) -> str:
+        # An answer sorts right after its question, before anything said after it.
+        return sortable(self.answers) + "+" if self.answers else sortable(self.ts)
+
+
+def sortable(ts: str) -> str:
+    """A Slack ts as text that sorts in time order (floats lose the microseconds)."""
+    seconds, _, fraction = ts.partition(".")
+    return f"{seconds.zfill(12)}.{fraction.ljust(6, '0')}"
 
 
 class Store:
@@ -77,26 +93,31 @@ class Store:
                                (channel, thread_ts)).fetchone()
         return row is not None
 
-    def synced_at(self, channel: str, thread_ts: str) -> float:
-        row = self._db.execute("SELECT synced_at FROM threads WHERE channel = ? AND thread_ts = ?",
+    def synced(self, channel: str, thread_ts: str) -> tuple[float, str | None]:
+        """(when, up to which message) the transcript was last known complete; (0, None): never."""
+        row = self._db.execute("SELECT synced_at, synced_ts FROM threads WHERE channel = ? AND thread_ts = ?",
                                (channel, thread_ts)).fetchone()
-        return row[0] if row else 0.0
+        return (row[0], row[1]) if row else (0.0, None)
 
-    def mark_synced(self, channel: str, thread_ts: str, at: float) -> None:
-        self._db.execute("UPDATE threads SET synced_at = ? WHERE channel = ? AND thread_ts = ?",
-                         (at, channel, thread_ts))
+    def mark_synced(self, channel: str, thread_ts: str, at: float, through_ts: str) -> None:
+        self._db.execute("UPDATE threads SET synced_at = ?, synced_ts = ? WHERE channel = ? AND thread_ts = ?",
+                         (at, through_ts, channel, thread_ts))
 
     # -- transcript --------------------------------------------------------------------
 
     def record(self, channel: str, thread_ts: str, message: StoredMessage) -> None:
         """Add (or replace, e.g. after an edit) one message of a thread."""
-        self._db.execute("INSERT OR REPLACE INTO transcript VALUES (?, ?, ?, ?, ?, ?)",
-                         (channel, thread_ts, message.ts, message.role, message.author, message.text))
+        self._db.execute("INSERT OR REPLACE INTO transcript VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(
+            channel, thread_ts, message))
 
     def record_if_new(self, channel: str, thread_ts: str, message: StoredMessage) -> None:
         """Add a message read back from Slack unless the transcript already has it."""
-        self._db.execute("INSERT OR IGNORE INTO transcript VALUES (?, ?, ?, ?, ?, ?)",
-                         (channel, thread_ts, message.ts, message.role, message.author, message.text))
+        self._db.execute("INSERT OR IGNORE INTO transcript VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(
+            channel, thread_ts, message))
+
+    @staticmethod
+    def _row(channel: str, thread_ts: str, m: StoredMessage) -> tuple:
+        return (channel, thread_ts, m.ts, m.role, m.author, m.text, m.place)
 
     def edit(self, channel: str, ts: str, text: str) -> None:
         self._db.execute("UPDATE transcript SET text = ? WHERE channel = ? AND ts = ?", (text, channel, ts))
@@ -104,13 +125,12 @@ class Store:
     def forget(self, channel: str, ts: str) -> None:
         self._db.execute("DELETE FROM transcript WHERE channel = ? AND ts = ?", (channel, ts))
 
-    def transcript(self, channel: str, thread_ts: str) -> list[StoredMessage]:
+    def transcript(self, channel: str, thread_ts: str, through_ts: str | None = None) -> list[StoredMessage]:
+        """The thread in conversation order; with `through_ts`, only up to that message (and
+        the answers to questions before it): what was said later is not this question's context."""
+        limit = sortable(through_ts) if through_ts else "~"  # "~" sorts after every digit
         rows = self._db.execute(
-            "SELECT ts, role, author, text FROM transcript WHERE channel = ? AND thread_ts = ? "
-            "ORDER BY CAST(ts AS REAL), ts", (channel, thread_ts)).fetchall()
+            "SELECT ts, role, author, text FROM transcript "
+            "WHERE channel = ? AND thread_ts = ? AND place <= ? ORDER BY place, ts",
+            (channel, thread_ts, limit)).fetchall()
         return [StoredMessage(*row) for row in rows]
-
-    def latest_ts(self, channel: str, thread_ts: str) -> str | None:
-        row = self._db.execute("SELECT ts FROM transcript WHERE channel = ? AND thread_ts = ? "
-                               "ORDER BY CAST(ts AS REAL) DESC LIMIT 1", (channel, thread_ts)).fetchone()
-        return row[0] if row else None

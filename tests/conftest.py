@@ -18,7 +18,8 @@ from bot.wiring import create_answerer
 from fakes.claude_api import FakeClaude
 from fakes.server import LocalServer
 from fakes.slack_api import BOT_TOKEN, FakeSlack
-from fakes.slack_events import SIGNING_SECRET, say
+from fakes.github_api import FakeGitHub
+from fakes.slack_events import SIGNING_SECRET, run_command, say
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,11 +38,19 @@ async def fake_claude() -> AsyncIterator[FakeClaude]:
     await fake.stop()
 
 
-def bot_settings(fake_slack: FakeSlack, fake_claude: FakeClaude, tmp_path: Path) -> Settings:
+@pytest.fixture
+async def fake_github() -> AsyncIterator[FakeGitHub]:
+    fake = await FakeGitHub().start()
+    yield fake
+    await fake.stop()
+
+
+def bot_settings(fake_slack: FakeSlack, fake_claude: FakeClaude, tmp_path: Path,
+                 github_url: str = "http://127.0.0.1:9") -> Settings:
     return Settings(
         slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=fake_slack.url,
         anthropic_api_key="sk-ant-test-key", anthropic_base_url=fake_claude.url,
-        data_dir=tmp_path / "data",
+        data_dir=tmp_path / "data", github_api_url=github_url,
     )
 
 
@@ -69,13 +78,19 @@ class RunningBot:
         message, _ = await say(self.slack, self.events_url, channel, text, **kwargs)
         return message.ts
 
+    async def review(self, text: str, channel: str = "C1", user: str = "UALICE") -> tuple[str, float]:
+        """Someone runs /backend-review; returns (what Slack showed them at once, ack seconds)."""
+        response, body, seconds = await run_command(self.slack, self.events_url, text, channel=channel, user=user)
+        assert response.status == 200
+        return body, seconds
+
     async def answered(self, channel: str, ts: str) -> str:
-        """Wait until the bot is idle; the text of its one reply after message `ts`."""
+        """Wait until the bot is idle; the text of its latest message after message `ts`."""
         await self.idle()
         replies = [m for m in self.slack.messages if m.channel == channel and m.bot_id
                    and float(m.ts) > float(ts)]
         assert replies, "the bot did not answer"
-        return replies[0].markdown
+        return replies[-1].markdown
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until every answer in flight is finished."""
@@ -97,8 +112,8 @@ async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: Fake
 
 
 @pytest.fixture
-async def settings(fake_slack: FakeSlack, fake_claude: FakeClaude, tmp_path: Path) -> Settings:
-    return bot_settings(fake_slack, fake_claude, tmp_path)
+async def settings(fake_slack: FakeSlack, fake_claude: FakeClaude, fake_github: FakeGitHub, tmp_path: Path) -> Settings:
+    return bot_settings(fake_slack, fake_claude, tmp_path, fake_github.url)
 
 
 @pytest.fixture

@@ -46,3 +46,11 @@ def test_rendering_is_stable_so_each_request_prefixes_the_next():
     first = build_messages([*turns[:1]])
     second = build_messages([*turns, Turn("user", "q2", "Alice")])
     assert second[:len(first)] == first
+
+
+def test_over_budget_the_kept_start_stays_the_same_for_several_follow_ups():
+    turns = [Turn("user" if n % 2 == 0 else "assistant", f"turn {n} " + "x" * 300, "Alice") for n in range(40)]
+    first = build_messages(turns, budget_tokens=3_000)
+    later = build_messages(turns + turns[:2], budget_tokens=3_000)  # one more exchange
+    assert "left out" in first[0]["content"]
+    assert later[:len(first) - 1] == first[:-1]  # same cached prefix; only the end moved on

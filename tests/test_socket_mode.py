@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from fakes.claude_api import Reply
 from fakes.slack_api import APP_TOKEN
-from fakes.slack_events import event_callback, mention
+from fakes.slack_events import event_callback, mention, message_event
 
 from bot.background import BackgroundTasks
 from bot.slack.app import create_app
@@ -72,3 +72,20 @@ async def test_shutdown_past_the_grace_period_says_the_answer_was_interrupted(se
     assert "restarted in the middle of this answer" in reply.markdown
     assert not reply.streaming
     assert fake_slack.reactions[("C1", question.ts)] == set()
+
+
+async def test_shutdown_tells_a_follow_up_still_waiting_its_turn_as_well(settings, fake_slack, fake_claude):
+    fake_claude.then(Reply(chunks=tuple(f"w{i} " for i in range(40)), delay=0.2))
+    runner, stop = await connect_in_socket_mode(settings, fake_slack, grace=0.5)
+    question = fake_slack.post_user_message("C1", "<@UBOT> hi")
+    await fake_slack.send_over_socket(event_callback(mention("C1", question.ts, "hi")))
+    await asyncio.sleep(0.5)
+    follow_up = fake_slack.post_user_message("C1", "and also?", thread_ts=question.ts)
+    await fake_slack.send_over_socket(event_callback(message_event(follow_up)))
+    await asyncio.sleep(0.5)
+    assert fake_slack.reactions[("C1", follow_up.ts)] == {"eyes"}  # heard, while it waits its turn
+    stop.set()
+    await asyncio.wait_for(runner, timeout=15)
+    replies = [m for m in fake_slack.thread("C1", question.ts) if m.bot_id]
+    assert len(replies) == 2
+    assert all("restarted in the middle of this answer" in m.markdown for m in replies)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -11,13 +10,17 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answering import Answerer
-from bot.background import BackgroundTasks, KeyedLocks
+from bot.background import BackgroundTasks
 from bot.config import Settings
 from bot.logs import log_event
-from bot.slack.events import Action, IncomingMessage, decide, incoming, new_request_id
-from bot.slack.reply import FEEDBACK_ACTION, SLACK_SURFACE, SlackPacing, ThreadReply
+from bot.github import GitHub
+from bot.review import wants_review
+from bot.slack.answers import ThreadAnswers
+from bot.slack.commands import register_review_command
+from bot.slack.events import Action, decide, incoming, new_request_id
+from bot.slack.reply import FEEDBACK_ACTION
 from bot.slack.threads import BotIdentity, ThreadReader
-from bot.store import StoredMessage, Store
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +44,10 @@ def create_app(settings: Settings, answerer: Answerer, tasks: BackgroundTasks, s
         request_verification_enabled=bool(settings.slack_signing_secret),
     )
     reader = ThreadReader(client, store)
-    pacing = SlackPacing()
-    one_answer_at_a_time = KeyedLocks()  # per thread, so a follow-up sees the answer before it
+    answers = ThreadAnswers(client, answerer, store, tasks)
 
     async def on_message(body: dict[str, Any], context: Any, request: Any) -> None:
         """app_mention and message.* alike: one message, one decision, at most one answer."""
-        received = time.monotonic()
         message = incoming(body)
         if message is None:
             return
@@ -61,18 +62,24 @@ def create_app(settings: Settings, answerer: Answerer, tasks: BackgroundTasks, s
                   retry=_retry_num(request), outcome=action.value if action else "duplicate")
         if action is Action.ANSWER:
             store.join_thread(message.channel, thread_ts)  # follow-ups count from now, not from the answer
-            reply = ThreadReply(client, message.target(), request_id, pacing)
-            tasks.submit(_answer_in_thread(answerer, reply, reader, store, one_answer_at_a_time, message, bot,
-                                           request_id, received), name=request_id)
-        elif action is Action.RECORD:
-            store.record(message.channel, thread_ts, await reader.stored(message.raw, bot))
-        elif action is Action.EDIT:
-            store.edit(message.channel, message.ts, (await reader.stored(message.raw, bot)).text)
+            review = wants_review(message.text, bool(message.raw.get("files")))
+            answers.start(message.target(), request_id,
+                          lambda reply: reader.conversation(message, bot, reply, as_review=review))
+        elif action in (Action.RECORD, Action.EDIT):
+            # In the thread's order: a follow-up right after this message must see it.
+            async with answers.in_order(message.target()):
+                stored = await reader.stored(message.raw, bot)
+                if action is Action.RECORD:
+                    store.record(message.channel, thread_ts, stored)
+                else:
+                    store.edit(message.channel, message.ts, stored.text)
         elif action is Action.DELETE:
             store.forget(message.channel, message.ts)
 
     app.event("app_mention")(on_message)
     app.event("message")(on_message)
+    register_review_command(app, client, answers, reader, store,
+                            GitHub(settings.github_api_url, settings.github_token), tasks)
 
     @app.action(FEEDBACK_ACTION)
     async def on_feedback(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -81,22 +88,6 @@ def create_app(settings: Settings, answerer: Answerer, tasks: BackgroundTasks, s
                   channel=body.get("channel", {}).get("id"), message_ts=body.get("message", {}).get("ts"))
 
     return app
-
-
-async def _answer_in_thread(answerer: Answerer, reply: ThreadReply, reader: ThreadReader, store: Store,
-                            locks: KeyedLocks, message: IncomingMessage, bot: BotIdentity, request_id: str,
-                            received: float) -> None:
-    target = message.target()
-    async with locks.hold((target.channel, target.thread_ts)):
-        answer = await answerer.answer(request_id, lambda: reader.conversation(message, bot), reply, SLACK_SURFACE)
-    # The bot's own messages never come back as events: the transcript learns them here,
-    # an answer split over several messages as one turn (its other messages recorded empty).
-    for n, ts in enumerate(reply.posted):
-        text = answer.text if answer is not None and n == 0 else ""
-        store.record(target.channel, target.thread_ts, StoredMessage(ts, "assistant", bot.name, text))
-    log_event(log, "answered_in_thread", request_id=request_id, channel=target.channel,
-              thread_ts=target.thread_ts, ok=answer is not None, messages=len(reply.posted),
-              seconds=round(time.monotonic() - received, 3))
 
 
 def _retry_num(request: Any) -> str | None:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,10 +49,12 @@ SLACK_SURFACE = (
 )
 
 
-def footer_blocks(agent: Agent, model: str) -> list[dict[str, Any]]:
-    """A small footer naming who answered, and feedback buttons."""
+def footer_blocks(agent: Agent, model: str, notices: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """A small footer naming who answered (and anything the asker should know, such as what
+    was redacted), and feedback buttons."""
+    lines = [f"*{agent.name}* · `{model}`", *notices]
     return [
-        ContextBlock(elements=[MarkdownTextObject(text=f"*{agent.name}* · `{model}`")]).to_dict(),
+        ContextBlock(elements=[MarkdownTextObject(text=line) for line in lines]).to_dict(),
         ContextActionsBlock(elements=[FeedbackButtonsElement(
             action_id=FEEDBACK_ACTION,
             positive_button=FeedbackButtonObject(text="Helpful", value="helpful"),
@@ -117,6 +119,7 @@ class ThreadReply:
         self._pump: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.posted: list[str] = []  # ts of every message this answer posted
+        self.notices: list[str] = []  # shown in the footer, e.g. what was redacted
 
     # -- AnswerSink --------------------------------------------------------------------
 
@@ -146,7 +149,7 @@ class ThreadReply:
                 await self._add_paragraph("_Claude returned an empty answer. Try rephrasing the question._")
             if answer.note:
                 await self._add_paragraph(f"_⚠️ {answer.note}_")
-            await self._close(footer_blocks(agent, answer.model))
+            await self._close(footer_blocks(agent, answer.model, self.notices))
         await self._done()
 
     async def fail(self, message: str, warning: bool = True) -> None:

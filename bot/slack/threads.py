@@ -10,31 +10,26 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answering import ConversationUnavailable
 from bot.conversation import Turn
 from bot.logs import log_event
+from bot.redact import Redaction, redact
+from bot.review import review_request, snippet_material, split_code_and_question
 from bot.slack.errors import slack_error_code
 from bot.slack.events import IncomingMessage, mentioned_users, plain_text
+from bot.slack.files import SlackFiles
+from bot.slack.reply import ThreadReply
 from bot.store import StoredMessage, Store
 
 log = logging.getLogger(__name__)
 
-FILE_MAX_BYTES = 256 * 1024  # larger files are named, not read
-FILE_MAX_CHARS = 40_000  # of one file's text that goes to Claude
-TEXT_FILETYPES = frozenset({
-    "text", "markdown", "post", "csv", "tsv", "json", "yaml", "xml", "html", "css", "sql", "diff", "patch",
-    "python", "javascript", "typescript", "go", "rust", "java", "kotlin", "scala", "swift", "c", "cpp",
-    "csharp", "ruby", "php", "perl", "shell", "bash", "powershell", "dockerfile", "terraform", "toml",
-    "ini", "properties", "protobuf", "graphql", "lua", "r", "elixir", "erlang", "haskell", "clojure",
-    "groovy", "makefile", "nginx", "log",
-})
+MESSAGE_FILES_MAX_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -47,42 +42,63 @@ class BotIdentity:
 class ThreadReader:
     def __init__(self, client: AsyncWebClient, store: Store):
         self._client = client
+        self._files = SlackFiles(client)
         self._store = store
         self._names: dict[str, str] = {}
         # Messages said while the bot was down reached no handler: threads last synced before
         # this moment may have gaps, and are topped up from Slack on their next question.
         self._started_at = time.time()
 
-    async def conversation(self, message: IncomingMessage, bot: BotIdentity) -> list[Turn]:
-        """The thread of `message`, complete, as turns (the question last)."""
+    async def conversation(self, message: IncomingMessage, bot: BotIdentity, reply: ThreadReply,
+                           as_review: bool = False) -> list[Turn]:
+        """The thread of `message`, complete, as turns (the question last). `as_review`: the
+        message asks for a review of the code or files it carries."""
         channel, thread_ts = message.channel, message.thread_ts or message.ts
-        synced_at = self._store.synced_at(channel, thread_ts)
+        synced_at, synced_ts = self._store.synced(channel, thread_ts)
         if message.in_thread and synced_at == 0:
             await self._read_from_slack(channel, thread_ts, bot, oldest=None)  # mentioned mid-thread
         elif 0 < synced_at < self._started_at:
-            await self._read_from_slack(channel, thread_ts, bot, oldest=self._store.latest_ts(channel, thread_ts))
-        self._store.record(channel, thread_ts, await self.stored(message.raw, bot))
-        self._store.mark_synced(channel, thread_ts, time.time())
+            # Complete up to synced_ts; what came after may have been said while the bot was down.
+            await self._read_from_slack(channel, thread_ts, bot, oldest=synced_ts)
+        question, redaction = await self._render(message.raw, bot)
+        if as_review:
+            snippet = split_code_and_question(question.text)
+            question = replace(question, text=review_request(snippet_material(snippet), snippet.question))
+        if redaction.any:
+            reply.notices.append(redaction.summary())
+        self._store.record(channel, thread_ts, question)
+        self._store.mark_synced(channel, thread_ts, time.time(), message.ts)
+        return self.turns(channel, thread_ts, message.ts)
+
+    def turns(self, channel: str, thread_ts: str, through_ts: str) -> list[Turn]:
+        """The thread as the transcript has it, up to the question `through_ts`."""
         return [Turn(m.role, m.text, m.author if m.role == "user" else None)
-                for m in self._store.transcript(channel, thread_ts)]
+                for m in self._store.transcript(channel, thread_ts, through_ts)]
 
     async def stored(self, message: dict[str, Any], bot: BotIdentity) -> StoredMessage:
-        """A Slack message as the transcript keeps it: who, and what they said, files included."""
+        """A Slack message as the transcript keeps it: who, and what they said (files included,
+        secrets redacted: the transcript is what Claude is sent)."""
+        return (await self._render(message, bot))[0]
+
+    async def _render(self, message: dict[str, Any], bot: BotIdentity) -> tuple[StoredMessage, Redaction]:
         mine = (bot.user_id is not None and message.get("user") == bot.user_id) or \
                (bot.bot_id is not None and message.get("bot_id") == bot.bot_id)
         text = message.get("text") or ""
         names = {user: await self.name_of(user) for user in mentioned_users(text) if user != bot.user_id}
         parts = [plain_text(text, bot.user_id, names)]
+        room = MESSAGE_FILES_MAX_CHARS  # ten 40,000-character files in one message would crowd out the thread
         for file in message.get("files") or []:
-            parts.append(await self._file_text(file))
+            attachment = (await self._files.read(file)).as_attachment(max_chars=max(room, 0))
+            room -= len(attachment)
+            parts.append(attachment)
         if mine:
             author = bot.name
         elif message.get("bot_id") or message.get("subtype") == "bot_message":
             author = (message.get("bot_profile") or {}).get("name") or message.get("username") or "a bot"
         else:
             author = await self.name_of(message.get("user") or "")
-        return StoredMessage(str(message["ts"]), "assistant" if mine else "user", author,
-                             "\n\n".join(p for p in parts if p))
+        redaction = redact("\n\n".join(p for p in parts if p))
+        return StoredMessage(str(message["ts"]), "assistant" if mine else "user", author, redaction.text), redaction
 
     async def name_of(self, user_id: str) -> str:
         """A person's display name (cached); their id if Slack won't say."""
@@ -117,42 +133,3 @@ class ThreadReader:
                 f"I couldn't read this thread from Slack ({slack_error_code(error)}), so I can't answer with its "
                 "context. Please try again in a minute.") from error
         log_event(log, "thread_read", channel=channel, thread_ts=thread_ts, messages=read, since=oldest)
-
-    async def _file_text(self, file: dict[str, Any]) -> str:
-        if file.get("file_access") == "check_file_info" or not file.get("url_private"):
-            try:
-                file = (await self._client.files_info(file=file["id"]))["file"]
-            except (SlackApiError, KeyError) as error:
-                log_event(log, "file_unreadable", logging.WARNING, file=file.get("id"), error=str(error)[:200])
-                return f"[attached file {file.get('name') or file.get('id')}: could not be read]"
-        name = file.get("name") or file.get("title") or file.get("id")
-        filetype = (file.get("filetype") or "").lower()
-        textual = filetype in TEXT_FILETYPES or (file.get("mimetype") or "").startswith("text/")
-        if not textual:
-            return f"[attached file {name}: {filetype or file.get('mimetype') or 'binary'}, not included]"
-        if (file.get("size") or 0) > FILE_MAX_BYTES:
-            return f"[attached file {name}: {file['size'] // 1024} KB, too large to include]"
-        content = await self._download(file["url_private"])
-        if content is None:
-            return f"[attached file {name}: could not be read]"
-        if len(content) > FILE_MAX_CHARS:
-            content = content[:FILE_MAX_CHARS] + f"\n… [cut: the file has {len(content):,} characters]"
-        fence = "````" if "```" in content else "```"
-        return f"[attached file {name}]\n{fence}{_language(filetype)}\n{content}\n{fence}"
-
-    async def _download(self, url: str) -> str | None:
-        """A private file's text, fetched with the bot token (`files:read`)."""
-        headers = {"Authorization": f"Bearer {self._client.token}"}
-        try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-                async with session.get(url, headers=headers) as response:
-                    if response.status != 200 or response.content_type == "text/html":
-                        return None  # Slack answers a login page when the token may not read it
-                    body = await response.content.read(FILE_MAX_BYTES + 1)
-            return body.decode("utf-8")
-        except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError):
-            return None
-
-
-def _language(filetype: str) -> str:
-    return "" if filetype in ("text", "post", "log") else filetype

@@ -46,8 +46,13 @@ class StreamError:
 class PromptCache:
     """Anthropic's prompt cache, as far as billing shows it: a request reads from cache the
     longest prefix (tools, system, messages, block by block) that an earlier request wrote at
-    one of its cache breakpoints; it writes up to its own last breakpoint; the rest is input.
-    Tokens are counted as 4 characters each."""
+    one of its cache breakpoints, looking back at most 20 blocks from each of its own
+    breakpoints; it writes up to its last breakpoint (prefixes under 1,024 tokens are not
+    cached); the rest is plain input. Tokens are counted as 4 characters each. Entries do not
+    expire: figures assume follow-ups within the 5-minute cache lifetime."""
+
+    LOOKBACK = 20
+    MINIMUM_TOKENS = 1024
 
     def __init__(self) -> None:
         self._written: set[int] = set()
@@ -55,10 +60,12 @@ class PromptCache:
     def usage(self, body: dict[str, Any]) -> dict[str, int]:
         blocks, breakpoints = _cache_blocks(body)
         sizes = [len(b) // 4 + 1 for b in blocks]
-        last = max(breakpoints, default=0)
-        prefixes = [hash(tuple(blocks[:k])) for k in range(len(blocks) + 1)]
-        read = max((k for k in range(1, last + 1) if prefixes[k] in self._written), default=0)
-        self._written.update(prefixes[k] for k in breakpoints)
+        prefixes = [hash((body.get("model"), *blocks[:k])) for k in range(len(blocks) + 1)]
+        cacheable = [b for b in breakpoints if sum(sizes[:b]) >= self.MINIMUM_TOKENS]
+        last = max(cacheable, default=0)
+        candidates = {k for b in cacheable for k in range(max(1, b - self.LOOKBACK), b + 1)}
+        read = max((k for k in candidates if prefixes[k] in self._written), default=0)
+        self._written.update(prefixes[k] for k in cacheable)
         return {"cache_read_input_tokens": sum(sizes[:read]),
                 "cache_creation_input_tokens": sum(sizes[read:last]),
                 "input_tokens": sum(sizes[last:])}

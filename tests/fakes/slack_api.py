@@ -54,6 +54,10 @@ class Message:
         return shown
 
 
+class SlackError(Exception):
+    """A method's error code, answered as {"ok": false, "error": code}."""
+
+
 @dataclass(frozen=True)
 class Call:
     method: str
@@ -76,6 +80,8 @@ class FakeSlack(LocalServer):
         self.users = {"UALICE": "Alice", "UBOB": "Bob", "UCAROL": "Carol"}  # id -> display name
         self.app.router.add_get("/socket", self._socket)
         self.app.router.add_get("/files/{id}/{name}", self._download)
+        self.app.router.add_post("/respond/{id}", self._respond)
+        self.responses: list[dict[str, Any]] = []  # what was sent to a command's response_url
         self.files: dict[str, bytes] = {}
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: dict[str, float] = {}  # envelope_id -> when the app acked it
@@ -130,7 +136,10 @@ class FakeSlack(LocalServer):
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        result = handler(args)
+        try:
+            result = handler(args)
+        except SlackError as error:
+            return web.json_response({"ok": False, "error": str(error)})
         if self.drop.get(method):
             # The worst case for a client: Slack applied the call, then the connection broke.
             self.drop[method] -= 1
@@ -235,7 +244,11 @@ class FakeSlack(LocalServer):
             for file in message.files:
                 if file["id"] == args["file"]:
                     return {"file": file}
-        raise KeyError(args["file"])
+        raise SlackError("file_not_found")
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        self.responses.append(await request.json())
+        return web.Response(text="ok")
 
     async def _download(self, request: web.Request) -> web.Response:
         self.calls.append(Call("files.download", {"id": request.match_info["id"]}))

@@ -82,3 +82,22 @@ async def say(slack: FakeSlack, events_url: str, channel: str, text: str, *, use
     responses = await asyncio.gather(*(deliver(events_url, p) for p in payloads))
     assert all(r.status == 200 for r in responses), [r.status for r in responses]
     return message, time.monotonic() - started
+
+
+async def run_command(slack: FakeSlack, url: str, text: str, *, channel: str = "C1", user: str = "UALICE",
+                      command: str = "/backend-review") -> tuple[aiohttp.ClientResponse, str, float]:
+    """Someone runs a slash command: Slack POSTs it (form-encoded, signed) and shows the ack's
+    body to them alone. Returns (response, its body, seconds until the ack)."""
+    payload = {"token": "unused", "team_id": TEAM_ID, "team_domain": "fake", "channel_id": channel,
+               "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": command,
+               "text": text, "api_app_id": "A0001", "trigger_id": "1.2.3",
+               "response_url": f"{slack.origin}/respond/{len(slack.responses) + 1}"}
+    body = urlencode(payload)
+    ts = int(time.time())
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(ts),
+               "X-Slack-Signature": sign(body, ts)}
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=body.encode(), headers=headers) as response:
+            text_body = await response.text()
+            return response, text_body, time.monotonic() - started

@@ -1,0 +1,93 @@
+"""Pull requests and commits from the GitHub REST API (GITHUB_API_URL, GITHUB_TOKEN optional)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import aiohttp
+
+from bot.logs import log_event
+from bot.review import CommitRef, Material, PullRequestRef, fit_diff
+
+log = logging.getLogger(__name__)
+
+MAX_DIFF_BYTES = 5 * 1024 * 1024  # GitHub itself refuses diffs far above this
+
+
+async def read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None if it is longer than `limit` bytes (read no further than that)."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+class ReviewMaterialError(Exception):
+    """The material could not be fetched; the message is for the user."""
+
+
+class GitHub:
+    def __init__(self, api_url: str, token: str | None, timeout_s: float = 20.0):
+        self._api = api_url.rstrip("/")
+        self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def pull_request(self, ref: PullRequestRef) -> tuple[Material, str]:
+        """(the material, the PR's description) for a pull request."""
+        path = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}"
+        info = await self._get_json(path, f"{ref.owner}/{ref.repo}#{ref.number}")
+        diff, left_out = fit_diff(await self._get_diff(path, f"{ref.owner}/{ref.repo}#{ref.number}"))
+        title = f"{ref.owner}/{ref.repo}#{ref.number}: {info.get('title') or 'untitled'}"
+        description = (info.get("body") or "").strip()
+        return Material("pull request", title, diff, "diff", left_out), description
+
+    async def commit(self, ref: CommitRef) -> tuple[Material, str]:
+        path = f"/repos/{ref.owner}/{ref.repo}/commits/{ref.sha}"
+        name = f"{ref.owner}/{ref.repo}@{ref.sha[:7]}"
+        info = await self._get_json(path, name)
+        message = ((info.get("commit") or {}).get("message") or "").strip()
+        diff, left_out = fit_diff(await self._get_diff(path, name))
+        title = f"{name}: {message.splitlines()[0] if message else 'commit'}"
+        return Material("commit", title, diff, "diff", left_out), message
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept, "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "backend-engineer"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    async def _get_json(self, path: str, name: str) -> dict:
+        return json.loads(await self._get(path, "application/vnd.github+json", name))
+
+    async def _get_diff(self, path: str, name: str) -> str:
+        return await self._get(path, "application/vnd.github.diff", name)
+
+    async def _get(self, path: str, accept: str, name: str) -> str:
+        try:
+            async with aiohttp.ClientSession(timeout=self._timeout) as session:
+                async with session.get(self._api + path, headers=self._headers(accept)) as response:
+                    if response.status == 200:
+                        body = await read_at_most(response, MAX_DIFF_BYTES)
+                        if body is None:
+                            raise ReviewMaterialError(f"{name} is too large to review (over 5 MB of diff).")
+                        return body.decode("utf-8", errors="replace")
+                    log_event(log, "github_error", logging.WARNING, path=path, status=response.status)
+                    raise ReviewMaterialError(_explain(response.status, name, bool(self._token)))
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log_event(log, "github_unreachable", logging.WARNING, path=path, error=repr(error)[:200])
+            raise ReviewMaterialError(f"I couldn't reach GitHub to fetch {name}. Please try again in a minute.") \
+                from error
+
+
+def _explain(status: int, name: str, has_token: bool) -> str:
+    if status == 404:
+        hint = ("it may be private to a repository my GitHub token can't read" if has_token else
+                "if it's private, an admin needs to set GITHUB_TOKEN")
+        return f"I couldn't find {name} on GitHub: check the link ({hint})."
+    if status in (401, 403, 429):
+        hint = "the GITHUB_TOKEN was rejected" if status == 401 else "GitHub refused or rate-limited the request"
+        return f"GitHub wouldn't give me {name} ({hint}). Please try again later, or ask an admin to check GITHUB_TOKEN."
+    return f"GitHub answered {status} for {name}. Please try again in a minute."

@@ -1,0 +1,262 @@
+"""Review input: what `/backend-review` (or "@backend-engineer review this") was given, the
+material to review (code, a file, a pull-request diff within budget), and the request
+Claude is sent. Pure: the fetching lives in github.py and the Slack edge.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_FINDINGS = 7
+# A diff larger than this (characters) is cut to its most relevant hunks.
+DIFF_BUDGET_CHARS = 120_000
+
+_PULL = re.compile(r"https?://[^\s/>|]+/([\w.-]+)/([\w.-]+)/pull/(\d+)\S*")
+_COMMIT = re.compile(r"https?://[^\s/>|]+/([\w.-]+)/([\w.-]+)/commit/([0-9a-f]{7,40})\S*")
+_SLACK_FILE = re.compile(r"https?://[\w.-]*slack\.com/files/[A-Z0-9]+/(F[A-Z0-9]+)\S*")
+_FENCE = re.compile(r"```([^\n`]*)\n(.*?)(?:\n```|```|\Z)", re.S)
+_CODE_HINT = re.compile(r"[{}();=\[\]<>]|^\s{2,}\S|^\s*(def|class|func|package|import|from|SELECT|INSERT|"
+                        r"CREATE|UPDATE|DELETE|const|let|var|return|if|for|while|public|private|#include)\b",
+                        re.M | re.I)
+_ASKS_FOR_REVIEW = re.compile(r"\b(review|code review|look over|check (this|my) code)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Help:
+    """No material: show usage."""
+
+
+@dataclass(frozen=True)
+class PullRequestRef:
+    owner: str
+    repo: str
+    number: int
+    question: str
+
+
+@dataclass(frozen=True)
+class CommitRef:
+    owner: str
+    repo: str
+    sha: str
+    question: str
+
+
+@dataclass(frozen=True)
+class SlackFileRef:
+    file_id: str
+    question: str
+
+
+@dataclass(frozen=True)
+class Snippet:
+    code: str
+    language: str  # "" when unknown
+    question: str
+
+
+ReviewInput = Help | PullRequestRef | CommitRef | SlackFileRef | Snippet
+
+
+@dataclass(frozen=True)
+class Material:
+    """What is being reviewed, ready for the prompt and for a one-line preview in Slack."""
+
+    kind: str  # "snippet", "file", "pull request", "commit"
+    title: str  # e.g. "python, 42 lines", "acme/api#12: Add caching", "worker.py"
+    body: str  # code or diff, as Claude will see it
+    language: str = ""
+    left_out: tuple[str, ...] = ()  # files of a diff that did not fit
+
+
+def parse_review_text(text: str) -> ReviewInput:
+    """What the command's text asks to review. Links win over pasted code."""
+    text = _unwrap_slack_links(text).strip()
+    if not text or text.lower() in ("help", "-h", "--help", "?"):
+        return Help()
+    if match := _PULL.search(text):
+        return PullRequestRef(match[1], match[2], int(match[3]), _without(text, match))
+    if match := _COMMIT.search(text):
+        return CommitRef(match[1], match[2], match[3], _without(text, match))
+    if match := _SLACK_FILE.search(text):
+        return SlackFileRef(match[1], _without(text, match))
+    return split_code_and_question(text)
+
+
+def split_code_and_question(text: str) -> Snippet:
+    """Fenced code is the code and the rest the question; without fences, leading prose lines
+    (a question) are the question and the rest is the code."""
+    blocks = list(_FENCE.finditer(text))
+    if blocks:
+        code = "\n\n".join(b[2].strip("\n") for b in blocks)
+        question = _FENCE.sub(" ", text)
+        language = next((b[1].strip().split()[0] for b in blocks if b[1].strip()), "") or guess_language(code)
+        return Snippet(code, language, " ".join(question.split()))
+    lines = text.split("\n")
+    prose = 0
+    while prose < len(lines) - 1 and _is_prose(lines[prose]):
+        prose += 1
+    question, code = " ".join(lines[:prose]).strip(), "\n".join(lines[prose:]).strip("\n")
+    return Snippet(code, guess_language(code), question)
+
+
+def wants_review(text: str, has_files: bool) -> bool:
+    """A message that asks for a review and carries something to review (a file or code)."""
+    if not _ASKS_FOR_REVIEW.search(text):
+        return False
+    code_lines = [line for line in text.split("\n")[1:] if _CODE_HINT.search(line)]
+    return has_files or bool(_FENCE.search(text)) or len(code_lines) >= 2
+
+
+def snippet_material(snippet: Snippet) -> Material:
+    lines = snippet.code.count("\n") + 1
+    what = f"{snippet.language}, " if snippet.language else ""
+    return Material("snippet", f"{what}{lines} line{'s' if lines != 1 else ''}", snippet.code, snippet.language)
+
+
+def guess_language(code: str) -> str:
+    checks = [
+        ("python", r"^\s*(def |class \w+.*:|import \w|from \w+ import|async def )"),
+        ("go", r"^\s*(package \w+|func \w*\(|import \()"),
+        ("sql", r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER)\b"),
+        ("typescript", r":\s*(string|number|boolean)\b|^\s*(interface|type) \w+"),
+        ("javascript", r"^\s*(const|let|function|export|import .* from)\b|=>"),
+        ("java", r"^\s*(public|private|protected) (static )?(class|void|[A-Z]\w*)"),
+        ("rust", r"^\s*(fn |let mut |impl |use \w+::)"),
+        ("ruby", r"^\s*(def \w+|end$|require ')"),
+        ("yaml", r"^[\w-]+:\s*$"),
+    ]
+    for language, pattern in checks:
+        if re.search(pattern, code, re.M | (re.I if language == "sql" else 0)):
+            return language
+    return ""
+
+
+def review_request(material: Material, question: str, description: str = "") -> str:
+    """The user turn for Claude: the agent's own Code Review Standards, shaped for Slack."""
+    what = {"snippet": "this code", "file": f"the file {material.title}",
+            "pull request": f"pull request {material.title}", "commit": f"commit {material.title}"}[material.kind]
+    asked = f"\n\nThe person asking adds: {question}" if question else ""
+    if description:
+        asked += f"\n\nThe author's description of the change:\n\n{description}"
+    left_out = ""
+    if material.left_out:
+        left_out = ("\n\nThe diff was too large to send whole; these files were left out: "
+                    + ", ".join(material.left_out) + ". Say so if it limits the review.")
+    fence = "````" if "```" in material.body else "```"
+    return (
+        f"Please review {what} following your Code Review Standards "
+        "(correctness, performance, security, error handling, testability, maintainability, "
+        f"scalability, cost).{asked}{left_out}\n\n"
+        "Shape the review for Slack:\n"
+        "1. One line first: the verdict (e.g. *Ship it*, *Ship after fixing 2 issues*, *Needs rework*).\n"
+        f"2. Findings ordered by severity, at most {MAX_FINDINGS}, each starting with its marker: "
+        "🔴 **Critical**, 🟠 **Major** or 🟡 **Minor**. For each: where it is (file and line or function), "
+        "why it matters (what breaks, for whom, under what load), and a concrete fix as a short code block.\n"
+        "3. *What's good*: two or three short bullets.\n"
+        "Skip nitpicks a linter or formatter would catch. If there are no significant issues, say "
+        "\"No significant issues found.\" plainly instead of inventing some.\n\n"
+        f"{fence}{material.language}\n{material.body}\n{fence}"
+    )
+
+
+# -- diffs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hunk:
+    file: str
+    header: str  # the file's "diff --git" … "+++" lines, repeated for each kept hunk's file
+    text: str
+    added: int
+    removed: int
+
+
+_GENERATED = re.compile(r"(^|/)(package-lock\.json|yarn\.lock|poetry\.lock|Cargo\.lock|go\.sum|"
+                        r"pnpm-lock\.yaml|.*\.min\.(js|css)|.*\.snap|vendor/.*|dist/.*)$")
+_TESTS = re.compile(r"(^|/)(tests?|spec|__tests__)/|_test\.\w+$|\.test\.\w+$|test_\w+\.py$")
+
+
+def parse_diff(diff: str) -> list[Hunk]:
+    hunks: list[Hunk] = []
+    for file_part in re.split(r"(?m)^(?=diff --git )", diff):
+        if not file_part.strip():
+            continue
+        pieces = re.split(r"(?m)^(?=@@ )", file_part)
+        header, bodies = pieces[0], pieces[1:]
+        name = re.search(r"^\+\+\+ (?:b/)?(.+)$", header, re.M) or re.search(r"^diff --git a/\S+ b/(.+)$", header, re.M)
+        file = name[1].strip() if name else "?"
+        if file == "/dev/null":
+            old = re.search(r"^--- (?:a/)?(.+)$", header, re.M)
+            file = old[1].strip() if old else file
+        if not bodies:  # binary files, renames, mode changes
+            hunks.append(Hunk(file, header, "", 0, 0))
+        for body in bodies:
+            lines = body.split("\n")
+            added = sum(1 for ln in lines[1:] if ln.startswith("+"))
+            removed = sum(1 for ln in lines[1:] if ln.startswith("-"))
+            hunks.append(Hunk(file, header, body, added, removed))
+    return hunks
+
+
+def fit_diff(diff: str, budget: int = DIFF_BUDGET_CHARS) -> tuple[str, tuple[str, ...]]:
+    """The diff within `budget` characters, and the files left out entirely.
+
+    Over budget, whole hunks are kept by relevance: deletion-only hunks go first, then
+    generated files and lockfiles, then tests; among the rest, hunks with more added lines
+    are kept first. Kept hunks stay in their original order, each under its file's header.
+    """
+    if len(diff) <= budget:
+        return diff, ()
+    hunks = parse_diff(diff)
+
+    def relevance(index: int) -> tuple[int, int, int]:
+        hunk = hunks[index]
+        tier = 0 if hunk.added == 0 else 1 if _GENERATED.search(hunk.file) else 2 if _TESTS.search(hunk.file) else 3
+        return (tier, hunk.added, -index)
+
+    kept: set[int] = set()
+    used = 0
+    headers_used: set[str] = set()
+    for index in sorted(range(len(hunks)), key=relevance, reverse=True):
+        hunk = hunks[index]
+        if hunk.added == 0:
+            continue  # deletion-only: the first to go
+        cost = len(hunk.text) + (0 if hunk.file in headers_used else len(hunk.header))
+        if used + cost <= budget:
+            kept.add(index)
+            used += cost
+            headers_used.add(hunk.file)
+    parts: list[str] = []
+    last_file = None
+    for index in sorted(kept):
+        hunk = hunks[index]
+        if hunk.file != last_file:
+            parts.append(hunk.header)
+            last_file = hunk.file
+        parts.append(hunk.text)
+    all_files = list(dict.fromkeys(h.file for h in hunks))
+    left_out = tuple(f for f in all_files if f not in headers_used)
+    return "".join(parts), left_out
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _unwrap_slack_links(text: str) -> str:
+    # Escaped commands and mentions carry links as <url|label> or <url>.
+    return re.sub(r"<(https?://[^|>]+)(?:\|[^>]*)?>", r"\1", text)
+
+
+def _without(text: str, match: re.Match[str]) -> str:
+    return " ".join((text[:match.start()] + " " + text[match.end():]).split())
+
+
+def _is_prose(line: str) -> bool:
+    stripped = line.strip()
+    if not stripped:
+        return True
+    words = stripped.split()
+    return len(words) >= 3 and not _CODE_HINT.search(line) and stripped[-1] in "?:.!"  \
+        or (stripped.endswith("?") and len(words) >= 2)

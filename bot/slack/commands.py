@@ -1,0 +1,135 @@
+"""/backend-review: acked at once; the review is posted in the channel and streamed into the
+thread of that post, where the team can discuss it like any conversation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from types import MappingProxyType
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.background import BackgroundTasks
+from bot.github import GitHub, ReviewMaterialError
+from bot.logs import log_event
+from bot.redact import Redaction, redact
+from bot.review import (
+    CommitRef,
+    Help,
+    Material,
+    PullRequestRef,
+    ReviewInput,
+    SlackFileRef,
+    Snippet,
+    parse_review_text,
+    review_request,
+    snippet_material,
+)
+from bot.slack.answers import ThreadAnswers
+from bot.slack.errors import slack_error_code
+from bot.slack.events import ThreadTarget, new_request_id
+from bot.slack.files import SlackFiles
+from bot.slack.manifest import REVIEW_COMMAND
+from bot.slack.threads import ThreadReader
+from bot.store import Store, StoredMessage
+
+log = logging.getLogger(__name__)
+
+USAGE = (
+    "*`/backend-review`* — a senior backend engineer's review, posted in this channel with a thread "
+    "to discuss it.\n"
+    "• *Code*, pasted with or without ``` fences, with a question if you like:\n"
+    "   `/backend-review is this safe under concurrency? ```def take(job): ...````\n"
+    "• *A pull request or commit*: `/backend-review https://github.com/acme/api/pull/42`\n"
+    "• *A Slack file or snippet*: `/backend-review https://acme.slack.com/files/U123/F456/worker.py`\n"
+    "Secrets in what you send are redacted before anything reaches Claude. "
+    "You can also mention me with code or a file and the word _review_."
+)
+# What chat.postMessage says when the bot cannot post where the command was run.
+NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
+
+
+def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: ThreadAnswers, reader: ThreadReader,
+                            store: Store, github: GitHub, tasks: BackgroundTasks) -> None:
+    files = SlackFiles(client)
+
+    @app.command(REVIEW_COMMAND)
+    async def on_review(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        received = time.monotonic()
+        parsed = parse_review_text(body.get("text") or "")
+        request_id = new_request_id()
+        if isinstance(parsed, Help) or (isinstance(parsed, Snippet) and not parsed.code.strip()):
+            await ack(response_type="ephemeral", text=USAGE)
+            outcome = "help"
+        else:
+            await ack()
+            tasks.submit(review(body, parsed, respond, request_id), name=request_id)
+            outcome = type(parsed).__name__
+        log_event(log, "command", command=REVIEW_COMMAND, request_id=request_id, channel=body.get("channel_id"),
+                  user=body.get("user_id"), outcome=outcome, ack_ms=round(1000 * (time.monotonic() - received), 1))
+
+    async def review(body: dict[str, Any], parsed: ReviewInput, respond: Any, request_id: str) -> None:
+        channel, user, team = body["channel_id"], body["user_id"], body.get("team_id")
+        try:
+            material, description = await material_for(parsed)
+        except ReviewMaterialError as error:
+            await respond(response_type="ephemeral", text=f"⚠️ {error}")
+            return
+        material_redacted = redact(material.body)
+        question = redact(parsed.question)
+        description = redact(description)
+        title = redact(material.title).text
+        material = Material(material.kind, title, material_redacted.text, material.language, material.left_out)
+        try:
+            posted = await client.chat_postMessage(
+                channel=channel, text=f"<@{user}> asked for a review of {material.kind} *{_escape(title)}*",
+                unfurl_links=False, unfurl_media=False)
+        except SlackApiError as error:
+            code = slack_error_code(error)
+            log_event(log, "review_not_posted", logging.WARNING, request_id=request_id, channel=channel, error=code)
+            echo = redact(body.get("text") or "").text
+            where = ("I'm not in this channel yet, so I can't post the review here. Invite me with "
+                     "`/invite @backend-engineer` (or send me the command in a DM) and run it again."
+                     if code in NOT_HERE else f"I couldn't post in this conversation ({code}). Please try again.")
+            await respond(response_type="ephemeral", text=f"{where} Here is what you sent, to retry:\n"
+                                                          f"```{REVIEW_COMMAND} {echo}```")
+            return
+        parent = str(posted["ts"])
+        store.take(channel, parent)
+        store.join_thread(channel, parent)
+        # The channel post stands for the asker's request: in the transcript it is their turn,
+        # holding the material, so follow-ups in the thread keep it in context.
+        request = review_request(material, question.text, description.text)
+        store.record(channel, parent, StoredMessage(parent, "user", await reader.name_of(user), request))
+        store.mark_synced(channel, parent, time.time(), parent)
+        redacted = Redaction("", MappingProxyType(sum((Counter(r.counts) for r in (material_redacted, question, description)),
+                                                      Counter())))
+        notices = [redacted.summary()] if redacted.any else []
+
+        async def conversation(reply: Any) -> Any:
+            reply.notices.extend(notices)
+            return reader.turns(channel, parent, parent)
+
+        answers.start(ThreadTarget(channel, parent, parent, user, team), request_id, conversation)
+
+    async def material_for(parsed: ReviewInput) -> tuple[Material, str]:
+        if isinstance(parsed, PullRequestRef):
+            return await github.pull_request(parsed)
+        if isinstance(parsed, CommitRef):
+            return await github.commit(parsed)
+        if isinstance(parsed, SlackFileRef):
+            file = await files.read_by_id(parsed.file_id)
+            if file.text is None:
+                raise ReviewMaterialError(f"I can't review {file.name}: {file.problem}.")
+            lines = file.text.count("\n") + 1
+            return Material("file", f"{file.name} ({lines} lines)", file.text, file.language), ""
+        assert isinstance(parsed, Snippet)
+        return snippet_material(parsed), ""
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,54 @@
+"""A fake GitHub REST API: pull requests and commits as JSON or as a diff (by Accept header)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .server import LocalServer
+
+GITHUB_TOKEN = "ghp_" + "T" * 36
+
+
+@dataclass(frozen=True)
+class Change:
+    title: str
+    body: str
+    diff: str
+    private: bool = False  # only GITHUB_TOKEN may read it
+
+
+class FakeGitHub(LocalServer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pulls: dict[tuple[str, str, str], Change] = {}
+        self.commits: dict[tuple[str, str, str], Change] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.app.router.add_get("/repos/{owner}/{repo}/pulls/{number}", self._pull)
+        self.app.router.add_get("/repos/{owner}/{repo}/commits/{sha}", self._commit)
+
+    @property
+    def url(self) -> str:
+        return self.origin
+
+    async def _pull(self, request: web.Request) -> web.Response:
+        m = request.match_info
+        return self._serve(request, self.pulls.get((m["owner"], m["repo"], m["number"])), "pull")
+
+    async def _commit(self, request: web.Request) -> web.Response:
+        m = request.match_info
+        return self._serve(request, self.commits.get((m["owner"], m["repo"], m["sha"])), "commit")
+
+    def _serve(self, request: web.Request, change: Change | None, kind: str) -> web.Response:
+        self.requests.append({"path": request.path, "accept": request.headers.get("Accept"),
+                              "authorization": request.headers.get("Authorization")})
+        authorized = request.headers.get("Authorization") == f"Bearer {GITHUB_TOKEN}"
+        if change is None or (change.private and not authorized):
+            return web.json_response({"message": "Not Found"}, status=404)  # GitHub hides private repos
+        if request.headers.get("Accept") == "application/vnd.github.diff":
+            return web.Response(text=change.diff, content_type="text/plain")
+        if kind == "pull":
+            return web.json_response({"title": change.title, "body": change.body, "state": "open"})
+        return web.json_response({"sha": "abc", "commit": {"message": f"{change.title}\n\n{change.body}"}})

@@ -1,0 +1,219 @@
+"""/backend-review, through the running app: what the channel, the thread, the asker and
+Claude each see."""
+
+from __future__ import annotations
+
+import json
+
+from fakes.claude_api import Reply
+from fakes.github_api import GITHUB_TOKEN, Change
+
+from conftest import start_bot
+
+CODE = "def take(queue):\n    job = queue[0]\n    queue.remove(job)\n    return job"
+
+
+def review_post(bot, channel: str = "C1"):
+    """The bot's top-level post announcing the review."""
+    (post,) = [m for m in bot.slack.top_level(channel) if m.bot_id]
+    return post
+
+
+def sent_text(bot, n: int = -1) -> str:
+    return "\n".join(m["content"] for m in bot.claude.requests[n]["messages"])
+
+
+async def test_snippet_with_a_question_is_acked_at_once_posted_and_reviewed_in_the_thread(bot):
+    bot.claude.then(Reply(chunks=("*Needs rework*\n\n🔴 **Critical** — race in `take`",), first_delay=1.0))
+    shown, ack_seconds = await bot.review(f"is this safe under concurrency?\n```python\n{CODE}\n```")
+    assert ack_seconds < 0.5 and shown == ""
+    await bot.idle()
+    post = review_post(bot)
+    assert post.markdown == "<@UALICE> asked for a review of snippet *python, 4 lines*"
+    (review,) = bot.slack.thread("C1", post.ts)
+    assert review.markdown.startswith("*Needs rework*")
+    request = bot.claude.requests[0]["messages"]
+    assert request[0]["role"] == "user" and request[0]["content"].startswith("Alice: Please review this code")
+    text = request[0]["content"]
+    assert "is this safe under concurrency?" in text and f"```python\n{CODE}\n```" in text
+    for shape in ("verdict", "🔴 **Critical**", "🟠 **Major**", "🟡 **Minor**", "at most 7",
+                  "No significant issues found.", "linter"):
+        assert shape in text
+
+
+async def test_unfenced_code_after_a_question_is_split_from_it(bot):
+    await bot.review(f"Is this ok for 1k rps?\n{CODE}")
+    await bot.idle()
+    text = sent_text(bot)
+    assert "The person asking adds: Is this ok for 1k rps?" in text
+    assert f"```python\n{CODE}\n```" in text
+
+
+async def test_follow_ups_in_the_review_thread_keep_the_code_in_context(bot):
+    await bot.review(f"```python\n{CODE}\n```")
+    await bot.idle()
+    post = review_post(bot)
+    await bot.answered("C1", await bot.say("how would you fix the race?", thread_ts=post.ts))
+    messages = bot.claude.requests[-1]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert CODE in messages[0]["content"]
+    assert messages[2]["content"] == "Alice: how would you fix the race?"
+
+
+async def test_nothing_or_help_shows_usage_to_the_asker_alone(bot):
+    for text in ("", "help"):
+        shown, _ = await bot.review(text)
+        body = json.loads(shown)
+        assert body["response_type"] == "ephemeral" and "/backend-review" in body["text"]
+        assert "github.com" in body["text"]
+    await bot.idle()
+    assert bot.claude.requests == [] and not bot.slack.messages
+
+
+async def test_a_pull_request_is_fetched_and_reviewed_with_its_title_and_description(bot, fake_github):
+    diff = ("diff --git a/api/cache.py b/api/cache.py\n--- a/api/cache.py\n+++ b/api/cache.py\n"
+            "@@ -1,2 +1,3 @@\n import redis\n+CACHE = redis.Redis()\n def get(k):\n")
+    fake_github.pulls[("acme", "api", "42")] = Change("Add a cache", "Cuts API costs by 40%.", diff)
+    await bot.review("https://github.com/acme/api/pull/42 focus on failure modes")
+    await bot.idle()
+    assert review_post(bot).markdown == "<@UALICE> asked for a review of pull request *acme/api#42: Add a cache*"
+    text = sent_text(bot)
+    assert "Please review pull request acme/api#42: Add a cache" in text
+    assert "Cuts API costs by 40%." in text and "+CACHE = redis.Redis()" in text
+    assert "focus on failure modes" in text
+    assert {r["accept"] for r in fake_github.requests} == {"application/vnd.github+json", "application/vnd.github.diff"}
+    assert all(r["authorization"] is None for r in fake_github.requests)  # public: no token needed
+
+
+async def test_a_commit_url_is_reviewed_too(bot, fake_github):
+    fake_github.commits[("acme", "api", "abc1234")] = Change("Fix retry loop", "", "diff --git a/x b/x\n")
+    await bot.review("https://github.com/acme/api/commit/abc1234")
+    await bot.idle()
+    assert "commit *acme/api@abc1234: Fix retry loop*" in review_post(bot).markdown
+
+
+async def test_private_pull_request_needs_the_token_and_says_so_without_it(settings, fake_slack, fake_claude,
+                                                                           fake_github):
+    fake_github.pulls[("acme", "secret", "1")] = Change("Private", "", "diff --git a/x b/x\n", private=True)
+    bot, server = await start_bot(settings, fake_slack, fake_claude)
+    try:
+        await bot.review("https://github.com/acme/secret/pull/1")
+        await bot.idle()
+        (response,) = fake_slack.responses
+        assert response["response_type"] == "ephemeral"
+        assert "couldn't find acme/secret#1" in response["text"] and "GITHUB_TOKEN" in response["text"]
+        assert fake_claude.requests == [] and not fake_slack.messages
+    finally:
+        await server.stop()
+    from dataclasses import replace
+
+    bot, server = await start_bot(replace(settings, github_token=GITHUB_TOKEN), fake_slack, fake_claude)
+    try:
+        await bot.review("https://github.com/acme/secret/pull/1")
+        await bot.idle()
+        assert fake_github.requests[-1]["authorization"] == f"Bearer {GITHUB_TOKEN}"
+        assert len(fake_claude.requests) == 1
+    finally:
+        await server.stop()
+
+
+async def test_github_unreachable_is_a_clear_message_to_the_asker(bot, fake_github):
+    await fake_github.stop()
+    await bot.review("https://github.com/acme/api/pull/7")
+    await bot.idle()
+    (response,) = bot.slack.responses
+    assert "couldn't reach GitHub" in response["text"]
+    assert not bot.slack.messages and bot.claude.requests == []
+
+
+async def test_an_oversized_diff_keeps_whole_hunks_and_names_what_was_left_out(bot, fake_github):
+    def file_diff(name: str, added: int, removed: int = 0) -> str:
+        lines = "".join(f"+line {n} of {name}\n" for n in range(added)) + "".join(f"-old {n}\n" for n in range(removed))
+        return (f"diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n"
+                f"@@ -1,{removed} +1,{added} @@\n{lines}")
+    diff = (file_diff("src/core.py", 2000) + file_diff("src/old.py", 0, 3000) + file_diff("package-lock.json", 3000)
+            + file_diff("tests/test_core.py", 1500))
+    fake_github.pulls[("acme", "api", "9")] = Change("Big change", "", diff)
+    await bot.review("https://github.com/acme/api/pull/9")
+    await bot.idle()
+    text = sent_text(bot)
+    assert "+line 1999 of src/core.py" in text  # the most relevant hunk, whole
+    assert "-old 1" not in text  # deletion-only hunks go first
+    assert "these files were left out: src/old.py, package-lock.json" in text
+
+
+async def test_a_slack_file_link_is_read_and_reviewed(bot):
+    file = bot.slack.upload("worker.py", CODE)
+    bot.slack.post_user_message("C1", "here's the worker", files=[file])
+    await bot.review(f"https://fake.slack.com/files/UALICE/{file['id']}/worker.py")
+    await bot.idle()
+    assert review_post(bot).markdown == "<@UALICE> asked for a review of file *worker.py (4 lines)*"
+    assert f"```python\n{CODE}\n```" in sent_text(bot)
+
+
+async def test_binary_or_missing_files_are_explained_to_the_asker(bot):
+    image = bot.slack.upload("diagram.png", b"\x89PNG", filetype="png", mimetype="image/png")
+    bot.slack.post_user_message("C1", "diagram", files=[image])
+    await bot.review(f"https://fake.slack.com/files/UALICE/{image['id']}/diagram.png")
+    await bot.review("https://fake.slack.com/files/UALICE/F9999/gone.py")
+    await bot.idle()
+    first, second = bot.slack.responses
+    assert "can't review diagram.png: png file, not included" in first["text"]
+    assert "not found" in second["text"]
+    assert bot.claude.requests == []
+
+
+async def test_in_a_channel_without_the_bot_the_asker_is_told_to_invite_it_and_gets_their_text_back(bot):
+    bot.slack.refuse["chat.postMessage"] = "not_in_channel"
+    await bot.review(f"check this\n```python\n{CODE}\n```", channel="C9")
+    await bot.idle()
+    (response,) = bot.slack.responses
+    assert response["response_type"] == "ephemeral"
+    assert "/invite @backend-engineer" in response["text"]
+    assert CODE in response["text"]  # nothing lost: they can retry
+    assert bot.claude.requests == []
+
+
+async def test_in_a_dm_with_the_bot_it_just_works(bot):
+    await bot.review(f"```python\n{CODE}\n```", channel="D1")
+    await bot.idle()
+    post = review_post(bot, channel="D1")
+    assert len(bot.slack.thread("D1", post.ts)) == 1
+
+
+async def test_a_mention_asking_for_a_review_with_a_file_goes_the_review_way(bot):
+    file = bot.slack.upload("worker.py", CODE)
+    ts, _ = await bot.mention("review this please", files=[file])
+    await bot.idle()
+    text = sent_text(bot)
+    assert "Please review this code" in text and "🔴 **Critical**" in text and CODE in text
+    assert len(bot.slack.thread("C1", ts)) == 1
+
+
+async def test_a_mention_that_only_mentions_the_word_review_is_a_normal_question(bot):
+    await bot.mention("how should we organise code review?")
+    await bot.idle()
+    assert "Please review" not in sent_text(bot)
+
+
+async def test_secrets_in_reviewed_code_never_reach_claude_or_the_channel_and_the_asker_is_told(bot):
+    key, secret = "AKIA" + "Q3EXAMPLE7KEYZ2X", "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEY9"
+    code = f'import boto3\nclient = boto3.client("s3", aws_access_key_id="{key}",\n' \
+           f'    aws_secret_access_key="{secret}")'
+    await bot.review(f"```python\n{code}\n```")
+    await bot.idle()
+    text = sent_text(bot)
+    assert key not in text and secret not in text
+    assert "[REDACTED aws-access-key]" in text
+    everything_in_slack = json.dumps([c.args for c in bot.slack.calls])
+    assert key not in everything_in_slack and secret not in everything_in_slack
+    (review,) = bot.slack.thread("C1", review_post(bot).ts)
+    footer = " ".join(e["text"] for e in review.blocks[0]["elements"])
+    assert "AWS access key" in footer and key not in footer
+
+
+async def test_secrets_in_an_ordinary_mention_are_redacted_too(bot):
+    token = "xoxb-" + "1234567890-1234567890123-" + "a" * 24
+    await bot.mention(f"why does `SLACK_BOT_TOKEN={token}` fail?")
+    await bot.idle()
+    assert token not in json.dumps(bot.claude.requests)
