@@ -63,6 +63,12 @@ async def main(mentions: int, first_token_s: float, stream_s: float) -> None:
             to_text.append(text_at)
             assert len(slack.thread(f"C{n}", ts)) == 1
         per_answer = Counter(c.method for c in slack.calls if c.method != "auth.test")
+        command_acks = []
+        for n in range(mentions):
+            _, ack = await bot.review(f"is this safe?\n```python\ndef take(q):\n    return q.pop({n})\n```",
+                                      channel=f"R{n}")
+            command_acks.append(ack)
+        await bot.idle(timeout=60)
         await server.stop()
     await slack.stop()
     await claude.stop()
@@ -71,6 +77,8 @@ async def main(mentions: int, first_token_s: float, stream_s: float) -> None:
           f"{len(''.join(chunks)):,} characters over {stream_s:.1f} s in {len(chunks)} deltas")
     print(f"event ack latency      p50 {1000 * statistics.median(acks):6.1f} ms   "
           f"p99 {1000 * percentile(acks, 99):6.1f} ms   max {1000 * max(acks):6.1f} ms")
+    print(f"/backend-review ack    p50 {1000 * statistics.median(command_acks):6.1f} ms   "
+          f"max {1000 * max(command_acks):6.1f} ms (Slack allows 3,000 ms)")
     print(f"status visible after   p50 {1000 * statistics.median(to_status):6.1f} ms")
     print(f"first text visible     p50 {1000 * statistics.median(to_text):6.1f} ms "
           f"(model's first token at {1000 * first_token_s:.0f} ms)")
