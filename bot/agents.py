@@ -37,6 +37,22 @@ class Agent:
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
+def first_sentence(text: str) -> str:
+    """The description's first sentence: enough to say what an agent is for."""
+    line = text.strip().split("\n", 1)[0]
+    match = re.search(r"^(.+?[.!?])(\s|$)", line)
+    return (match.group(1) if match else line).strip()
+
+
+COLOR_EMOJI = {"red": "🔴", "orange": "🟠", "yellow": "🟡", "green": "🟢", "blue": "🔵", "purple": "🟣",
+               "brown": "🟤", "black": "⚫", "white": "⚪", "cyan": "🩵", "pink": "🩷", "gray": "🩶", "grey": "🩶"}
+
+
+def color_emoji(color: str | None) -> str:
+    """The agent's colour as an emoji; colours outside the list get none."""
+    return COLOR_EMOJI.get((color or "").strip().lower(), "")
+
+
 @dataclass(frozen=True)
 class SkippedFile:
     source: Path
@@ -124,7 +140,10 @@ def load_agents(directory: Path, models: ModelChoices) -> AgentCatalog:
             continue
         try:
             agent, file_warnings = parse_agent(path.read_text(encoding="utf-8"), path, models)
-        except (AgentFileError, UnicodeDecodeError, OSError) as error:
+        except UnicodeDecodeError:
+            skipped.append(SkippedFile(path, "not UTF-8 text"))
+            continue
+        except (AgentFileError, OSError) as error:
             reason = str(error).removeprefix(f"{path}: ")
             skipped.append(SkippedFile(path, reason))
             continue

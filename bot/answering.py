@@ -11,10 +11,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from bot.agents import Agent, AgentCatalog
+from bot.agents import Agent, AgentCatalog, first_sentence
 from bot.claude import Answer, Claude, ClaudeError
 from bot.conversation import Turn, build_messages, estimate_tokens
 from bot.logs import log_event
+from bot.router import Router, RoutingError
 
 log = logging.getLogger(__name__)
 
@@ -47,31 +48,78 @@ class AnswerSink(Protocol):
         """No (complete) answer: tell the user, in one clear message (`warning`: marked as one)."""
 
 
+class AgentMemory(Protocol):
+    """Which agent a conversation was routed to, kept across restarts."""
+
+    def agent_of(self, conversation: str) -> str | None: ...
+
+    def remember_agent(self, conversation: str, agent: str) -> None: ...
+
+
 class Answerer:
     def __init__(self, catalog: AgentCatalog, claude: Claude, default_agent: str,
-                 max_context_tokens: int = 150_000):
+                 max_context_tokens: int = 150_000, router: Router | None = None,
+                 memory: AgentMemory | None = None):
         self.catalog = catalog
         self.claude = claude
         self.default_agent = default_agent
         self.max_context_tokens = max_context_tokens
+        self.router = router  # None: every question goes to the default agent
+        self.memory = memory
 
-    def agent_for(self, turns: Sequence[Turn]) -> Agent:
-        agent = self.catalog.get(self.default_agent)
-        if agent is None:
+    def help_text(self) -> str:
+        """What the bot can help with, for a question no agent fits."""
+        lines = "\n".join(f"• *{a.name}* — {first_sentence(a.description)}" for a in self.catalog.agents)
+        return f"That's outside what I can help with here. I can help with:\n{lines}"
+
+    async def choose_agent(self, turns: Sequence[Turn], request_id: str, conversation: str | None,
+                           agent_name: str | None) -> Agent | None:
+        """The agent for this conversation (None: no agent fits). A conversation keeps its agent."""
+        default = self.catalog.get(self.default_agent)
+        if default is None:
             raise LookupError(f"default agent {self.default_agent!r} is not loaded")
-        return agent
+        remembered = self.memory.agent_of(conversation) if self.memory and conversation else None
+        if agent_name or remembered:
+            return self.catalog.get(agent_name or remembered or "") or default
+        if self.router is None:
+            return default
+        # The thread's first message and the question: a mid-thread "what do you make of this?"
+        # means nothing without what it is about.
+        gist = "\n\n".join(dict.fromkeys(t.rendered() for t in (turns[0], turns[-1])))
+        try:
+            route = await self.router.route(self.catalog.agents, gist)
+        except RoutingError as error:
+            log_event(log, "routing_failed", logging.WARNING, request_id=request_id, error=str(error),
+                      fallback=default.name)
+            chosen: Agent | None = default
+        else:
+            chosen = self.catalog.get(route.agent) if route.agent else None
+            log_event(log, "routed", request_id=request_id, agent=route.agent or "none",
+                      seconds=round(route.seconds, 3), input_tokens=route.usage.input_tokens,
+                      output_tokens=route.usage.output_tokens, cache_read_tokens=route.usage.cache_read_input_tokens,
+                      cache_write_tokens=route.usage.cache_creation_input_tokens)
+        if chosen is not None and self.memory and conversation:
+            self.memory.remember_agent(conversation, chosen.name)
+        return chosen
 
     async def answer(self, request_id: str, read_conversation: ReadConversation, sink: AnswerSink,
-                     surface: str) -> Answer | None:
+                     surface: str, *, conversation: str | None = None, agent_name: str | None = None) -> Answer | None:
         """Answer the conversation's last turn into `sink`; returns the answer, or None when the
-        user was told it failed."""
+        user was told it failed. `conversation` names the thread (its agent is remembered);
+        `agent_name` skips routing."""
         try:
             await sink.working()  # first, so the user sees at once that the question was heard
             turns = list(await read_conversation())
-            agent = self.agent_for(turns)
+            if not any(t.text.strip() for t in turns):  # a bare mention, nothing before it
+                await sink.fail(NOTHING_TO_ANSWER, warning=False)
+                return None
+            agent = await self.choose_agent(turns, request_id, conversation, agent_name)
+            if agent is None:
+                await sink.fail(self.help_text(), warning=False)
+                return None
             budget = self.max_context_tokens - estimate_tokens(agent.system_prompt + surface)
             messages = build_messages(turns, budget)
-            if not messages:  # a bare mention, nothing before it
+            if not messages:
                 await sink.fail(NOTHING_TO_ANSWER, warning=False)
                 return None
             answer = await self.claude.stream(agent, messages, surface, sink.append)

@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate settings, agent files and manifest.yml")
     check.add_argument("--http", action="store_true", help="check the settings HTTP mode needs")
     check.add_argument("--manifest", type=Path, default=Path("manifest.yml"))
+    commands.add_parser("agents", help="list the loaded agents, then the files that were skipped")
     ask = commands.add_parser("ask", help="answer one question in the terminal (no Slack)")
     ask.add_argument("question", nargs="+")
     args = parser.parse_args(argv)
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "check":
         return check_command(settings, args.http, args.manifest)
+    if args.command == "agents":
+        return agents_command(settings)
     setup_logging(settings.log_level)
     if args.command == "ask":
         return ask_command(settings, " ".join(args.question))
@@ -61,10 +64,32 @@ def _usable_catalog(settings: Settings) -> tuple[AgentCatalog, list[str]]:
 
     catalog = load_catalog(settings)
     problems = [f"agent file {skipped}" for skipped in catalog.skipped]
-    if catalog.get(settings.default_agent) is None:
-        names = ", ".join(a.name for a in catalog.agents) or "none"
-        problems.append(f"BOT_DEFAULT_AGENT: agent {settings.default_agent!r} is not loaded (loaded: {names})")
+    names = ", ".join(a.name for a in catalog.agents) or "none"
+    for variable, name in (("BOT_DEFAULT_AGENT", settings.default_agent), ("BOT_REVIEW_AGENT", settings.review_agent)):
+        if catalog.get(name) is None:
+            problems.append(f"{variable}: agent {name!r} is not loaded (loaded: {names})")
     return catalog, problems
+
+
+def agents_command(settings: Settings) -> int:
+    from bot.agents import color_emoji, first_sentence, shipped_agents_dir
+    from bot.wiring import load_catalog
+
+    catalog = load_catalog(settings)
+    print(f"Agents from {settings.agents_dir or shipped_agents_dir()}:")
+    for agent in catalog.agents:
+        color = f"{color_emoji(agent.color)} {agent.color}" if agent.color else "no colour"
+        print(f"  {agent.name}  [{agent.model}, {color}]  {agent.source}\n      {first_sentence(agent.description)}")
+    for warning in catalog.warnings:
+        print(f"  warning: {warning}")
+    if catalog.skipped:
+        print(f"Skipped {len(catalog.skipped)} file(s):")
+        for skipped in catalog.skipped:
+            print(f"  {skipped.source}: {skipped.reason}")
+    if not catalog.agents:
+        print("No agent loaded: the bot cannot answer.", file=sys.stderr)
+        return 1
+    return 0
 
 
 def check_command(settings: Settings, http: bool, manifest: Path) -> int:
@@ -148,7 +173,7 @@ async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: st
 
     tasks = BackgroundTasks()
     store = Store.in_data_dir(settings.data_dir)
-    app = create_app(settings, create_answerer(settings, catalog), tasks, store)
+    app = create_app(settings, create_answerer(settings, catalog, memory=store), tasks, store)
     stop = stop_on_signals()
     if http:
         await run_http(app, tasks, host, port, stop)

@@ -55,6 +55,10 @@ class Settings:
     default_model: str = DEFAULT_MODEL
     model_aliases: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MODEL_ALIASES))
     default_agent: str = "backend-senior-engineer"
+    review_agent: str = "backend-senior-engineer"
+    routing: bool = True
+    router_model: str = "claude-haiku-5-5"
+    router_timeout_s: float = 15.0
     max_tokens: int = 8000
     max_context_tokens: int = 150_000
     claude_timeout_s: float = 120.0
@@ -133,6 +137,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         default_model=env.get("BOT_DEFAULT_MODEL", DEFAULT_MODEL),
         model_aliases=aliases,
         default_agent=env.get("BOT_DEFAULT_AGENT", "backend-senior-engineer"),
+        review_agent=env.get("BOT_REVIEW_AGENT", "backend-senior-engineer"),
+        routing=_switch(env, "BOT_ROUTING", True),
+        router_model=env.get("BOT_ROUTER_MODEL", "claude-haiku-5-5"),
+        router_timeout_s=_positive(env, "BOT_ROUTER_TIMEOUT_S", 15.0, float, "a number of seconds"),
         max_tokens=_positive(env, "BOT_MAX_TOKENS", 8000, int, "a whole number"),
         max_context_tokens=_positive(env, "BOT_MAX_CONTEXT_TOKENS", 150_000, int, "a whole number"),
         claude_timeout_s=_positive(env, "BOT_CLAUDE_TIMEOUT_S", 120.0, float, "a number of seconds"),
@@ -146,6 +154,17 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
 def _with_trailing_slash(url: str) -> str:
     # slack_sdk joins base_url and the method name by plain concatenation.
     return url if url.endswith("/") else url + "/"
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in ("on", "true", "1", "yes"):
+        return True
+    if raw.strip().lower() in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off, got {raw!r}")
 
 
 def _positive(env: Mapping[str, str], name: str, default: T, kind: Callable[[str], T], what: str) -> T:

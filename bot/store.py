@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS transcript (
     place TEXT NOT NULL,
     PRIMARY KEY (channel, ts)
 );
+CREATE TABLE IF NOT EXISTS conversation_agents (
+    conversation TEXT PRIMARY KEY, agent TEXT NOT NULL  -- which agent a thread was routed to
+);
 CREATE INDEX IF NOT EXISTS transcript_by_thread ON transcript (channel, thread_ts, place);
 """
 
@@ -102,6 +105,16 @@ class Store:
     def mark_synced(self, channel: str, thread_ts: str, at: float, through_ts: str) -> None:
         self._db.execute("UPDATE threads SET synced_at = ?, synced_ts = ? WHERE channel = ? AND thread_ts = ?",
                          (at, through_ts, channel, thread_ts))
+
+    # -- agents ------------------------------------------------------------------------
+
+    def agent_of(self, conversation: str) -> str | None:
+        row = self._db.execute("SELECT agent FROM conversation_agents WHERE conversation = ?",
+                               (conversation,)).fetchone()
+        return row[0] if row else None
+
+    def remember_agent(self, conversation: str, agent: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO conversation_agents VALUES (?, ?)", (conversation, agent))
 
     # -- transcript --------------------------------------------------------------------
 

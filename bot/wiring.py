@@ -5,9 +5,10 @@ from __future__ import annotations
 import anthropic
 
 from bot.agents import AgentCatalog, ModelChoices, load_agents, shipped_agents_dir
-from bot.answering import Answerer
+from bot.answering import AgentMemory, Answerer
 from bot.claude import Claude
 from bot.config import Settings
+from bot.router import Router
 
 
 def load_catalog(settings: Settings) -> AgentCatalog:
@@ -15,12 +16,14 @@ def load_catalog(settings: Settings) -> AgentCatalog:
     return load_agents(settings.agents_dir or shipped_agents_dir(), models)
 
 
-def create_answerer(settings: Settings, catalog: AgentCatalog | None = None) -> Answerer:
+def create_answerer(settings: Settings, catalog: AgentCatalog | None = None,
+                    memory: AgentMemory | None = None) -> Answerer:
     client = anthropic.AsyncAnthropic(
         api_key=settings.anthropic_api_key,
         base_url=settings.anthropic_base_url,  # None: the SDK's own default
         timeout=settings.claude_timeout_s,
         max_retries=2,
     )
+    router = Router(client, settings.router_model, settings.router_timeout_s) if settings.routing else None
     return Answerer(catalog or load_catalog(settings), Claude(client, settings.max_tokens, settings.answer_deadline_s),
-                    settings.default_agent, settings.max_context_tokens)
+                    settings.default_agent, settings.max_context_tokens, router, memory)

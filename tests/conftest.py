@@ -106,7 +106,7 @@ async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: Fake
     tasks = BackgroundTasks()
     server = LocalServer()
     store = Store.in_data_dir(settings.data_dir)
-    server.app = web_application(create_app(settings, create_answerer(settings), tasks, store))
+    server.app = web_application(create_app(settings, create_answerer(settings, memory=store), tasks, store))
     await server.start()
     return RunningBot(server.origin, tasks, fake_slack, fake_claude), server
 

@@ -112,3 +112,49 @@ def test_a_folder_with_broken_files_loads_the_good_ones_and_lists_the_rest(tmp_p
     catalog = load_agents(tmp_path, MODELS)
     assert [a.name for a in catalog.agents] == ["good"]
     assert sorted(s.source.name for s in catalog.skipped) == ["bad.md", "binary.md", "z-copy.md"]
+
+
+FIXTURES = ROOT / "tests" / "agent_fixtures"
+EXPECTED = {  # file -> (agent name, resolved model, colour, description starts with)
+    "one-line-escaped-description.md": ("backend-senior-engineer", "claude-sonnet-5-5", "purple", "Use this agent"),
+    "quoted-description.md": ("api-designer", "claude-opus-5-5", "blue", "Designs REST and gRPC APIs.\n\nExamples:"),
+    "single-quoted.md": ("sql-tuner", "claude-haiku-5-5", "green", "Tunes slow SQL queries and indexes. It's"),
+    "block-scalar.md": ("incident-commander", "claude-sonnet-5-5", "red", "Runs incident response for outages.\nUse"),
+    "folded-scalar.md": ("cost-analyst", "claude-sonnet-5-5", "yellow", "Analyses cloud bills and finds savings"),
+    "tools-yaml-list.md": ("log-detective", "claude-sonnet-5-5", None, "Finds root causes in logs."),
+    "tools-comma-list.md": ("test-writer", "claude-opus-4-1-20250805", "orange", "Writes tests"),
+    "unknown-model.md": ("legacy-helper", "claude-sonnet-5-5", "teal", "Helps with legacy Java"),
+    "extra-keys.md": ("security-reviewer", "claude-sonnet-5-5", "purple", "Reviews code for security"),
+    "no-name-uses-file-name.md": ("no-name-uses-file-name", "claude-sonnet-5-5", None, "Plans database migrations"),
+    "unquoted-colons-multiline.md": ("queue-expert", "claude-haiku-5-5", None, "Use for queues. Examples: Context:"),
+    "windows-line-endings.md": ("cache-designer", "claude-sonnet-5-5", "cyan", "Designs caching layers."),
+    "byte-order-mark.md": ("kafka-operator", "claude-sonnet-5-5", None, "Operates Kafka clusters."),
+}
+
+
+def test_real_world_agent_file_shapes_all_load_the_way_claude_code_reads_them():
+    catalog = load_agents(FIXTURES, MODELS)
+    assert catalog.skipped == ()
+    loaded = {a.source.name: a for a in catalog.agents}
+    assert set(loaded) == set(EXPECTED)
+    for file, (name, model, color, description) in EXPECTED.items():
+        agent = loaded[file]
+        assert (agent.name, agent.model, agent.color) == (name, model, color), file
+        assert agent.description.startswith(description), file
+        assert agent.system_prompt.startswith("You "), file
+    assert loaded["tools-yaml-list.md"].tools == ("Read", "Grep", "Bash")
+    assert loaded["tools-comma-list.md"].tools == ("Read", "Write", "Edit", "Bash")
+    assert dict(loaded["extra-keys.md"].extra)["permissionMode"] == "plan"
+    assert [w for w in catalog.warnings if "gpt-4o" in w]  # unknown model: default, with a warning
+
+
+def test_unusable_files_are_skipped_each_with_its_reason_and_never_stop_the_others():
+    catalog = load_agents(FIXTURES / "unusable", MODELS)
+    assert catalog.agents == ()
+    reasons = {s.source.name: s.reason for s in catalog.skipped}
+    assert reasons.keys() == {"no-front-matter.md", "empty-body.md", "no-description.md", "unterminated.md",
+                              "not-utf8.md"}
+    assert "no front matter" in reasons["no-front-matter.md"]
+    assert "empty" in reasons["empty-body.md"]
+    assert "no description" in reasons["no-description.md"]
+    assert "utf-8" in reasons["not-utf8.md"].lower()

@@ -23,7 +23,7 @@ async def connect_in_socket_mode(settings, fake_slack, grace: float = 5) -> tupl
     tasks = BackgroundTasks()
     stop = asyncio.Event()
     store = Store.in_data_dir(settings.data_dir)
-    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings), tasks, store),
+    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings, memory=store), tasks, store),
                                                  APP_TOKEN, tasks, stop, grace=grace))
     await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
     return runner, stop

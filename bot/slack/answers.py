@@ -34,17 +34,20 @@ class ThreadAnswers:
         self._pacing = SlackPacing()  # rate tiers are per app: one budget for every answer
         self._one_at_a_time = KeyedLocks()  # per thread, so a follow-up sees the answer before it
 
-    def start(self, target: ThreadTarget, request_id: str, conversation: ConversationFor) -> None:
-        """Answer in the background (the caller has acked); the thread's transcript learns the answer."""
+    def start(self, target: ThreadTarget, request_id: str, conversation: ConversationFor,
+              agent_name: str | None = None) -> None:
+        """Answer in the background (the caller has acked); the thread's transcript learns the
+        answer. `agent_name` skips routing (reviews go to the review agent)."""
         reply = ThreadReply(self._client, target, request_id, self._pacing)
-        self._tasks.submit(self._answer(target, request_id, conversation, reply, time.monotonic()), name=request_id)
+        self._tasks.submit(self._answer(target, request_id, conversation, reply, agent_name, time.monotonic()),
+                           name=request_id)
 
     def in_order(self, target: ThreadTarget) -> AbstractAsyncContextManager[None]:
         """Hold a thread: its answers, and the recording of what is said in it, one at a time."""
         return self._one_at_a_time.hold((target.channel, target.thread_ts))
 
     async def _answer(self, target: ThreadTarget, request_id: str, conversation: ConversationFor,
-                      reply: ThreadReply, received: float) -> None:
+                      reply: ThreadReply, agent_name: str | None, received: float) -> None:
         async with AsyncExitStack() as held:
             async def read() -> Sequence[Turn]:
                 # Waiting happens inside the answer, after the :eyes: and status are shown, and
@@ -52,7 +55,8 @@ class ThreadAnswers:
                 await held.enter_async_context(self.in_order(target))
                 return await conversation(reply)
 
-            answer = await self._answerer.answer(request_id, read, reply, SLACK_SURFACE)
+            answer = await self._answerer.answer(request_id, read, reply, SLACK_SURFACE, agent_name=agent_name,
+                                                 conversation=f"{target.channel}/{target.thread_ts}")
             # The bot's own messages never come back as events: the transcript learns them here,
             # an answer split over several messages as one turn (its other messages recorded empty).
             for n, ts in enumerate(reply.posted):

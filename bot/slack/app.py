@@ -64,7 +64,8 @@ def create_app(settings: Settings, answerer: Answerer, tasks: BackgroundTasks, s
             store.join_thread(message.channel, thread_ts)  # follow-ups count from now, not from the answer
             review = wants_review(message.text, bool(message.raw.get("files")))
             answers.start(message.target(), request_id,
-                          lambda reply: reader.conversation(message, bot, reply, as_review=review))
+                          lambda reply: reader.conversation(message, bot, reply, as_review=review),
+                          settings.review_agent if review else None)
         elif action in (Action.RECORD, Action.EDIT):
             # In the thread's order: a follow-up right after this message must see it.
             async with answers.in_order(message.target()):
@@ -79,7 +80,7 @@ def create_app(settings: Settings, answerer: Answerer, tasks: BackgroundTasks, s
     app.event("app_mention")(on_message)
     app.event("message")(on_message)
     register_review_command(app, client, answers, reader, store,
-                            GitHub(settings.github_api_url, settings.github_token), tasks)
+                            GitHub(settings.github_api_url, settings.github_token), tasks, settings.review_agent)
 
     @app.action(FEEDBACK_ACTION)
     async def on_feedback(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:

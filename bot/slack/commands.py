@@ -54,7 +54,7 @@ NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "res
 
 
 def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: ThreadAnswers, reader: ThreadReader,
-                            store: Store, github: GitHub, tasks: BackgroundTasks) -> None:
+                            store: Store, github: GitHub, tasks: BackgroundTasks, review_agent: str) -> None:
     files = SlackFiles(client)
 
     @app.command(REVIEW_COMMAND)
@@ -114,7 +114,7 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             reply.notices.extend(notices)
             return reader.turns(channel, parent, parent)
 
-        answers.start(ThreadTarget(channel, parent, parent, user, team), request_id, conversation)
+        answers.start(ThreadTarget(channel, parent, parent, user, team), request_id, conversation, review_agent)
 
     async def material_for(parsed: ReviewInput) -> tuple[Material, str]:
         if isinstance(parsed, PullRequestRef):

@@ -22,7 +22,7 @@ from slack_sdk.models.blocks.block_elements import FeedbackButtonsElement
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.agents import Agent
+from bot.agents import Agent, color_emoji
 from bot.claude import Answer
 from bot.logs import log_event
 from bot.slack.errors import slack_error_code
@@ -52,7 +52,8 @@ SLACK_SURFACE = (
 def footer_blocks(agent: Agent, model: str, notices: Sequence[str] = ()) -> list[dict[str, Any]]:
     """A small footer naming who answered (and anything the asker should know, such as what
     was redacted), and feedback buttons."""
-    lines = [f"*{agent.name}* · `{model}`", *notices]
+    badge = f"{color_emoji(agent.color)} " if color_emoji(agent.color) else ""
+    lines = [f"{badge}*{agent.name}* · `{model}`", *notices]
     return [
         ContextBlock(elements=[MarkdownTextObject(text=line) for line in lines]).to_dict(),
         ContextActionsBlock(elements=[FeedbackButtonsElement(

@@ -43,6 +43,14 @@ class StreamError:
     error_type: str = "overloaded_error"
 
 
+@dataclass(frozen=True)
+class Route:
+    """The router's answer: a `route_to_agent` tool call naming `agent` (or "none")."""
+
+    agent: str
+    delay: float = 0.0
+
+
 class PromptCache:
     """Anthropic's prompt cache, as far as billing shows it: a request reads from cache the
     longest prefix (tools, system, messages, block by block) that an earlier request wrote at
@@ -102,7 +110,11 @@ class FakeClaude(LocalServer):
         super().__init__()
         self.cache = PromptCache()
         self.usages: list[dict[str, int]] = []  # what each request was billed, in order
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []  # answers (routing calls are in route_requests)
+        self.route_requests: list[dict[str, Any]] = []
+        self.route_usages: list[dict[str, int]] = []
+        self.routes: deque[Route | Failure] = deque()
+        self.default_route: str | None = None  # None: the first agent the router may name
         self.headers: list[dict[str, str]] = []
         self.script: deque[Reply | Failure | StreamError] = deque()
         self.default = Reply()
@@ -119,6 +131,8 @@ class FakeClaude(LocalServer):
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        if body.get("tools"):
+            return await self._route(body)
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         reply = self.script.popleft() if self.script else self.default
@@ -144,6 +158,22 @@ class FakeClaude(LocalServer):
         else:
             await self._stream_error(response, body, reply)
         return response
+
+    async def _route(self, body: dict[str, Any]) -> web.Response:
+        self.route_requests.append(body)
+        usage = self.cache.usage(body)
+        usage["output_tokens"] = 20
+        self.route_usages.append(usage)
+        route = self.routes.popleft() if self.routes else Route(
+            self.default_route or body["tools"][0]["input_schema"]["properties"]["agent"]["enum"][0])
+        if isinstance(route, Failure):
+            return web.json_response({"type": "error", "error": {"type": route.error_type, "message": route.message}},
+                                     status=route.status, headers={"retry-after-ms": "5"})
+        await asyncio.sleep(route.delay)
+        message = _message(body, "", "tool_use", usage)
+        message["content"] = [{"type": "tool_use", "id": "toolu_fake", "name": "route_to_agent",
+                               "input": {"agent": route.agent}}]
+        return web.json_response(message)
 
     async def _stream_reply(self, response: web.StreamResponse, body: dict, reply: Reply,
                             usage: dict[str, int]) -> None:

@@ -1,0 +1,132 @@
+"""Each new conversation goes to the agent whose description fits, chosen by one small
+Claude call; the thread keeps its agent."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import pytest
+from fakes.claude_api import Failure, Reply, Route
+
+from conftest import ROOT, start_bot
+
+FIXTURES = ROOT / "tests" / "agent_fixtures"
+
+
+@pytest.fixture
+def three_agents(settings, tmp_path):
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    shutil.copy(ROOT / "agents" / "backend-senior-engineer.md", folder)
+    shutil.copy(FIXTURES / "single-quoted.md", folder / "sql-tuner.md")
+    shutil.copy(FIXTURES / "block-scalar.md", folder / "incident-commander.md")
+    return replace(settings, agents_dir=folder)
+
+
+@pytest.fixture
+async def routed_bot(three_agents, fake_slack, fake_claude):
+    bot, server = await start_bot(three_agents, fake_slack, fake_claude)
+    yield bot
+    await bot.tasks.drain(5)
+    await server.stop()
+
+
+async def test_a_new_question_is_routed_by_a_small_forced_tool_call_and_answered_by_that_agent(routed_bot):
+    bot = routed_bot
+    bot.claude.routes.append(Route("sql-tuner"))
+    ts, _ = await bot.mention("Why is SELECT * FROM orders WHERE user_id = 7 slow?")
+    await bot.idle()
+    (route,) = bot.claude.route_requests
+    assert route["model"] == "claude-haiku-5-5"
+    assert route["tool_choice"] == {"type": "tool", "name": "route_to_agent"}
+    assert route["tools"][0]["input_schema"]["properties"]["agent"]["enum"] == [
+        "backend-senior-engineer", "incident-commander", "sql-tuner", "none"]
+    system = route["system"][0]
+    assert system["cache_control"] == {"type": "ephemeral"}
+    assert "<example>" in system["text"]  # descriptions with their examples
+    assert "Runs incident response for outages." in system["text"]
+    assert "SELECT * FROM orders" in route["messages"][0]["content"]
+
+    (answer,) = bot.claude.requests
+    assert answer["model"] == "claude-haiku-5-5"  # sql-tuner says `model: haiku`
+    assert answer["system"][0]["text"] == "You tune SQL."
+    footer = bot.slack.thread("C1", ts)[0].blocks[0]["elements"][0]["text"]
+    assert footer.startswith("🟢 *sql-tuner*")
+
+
+async def test_follow_ups_stay_with_the_threads_agent_without_routing_again(routed_bot):
+    bot = routed_bot
+    bot.claude.routes.append(Route("incident-commander"))
+    ts, _ = await bot.mention("prod is down, 500s everywhere")
+    await bot.idle()
+    await bot.answered("C1", await bot.say("what next?", thread_ts=ts))
+    assert len(bot.claude.route_requests) == 1
+    assert [r["system"][0]["text"] for r in bot.claude.requests] == ["You run incidents."] * 2
+
+
+async def test_when_no_agent_fits_the_thread_gets_what_the_bot_can_help_with(routed_bot):
+    bot = routed_bot
+    bot.claude.routes.append(Route("none"))
+    ts, _ = await bot.mention("what's the weather in Paris?")
+    await bot.idle()
+    (reply,) = bot.slack.thread("C1", ts)
+    assert bot.claude.requests == []
+    assert "I can help with" in reply.markdown and "⚠️" not in reply.markdown
+    for line in ("*backend-senior-engineer* — Use this agent when working on backend architecture",
+                 "*incident-commander* — Runs incident response for outages.",
+                 "*sql-tuner* — Tunes slow SQL queries and indexes."):
+        assert line in reply.markdown
+
+
+@pytest.mark.parametrize("trouble", [
+    [Failure(), Failure(), Failure()],  # Claude overloaded, retries included
+    [Route("ghost-agent")],  # a name that is not loaded
+    [Route("sql-tuner", delay=20)],  # slower than the router's timeout
+])
+async def test_a_failing_router_never_blocks_the_answer_the_default_agent_takes_it(three_agents, fake_slack,
+                                                                                    fake_claude, trouble):
+    bot, server = await start_bot(replace(three_agents, router_timeout_s=0.5), fake_slack, fake_claude)
+    try:
+        fake_claude.routes.extend(trouble)
+        ts, _ = await bot.mention("how do I size a connection pool?")
+        await bot.idle(timeout=30)
+        (answer,) = fake_claude.requests
+        assert answer["system"][0]["text"].startswith("You are a Senior Backend Engineer")
+        assert bot.slack.thread("C1", ts)[0].markdown == "Hello from **Claude**."
+    finally:
+        await server.stop()
+
+
+async def test_routing_off_sends_everything_to_the_default_agent(three_agents, fake_slack, fake_claude):
+    bot, server = await start_bot(replace(three_agents, routing=False), fake_slack, fake_claude)
+    try:
+        await bot.mention("Why is my query slow?")
+        await bot.idle()
+        assert fake_claude.route_requests == []
+        assert fake_claude.requests[0]["system"][0]["text"].startswith("You are a Senior Backend Engineer")
+    finally:
+        await server.stop()
+
+
+async def test_reviews_go_to_the_review_agent_without_routing(routed_bot):
+    bot = routed_bot
+    await bot.review("```python\nx = 1\n```")
+    await bot.idle()
+    assert bot.claude.route_requests == []
+    assert bot.claude.requests[0]["system"][0]["text"].startswith("You are a Senior Backend Engineer")
+
+
+async def test_the_threads_agent_survives_a_restart(three_agents, fake_slack, fake_claude):
+    bot, server = await start_bot(three_agents, fake_slack, fake_claude)
+    fake_claude.routes.append(Route("sql-tuner"))
+    ts, _ = await bot.mention("index advice?")
+    await bot.idle()
+    await server.stop()
+    bot, server = await start_bot(three_agents, fake_slack, fake_claude)
+    try:
+        await bot.answered("C1", await bot.say("and for joins?", thread_ts=ts))
+        assert len(fake_claude.route_requests) == 1
+        assert fake_claude.requests[-1]["system"][0]["text"] == "You tune SQL."
+    finally:
+        await server.stop()
