@@ -52,7 +52,7 @@ async def main(mentions: int, first_token_s: float, stream_s: float) -> None:
             ts, ack = await bot.mention(f"question {n}", channel=f"C{n}", event_id=f"Ev{n}")
             acks.append(ack)
             status_at = text_at = None
-            while bot.tasks.in_flight or text_at is None:
+            while bot.answers.busy or text_at is None:
                 now = time.monotonic()
                 if status_at is None and any(s[1] == ts for s in slack.statuses):
                     status_at = now - asked

@@ -137,8 +137,8 @@ class Answerer:
         except asyncio.CancelledError:
             # Shutting down past the grace period: the thread must not be left mid-sentence.
             log_event(log, "answer_interrupted", logging.WARNING, request_id=request_id)
-            await asyncio.shield(_tell(sink, "I was restarted in the middle of this answer, so it stops "
-                                             "here. Please ask again.", request_id))
+            await asyncio.shield(_tell(sink, "I was restarted in the middle of this answer; I'll finish "
+                                             "it as soon as I'm back.", request_id))
             raise
         except Exception:
             log.exception("answer crashed", extra={"fields": {"request_id": request_id}})

@@ -165,21 +165,19 @@ def run_command(settings: Settings, http: bool, host: str, port: int) -> int:
 
 
 async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: str, port: int) -> None:
-    from bot.background import BackgroundTasks
     from bot.slack.app import create_app
     from bot.slack.server import run_http, run_socket_mode, stop_on_signals
     from bot.store import Store
     from bot.wiring import create_answerer
 
-    tasks = BackgroundTasks()
     store = Store.in_data_dir(settings.data_dir)
-    app = create_app(settings, create_answerer(settings, catalog, memory=store), tasks, store)
+    bot = create_app(settings, create_answerer(settings, catalog, memory=store), store)
     stop = stop_on_signals()
     if http:
-        await run_http(app, tasks, host, port, stop)
+        await run_http(bot, host, port, stop, settings.shutdown_grace_s)
     else:
         assert settings.slack_app_token is not None
-        await run_socket_mode(app, settings.slack_app_token, tasks, stop)
+        await run_socket_mode(bot, settings.slack_app_token, stop, settings.shutdown_grace_s)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ class Settings:
     max_context_tokens: int = 150_000
     claude_timeout_s: float = 120.0
     answer_deadline_s: float = 180.0
+    max_concurrency: int = 8
+    shutdown_grace_s: float = 30.0
     log_level: str = "INFO"
     github_api_url: str = DEFAULT_GITHUB_API_URL
     github_token: str | None = None
@@ -144,6 +146,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         max_tokens=_positive(env, "BOT_MAX_TOKENS", 8000, int, "a whole number"),
         max_context_tokens=_positive(env, "BOT_MAX_CONTEXT_TOKENS", 150_000, int, "a whole number"),
         claude_timeout_s=_positive(env, "BOT_CLAUDE_TIMEOUT_S", 120.0, float, "a number of seconds"),
+        max_concurrency=_positive(env, "BOT_MAX_CONCURRENCY", 8, int, "a whole number"),
+        shutdown_grace_s=_positive(env, "BOT_SHUTDOWN_GRACE_S", 30.0, float, "a number of seconds"),
         answer_deadline_s=_positive(env, "BOT_ANSWER_DEADLINE_S", 180.0, float, "a number of seconds"),
         log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),
         github_api_url=env.get("GITHUB_API_URL", DEFAULT_GITHUB_API_URL),

@@ -7,10 +7,14 @@ queries, so they run on the event loop's thread.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS taken_messages (
@@ -32,11 +36,30 @@ CREATE TABLE IF NOT EXISTS transcript (
     place TEXT NOT NULL,
     PRIMARY KEY (channel, ts)
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    payload TEXT NOT NULL,              -- JSON: everything needed to (re)start the answer
+    state TEXT NOT NULL,                -- 'queued', 'running', 'done'
+    created_at REAL NOT NULL, started_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    posted TEXT NOT NULL DEFAULT '[]'   -- JSON: ts of the messages this attempt posted
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
 CREATE TABLE IF NOT EXISTS conversation_agents (
     conversation TEXT PRIMARY KEY, agent TEXT NOT NULL  -- which agent a thread was routed to
 );
 CREATE INDEX IF NOT EXISTS transcript_by_thread ON transcript (channel, thread_ts, place);
 """
+
+
+@dataclass(frozen=True)
+class Job:
+    """One accepted question, durable until answered."""
+
+    id: int
+    payload: dict[str, Any]
+    attempts: int
+    posted: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,17 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several writes that stand or fall together (e.g. claiming a message and queueing its job)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     # -- exactly once ------------------------------------------------------------------
 
     def take(self, channel: str, ts: str) -> bool:
@@ -105,6 +139,47 @@ class Store:
     def mark_synced(self, channel: str, thread_ts: str, at: float, through_ts: str) -> None:
         self._db.execute("UPDATE threads SET synced_at = ?, synced_ts = ? WHERE channel = ? AND thread_ts = ?",
                          (at, through_ts, channel, thread_ts))
+
+    # -- the work queue ----------------------------------------------------------------
+
+    def enqueue(self, payload: dict[str, Any]) -> int:
+        cursor = self._db.execute("INSERT INTO jobs (payload, state, created_at) VALUES (?, 'queued', ?)",
+                                  (json.dumps(payload), time.time()))
+        return int(cursor.lastrowid or 0)
+
+    def claim_next(self) -> Job | None:
+        """The oldest queued job, now marked running (one writer: no race between the two statements)."""
+        row = self._db.execute("SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1").fetchone()
+        if row is None:
+            return None
+        self._db.execute("UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1, posted = '[]' "
+                         "WHERE id = ?", (time.time(), row[0]))
+        return self._job(row[0])
+
+    def job_posted(self, job_id: int, ts: str) -> None:
+        job = self._job(job_id)
+        if job is not None and ts not in job.posted:
+            self._db.execute("UPDATE jobs SET posted = ? WHERE id = ?", (json.dumps([*job.posted, ts]), job_id))
+
+    def finish_job(self, job_id: int) -> None:
+        self._db.execute("UPDATE jobs SET state = 'done' WHERE id = ?", (job_id,))
+
+    def requeue(self, job_id: int) -> None:
+        self._db.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", (job_id,))
+
+    def running_jobs(self) -> list[Job]:
+        """Jobs a previous process started and never finished (it crashed or was stopped)."""
+        rows = self._db.execute("SELECT id FROM jobs WHERE state = 'running' ORDER BY id").fetchall()
+        return [job for (job_id,) in rows if (job := self._job(job_id)) is not None]
+
+    def queued_count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]
+
+    def _job(self, job_id: int) -> Job | None:
+        row = self._db.execute("SELECT id, payload, attempts, posted FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        return Job(row[0], json.loads(row[1]), row[2], tuple(json.loads(row[3])))
 
     # -- agents ------------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from bot.background import BackgroundTasks
 from bot.config import Settings
-from bot.slack.app import create_app
+from bot.slack.answers import ThreadAnswers
+from bot.slack.app import SlackBot, create_app
 from bot.slack.server import web_application
 from bot.store import Store
 from bot.wiring import create_answerer
@@ -57,7 +57,7 @@ def bot_settings(fake_slack: FakeSlack, fake_claude: FakeClaude, tmp_path: Path,
 @dataclass
 class RunningBot:
     url: str
-    tasks: BackgroundTasks
+    answers: ThreadAnswers
     slack: FakeSlack
     claude: FakeClaude
 
@@ -96,19 +96,35 @@ class RunningBot:
         """Wait until every answer in flight is finished."""
         deadline = time.monotonic() + timeout
         await asyncio.sleep(0.01)
-        while self.tasks.in_flight:
+        while self.answers.busy:
             assert time.monotonic() < deadline, "answers still in flight"
             await asyncio.sleep(0.01)
 
 
-async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> tuple[RunningBot, LocalServer]:
+class BotServer(LocalServer):
+    """The bot served in HTTP mode; stopping it stops the bot the way a deploy does."""
+
+    def __init__(self, bot: SlackBot, grace: float = 5.0):
+        super().__init__()
+        self.bot = bot
+        self.grace = grace
+        self.app = web_application(bot.app)
+
+    async def start(self):
+        await self.bot.start()
+        return await super().start()
+
+    async def stop(self) -> None:
+        await self.bot.stop(self.grace)
+        await super().stop()
+
+
+async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> tuple[RunningBot, BotServer]:
     """The bot in HTTP mode, served exactly as `run --http` serves it."""
-    tasks = BackgroundTasks()
-    server = LocalServer()
     store = Store.in_data_dir(settings.data_dir)
-    server.app = web_application(create_app(settings, create_answerer(settings, memory=store), tasks, store))
-    await server.start()
-    return RunningBot(server.origin, tasks, fake_slack, fake_claude), server
+    slack_bot = create_app(settings, create_answerer(settings, memory=store), store)
+    server = await BotServer(slack_bot).start()
+    return RunningBot(server.origin, slack_bot.answers, fake_slack, fake_claude), server
 
 
 @pytest.fixture
@@ -120,7 +136,6 @@ async def settings(fake_slack: FakeSlack, fake_claude: FakeClaude, fake_github: 
 async def bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> AsyncIterator[RunningBot]:
     running, server = await start_bot(settings, fake_slack, fake_claude)
     yield running
-    await running.tasks.drain(5)
     await server.stop()
 
 

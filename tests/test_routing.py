@@ -28,7 +28,6 @@ def three_agents(settings, tmp_path):
 async def routed_bot(three_agents, fake_slack, fake_claude):
     bot, server = await start_bot(three_agents, fake_slack, fake_claude)
     yield bot
-    await bot.tasks.drain(5)
     await server.stop()
 
 

@@ -10,7 +10,6 @@ from fakes.claude_api import Reply
 from fakes.slack_api import APP_TOKEN
 from fakes.slack_events import event_callback, mention, message_event
 
-from bot.background import BackgroundTasks
 from bot.slack.app import create_app
 from bot.slack.server import run_socket_mode
 from bot.store import Store
@@ -20,11 +19,10 @@ from bot.wiring import create_answerer
 async def connect_in_socket_mode(settings, fake_slack, grace: float = 5) -> tuple[asyncio.Task, asyncio.Event]:
     """The bot as `backend-engineer run` starts it, connected to the fake's WebSocket."""
     settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
-    tasks = BackgroundTasks()
     stop = asyncio.Event()
     store = Store.in_data_dir(settings.data_dir)
-    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings, memory=store), tasks, store),
-                                                 APP_TOKEN, tasks, stop, grace=grace))
+    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings, memory=store), store),
+                                                 APP_TOKEN, stop, grace=grace))
     await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
     return runner, stop
 

@@ -1,11 +1,16 @@
-"""Starting an answer in a thread, whoever asked for it (a mention, a follow-up, a review)."""
+"""Answers in threads, from a durable queue: every accepted question is a job in SQLite
+before any work starts, at most BOT_MAX_CONCURRENCY are answered at once, and a job a
+crash or a deploy cut short is finished by the next start, exactly once in the thread."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import asdict
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -13,49 +18,126 @@ from bot.answering import Answerer
 from bot.background import BackgroundTasks, KeyedLocks
 from bot.conversation import Turn
 from bot.logs import log_event
-from bot.slack.events import ThreadTarget
-from bot.slack.reply import SLACK_SURFACE, SlackPacing, ThreadReply
-from bot.store import Store, StoredMessage
+from bot.slack.events import ThreadTarget, incoming
+from bot.slack.reply import SLACK_SURFACE, WORKING_REACTION, SlackPacing, ThreadReply
+from bot.slack.threads import BotIdentity, ThreadReader
+from bot.store import Job, Store, StoredMessage
 
 log = logging.getLogger(__name__)
 
-# Reads the conversation for Claude; may add notices (e.g. what was redacted) to the reply.
-ConversationFor = Callable[[ThreadReply], Awaitable[Sequence[Turn]]]
+QUEUED_NOTICE_S = 3.0  # a question still waiting after this long is told it is queued
+INTERRUPTED = "_This answer was interrupted by a restart; the complete answer follows below._"
 
 
 class ThreadAnswers:
-    def __init__(self, client: AsyncWebClient, answerer: Answerer, store: Store, tasks: BackgroundTasks,
-                 bot_name: str = "backend-engineer"):
+    def __init__(self, client: AsyncWebClient, answerer: Answerer, store: Store, reader: ThreadReader,
+                 max_concurrency: int = 8, bot_name: str = "backend-engineer"):
         self._client = client
         self._answerer = answerer
         self._store = store
-        self._tasks = tasks
+        self._reader = reader
         self._bot_name = bot_name
+        self._tasks = BackgroundTasks()  # answers in flight
+        self._notices = BackgroundTasks()  # "you are queued" timers: not work, not waited for
         self._pacing = SlackPacing()  # rate tiers are per app: one budget for every answer
         self._one_at_a_time = KeyedLocks()  # per thread, so a follow-up sees the answer before it
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._wake = asyncio.Event()
+        self._accepting = False
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._started: set[int] = set()
 
-    def start(self, target: ThreadTarget, request_id: str, conversation: ConversationFor,
-              agent_name: str | None = None) -> None:
-        """Answer in the background (the caller has acked); the thread's transcript learns the
-        answer. `agent_name` skips routing (reviews go to the review agent)."""
-        reply = ThreadReply(self._client, target, request_id, self._pacing)
-        self._tasks.submit(self._answer(target, request_id, conversation, reply, agent_name, time.monotonic()),
-                           name=request_id)
+    # -- what is asked ---------------------------------------------------------------
+
+    def ask(self, body: dict[str, Any], bot: BotIdentity, request_id: str, review: bool,
+            agent_name: str | None) -> None:
+        """Queue an answer to the message in `body` (a Slack event). `review`: it asks for a
+        review of what it carries; `agent_name` skips routing."""
+        self._enqueue({"kind": "message", "body": body, "bot": [bot.user_id, bot.bot_id], "review": review,
+                       "agent": agent_name, "request_id": request_id})
+
+    def review(self, target: ThreadTarget, request_id: str, notices: Sequence[str], agent_name: str) -> None:
+        """Queue a review whose request is already in the thread's transcript."""
+        self._enqueue({"kind": "review", "target": asdict(target), "notices": list(notices), "agent": agent_name,
+                       "request_id": request_id})
 
     def in_order(self, target: ThreadTarget) -> AbstractAsyncContextManager[None]:
         """Hold a thread: its answers, and the recording of what is said in it, one at a time."""
         return self._one_at_a_time.hold((target.channel, target.thread_ts))
 
-    async def _answer(self, target: ThreadTarget, request_id: str, conversation: ConversationFor,
-                      reply: ThreadReply, agent_name: str | None, received: float) -> None:
+    @property
+    def busy(self) -> int:
+        """Answers queued or in progress."""
+        return self._store.queued_count() + self._tasks.in_flight
+
+    # -- running ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Finish what the last process left undone, then take work."""
+        for job in self._store.running_jobs():
+            await self._mark_interrupted(job)
+            self._store.requeue(job.id)
+            log_event(log, "job_recovered", job=job.id, request_id=job.payload.get("request_id"),
+                      attempts=job.attempts, interrupted_messages=len(job.posted))
+        self._accepting = True
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="answers-dispatcher")
+
+    async def stop(self, grace: float) -> int:
+        """Take no new work; give answers in flight `grace` seconds. What is left stays in the
+        queue for the next start. Returns how many answers were cut short."""
+        self._accepting = False
+        self._wake.set()
+        if self._dispatcher is not None:
+            await self._dispatcher
+        await self._notices.drain(0)
+        return await self._tasks.drain(grace)
+
+    def _enqueue(self, payload: dict[str, Any]) -> None:
+        job_id = self._store.enqueue(payload)
+        self._wake.set()
+        target = _target_of(payload)
+        if target is not None:
+            self._notices.submit(self._tell_if_queued(job_id, target), name=f"queued-{job_id}")
+
+    async def _dispatch(self) -> None:
+        while self._accepting:
+            await self._slots.acquire()
+            self._wake.clear()
+            job = self._store.claim_next() if self._accepting else None
+            if job is None:
+                self._slots.release()
+                if self._accepting:
+                    await self._wake.wait()
+                continue
+            self._started.add(job.id)
+            self._tasks.submit(self._run(job), name=str(job.payload.get("request_id")))
+
+    async def _run(self, job: Job) -> None:
+        try:
+            target = _target_of(job.payload)
+            if target is None:
+                log_event(log, "job_unreadable", logging.ERROR, job=job.id)
+                self._store.finish_job(job.id)
+                return
+            await self._answer(job, target)
+            self._store.finish_job(job.id)
+        finally:
+            self._slots.release()
+            self._started.discard(job.id)
+
+    async def _answer(self, job: Job, target: ThreadTarget) -> None:
+        payload, received = job.payload, time.monotonic()
+        request_id = payload["request_id"]
+        reply = ThreadReply(self._client, target, request_id, self._pacing,
+                            on_posted=lambda ts: self._store.job_posted(job.id, ts))
         async with AsyncExitStack() as held:
             async def read() -> Sequence[Turn]:
-                # Waiting happens inside the answer, after the :eyes: and status are shown, and
-                # a shutdown while waiting is told to the asker like any interruption.
+                # Waiting for the thread happens inside the answer, after the :eyes: and status
+                # are shown, and a shutdown while waiting is told to the asker like any other.
                 await held.enter_async_context(self.in_order(target))
-                return await conversation(reply)
+                return await self._conversation(payload, target, reply)
 
-            answer = await self._answerer.answer(request_id, read, reply, SLACK_SURFACE, agent_name=agent_name,
+            answer = await self._answerer.answer(request_id, read, reply, SLACK_SURFACE, agent_name=payload["agent"],
                                                  conversation=f"{target.channel}/{target.thread_ts}")
             # The bot's own messages never come back as events: the transcript learns them here,
             # an answer split over several messages as one turn (its other messages recorded empty).
@@ -63,6 +145,56 @@ class ThreadAnswers:
                 text = answer.text if answer is not None and n == 0 else ""
                 self._store.record(target.channel, target.thread_ts,
                                    StoredMessage(ts, "assistant", self._bot_name, text, answers=target.message_ts))
-        log_event(log, "answered_in_thread", request_id=request_id, channel=target.channel,
-                  thread_ts=target.thread_ts, ok=answer is not None, messages=len(reply.posted),
-                  seconds=round(time.monotonic() - received, 3))
+        log_event(log, "answered_in_thread", request_id=request_id, job=job.id, attempt=job.attempts,
+                  channel=target.channel, thread_ts=target.thread_ts, ok=answer is not None,
+                  messages=len(reply.posted), seconds=round(time.monotonic() - received, 3))
+
+    async def _conversation(self, payload: dict[str, Any], target: ThreadTarget, reply: ThreadReply) -> list[Turn]:
+        if payload["kind"] == "review":
+            reply.notices.extend(payload["notices"])
+            return self._reader.turns(target.channel, target.thread_ts, target.message_ts)
+        message = incoming(payload["body"])
+        assert message is not None
+        return await self._reader.conversation(message, BotIdentity(*payload["bot"]), reply, as_review=payload["review"])
+
+    async def _tell_if_queued(self, job_id: int, target: ThreadTarget) -> None:
+        await asyncio.sleep(QUEUED_NOTICE_S)
+        if job_id in self._started or not self._accepting:
+            return
+        ahead = self._store.queued_count() - 1
+        try:
+            await self._client.reactions_add(channel=target.channel, timestamp=target.message_ts, name=WORKING_REACTION)
+        except Exception:  # already there, or not allowed: the status below still says it
+            pass
+        try:
+            await self._client.assistant_threads_setStatus(
+                channel_id=target.channel, thread_ts=target.thread_ts,
+                status=f"is queued behind {ahead} other question{'s' if ahead != 1 else ''}…" if ahead > 0
+                else "is queued, starting soon…")
+        except Exception as error:
+            log_event(log, "slack_call_failed", logging.WARNING, method="assistant.threads.setStatus",
+                      error=repr(error)[:200])
+
+    async def _mark_interrupted(self, job: Job) -> None:
+        """The half-written messages of a job cut short: closed, and said to be superseded, so the
+        complete answer that follows is the only one in the thread."""
+        target = _target_of(job.payload)
+        if target is None:
+            return
+        for ts in job.posted:
+            for call in (lambda: self._client.chat_stopStream(channel=target.channel, ts=ts),
+                         lambda: self._client.chat_update(channel=target.channel, ts=ts, text=INTERRUPTED,
+                                                          blocks=[{"type": "markdown", "text": INTERRUPTED}])):
+                try:
+                    await call()
+                except Exception as error:  # not streaming any more, or gone: nothing to close
+                    log_event(log, "interrupted_message", logging.INFO, ts=ts, error=repr(error)[:200])
+            self._store.record(target.channel, target.thread_ts,
+                               StoredMessage(ts, "assistant", self._bot_name, "", answers=target.message_ts))
+
+
+def _target_of(payload: dict[str, Any]) -> ThreadTarget | None:
+    if payload.get("kind") == "review":
+        return ThreadTarget(**payload["target"])
+    message = incoming(payload.get("body") or {})
+    return message.target() if message is not None else None

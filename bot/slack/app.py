@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -10,7 +11,6 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answering import Answerer
-from bot.background import BackgroundTasks
 from bot.config import Settings
 from bot.logs import log_event
 from bot.github import GitHub
@@ -34,8 +34,22 @@ def slack_client(settings: Settings) -> AsyncWebClient:
     return client
 
 
-def create_app(settings: Settings, answerer: Answerer, tasks: BackgroundTasks, store: Store,
-               client: AsyncWebClient | None = None) -> AsyncApp:
+@dataclass
+class SlackBot:
+    """The Bolt app and the queue of answers behind it."""
+
+    app: AsyncApp
+    answers: ThreadAnswers
+
+    async def start(self) -> None:
+        await self.answers.start()
+
+    async def stop(self, grace: float) -> int:
+        return await self.answers.stop(grace)
+
+
+def create_app(settings: Settings, answerer: Answerer, store: Store,
+               client: AsyncWebClient | None = None) -> SlackBot:
     client = client or slack_client(settings)
     app = AsyncApp(
         client=client,
@@ -44,7 +58,7 @@ def create_app(settings: Settings, answerer: Answerer, tasks: BackgroundTasks, s
         request_verification_enabled=bool(settings.slack_signing_secret),
     )
     reader = ThreadReader(client, store)
-    answers = ThreadAnswers(client, answerer, store, tasks)
+    answers = ThreadAnswers(client, answerer, store, reader, settings.max_concurrency)
 
     async def on_message(body: dict[str, Any], context: Any, request: Any) -> None:
         """app_mention and message.* alike: one message, one decision, at most one answer."""
@@ -55,18 +69,20 @@ def create_app(settings: Settings, answerer: Answerer, tasks: BackgroundTasks, s
         thread_ts = message.thread_ts or message.ts
         action = decide(message, bot.user_id, store.in_thread(message.channel, thread_ts))
         request_id = new_request_id()
-        if action is Action.ANSWER and not store.take(message.channel, message.ts):
-            action = None  # the other copy of this message, or a retry: already answered
+        if action is Action.ANSWER:
+            review = wants_review(message.text, bool(message.raw.get("files")))
+            with store.transaction():  # claimed and queued together, or neither
+                if store.take(message.channel, message.ts):
+                    store.join_thread(message.channel, thread_ts)  # follow-ups count from now
+                    answers.ask(body, bot, request_id, review, settings.review_agent if review else None)
+                else:
+                    action = None  # the other copy of this message, or a retry: already answered
         log_event(log, "event", type=body["event"].get("type"), subtype=message.subtype, event_id=body.get("event_id"),
                   request_id=request_id, channel=message.channel, thread_ts=thread_ts, user=message.user,
                   retry=_retry_num(request), outcome=action.value if action else "duplicate")
-        if action is Action.ANSWER:
-            store.join_thread(message.channel, thread_ts)  # follow-ups count from now, not from the answer
-            review = wants_review(message.text, bool(message.raw.get("files")))
-            answers.start(message.target(), request_id,
-                          lambda reply: reader.conversation(message, bot, reply, as_review=review),
-                          settings.review_agent if review else None)
-        elif action in (Action.RECORD, Action.EDIT):
+        if action is None or action is Action.ANSWER:
+            return
+        if action in (Action.RECORD, Action.EDIT):
             # In the thread's order: a follow-up right after this message must see it.
             async with answers.in_order(message.target()):
                 stored = await reader.stored(message.raw, bot)
@@ -80,7 +96,7 @@ def create_app(settings: Settings, answerer: Answerer, tasks: BackgroundTasks, s
     app.event("app_mention")(on_message)
     app.event("message")(on_message)
     register_review_command(app, client, answers, reader, store,
-                            GitHub(settings.github_api_url, settings.github_token), tasks, settings.review_agent)
+                            GitHub(settings.github_api_url, settings.github_token), settings.review_agent)
 
     @app.action(FEEDBACK_ACTION)
     async def on_feedback(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -88,7 +104,7 @@ def create_app(settings: Settings, answerer: Answerer, tasks: BackgroundTasks, s
         log_event(log, "feedback", value=action.get("value"), user=body.get("user", {}).get("id"),
                   channel=body.get("channel", {}).get("id"), message_ts=body.get("message", {}).get("ts"))
 
-    return app
+    return SlackBot(app, answers)
 
 
 def _retry_num(request: Any) -> str | None:

@@ -54,8 +54,9 @@ NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "res
 
 
 def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: ThreadAnswers, reader: ThreadReader,
-                            store: Store, github: GitHub, tasks: BackgroundTasks, review_agent: str) -> None:
+                            store: Store, github: GitHub, review_agent: str) -> None:
     files = SlackFiles(client)
+    fetching = BackgroundTasks()  # material being fetched, before the review is queued
 
     @app.command(REVIEW_COMMAND)
     async def on_review(ack: Any, body: dict[str, Any], respond: Any) -> None:
@@ -67,7 +68,7 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             outcome = "help"
         else:
             await ack()
-            tasks.submit(review(body, parsed, respond, request_id), name=request_id)
+            fetching.submit(review(body, parsed, respond, request_id), name=request_id)
             outcome = type(parsed).__name__
         log_event(log, "command", command=REVIEW_COMMAND, request_id=request_id, channel=body.get("channel_id"),
                   user=body.get("user_id"), outcome=outcome, ack_ms=round(1000 * (time.monotonic() - received), 1))
@@ -99,22 +100,19 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
                                                           f"```{REVIEW_COMMAND} {echo}```")
             return
         parent = str(posted["ts"])
-        store.take(channel, parent)
-        store.join_thread(channel, parent)
         # The channel post stands for the asker's request: in the transcript it is their turn,
         # holding the material, so follow-ups in the thread keep it in context.
         request = review_request(material, question.text, description.text)
-        store.record(channel, parent, StoredMessage(parent, "user", await reader.name_of(user), request))
-        store.mark_synced(channel, parent, time.time(), parent)
+        asker = await reader.name_of(user)
         redacted = Redaction("", MappingProxyType(sum((Counter(r.counts) for r in (material_redacted, question, description)),
                                                       Counter())))
         notices = [redacted.summary()] if redacted.any else []
-
-        async def conversation(reply: Any) -> Any:
-            reply.notices.extend(notices)
-            return reader.turns(channel, parent, parent)
-
-        answers.start(ThreadTarget(channel, parent, parent, user, team), request_id, conversation, review_agent)
+        with store.transaction():
+            store.take(channel, parent)
+            store.join_thread(channel, parent)
+            store.record(channel, parent, StoredMessage(parent, "user", asker, request))
+            store.mark_synced(channel, parent, time.time(), parent)
+            answers.review(ThreadTarget(channel, parent, parent, user, team), request_id, notices, review_agent)
 
     async def material_for(parsed: ReviewInput) -> tuple[Material, str]:
         if isinstance(parsed, PullRequestRef):

@@ -105,7 +105,7 @@ class ThreadReply:
     """
 
     def __init__(self, client: AsyncWebClient, target: ThreadTarget, request_id: str,
-                 pacing: SlackPacing | None = None):
+                 pacing: SlackPacing | None = None, on_posted: Callable[[str], None] | None = None):
         self._client = client
         self._target = target
         self._request_id = request_id
@@ -120,6 +120,7 @@ class ThreadReply:
         self._pump: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.posted: list[str] = []  # ts of every message this answer posted
+        self._on_posted = on_posted  # told at once, so a crash leaves no message unaccounted for
         self.notices: list[str] = []  # shown in the footer, e.g. what was redacted
 
     # -- AnswerSink --------------------------------------------------------------------
@@ -160,7 +161,7 @@ class ThreadReply:
             if not (self._text or self.posted or self._stream or self._ts):
                 t = self._target
                 response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, text=text)
-                self.posted.append(str(response["ts"]))
+                self._note_posted(str(response["ts"]))
             else:
                 # The partial answer stays, and the same message says it is incomplete.
                 await self._apply(self._splitter.finish())
@@ -217,6 +218,8 @@ class ThreadReply:
                 stream = await self._open_stream()
                 await stream.append(markdown_text=text[self._sent:])
                 self._sent = len(text)
+                if stream.ts:
+                    self._note_posted(str(stream.ts))
                 return
             except Exception as error:  # refused, expired or timed out: edit the message instead
                 await self._stop_streaming(error)
@@ -229,7 +232,7 @@ class ThreadReply:
             try:
                 stream = await self._open_stream()
                 await stream.stop(markdown_text=self._text[self._sent:] or None, blocks=blocks)
-                self.posted.append(str(stream.ts))
+                self._note_posted(str(stream.ts))
                 self._reset()
                 return
             except Exception as error:
@@ -256,7 +259,7 @@ class ThreadReply:
         stream, self._stream, self._streaming = self._stream, None, False
         if stream is not None and stream.ts:
             self._ts = str(stream.ts)
-            self.posted.append(self._ts)
+            self._note_posted(self._ts)
             if not stop_failed:  # a stream left open shows as still being written
                 await self._quietly("chat.stopStream", self._client.chat_stopStream(
                     channel=self._target.channel, ts=self._ts))
@@ -266,10 +269,16 @@ class ThreadReply:
         if self._ts is None:
             response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, **content)
             self._ts = str(response["ts"])
-            self.posted.append(self._ts)
+            self._note_posted(self._ts)
         else:
             await self._pacing.update.take()
             await self._client.chat_update(channel=t.channel, ts=self._ts, **content)
+
+    def _note_posted(self, ts: str) -> None:
+        if ts not in self.posted:
+            self.posted.append(ts)
+            if self._on_posted is not None:
+                self._on_posted(ts)
 
     def _reset(self) -> None:
         self._stream, self._ts, self._text, self._sent = None, None, "", 0

@@ -10,7 +10,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.background import BackgroundTasks
+from bot.slack.app import SlackBot
 from bot.logs import log_event
 
 log = logging.getLogger(__name__)
@@ -39,30 +39,32 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def run_http(app: AsyncApp, tasks: BackgroundTasks, host: str, port: int,
-                   stop: asyncio.Event, grace: float = SHUTDOWN_GRACE_S) -> None:
-    runner = web.AppRunner(web_application(app), access_log=None)
+async def run_http(bot: SlackBot, host: str, port: int, stop: asyncio.Event,
+                   grace: float = SHUTDOWN_GRACE_S) -> None:
+    runner = web.AppRunner(web_application(bot.app), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
+    await bot.start()
     await site.start()
     log_event(log, "listening", mode="http", url=f"http://{host}:{port}{EVENTS_PATH}")
     await stop.wait()
     await site.stop()  # no new requests; answers in flight go on
-    await _finish_in_flight(tasks, grace)
+    await _finish_in_flight(bot, grace)
     await runner.cleanup()
 
 
-async def run_socket_mode(app: AsyncApp, app_token: str, tasks: BackgroundTasks,
-                          stop: asyncio.Event, grace: float = SHUTDOWN_GRACE_S) -> None:
-    handler = AsyncSocketModeHandler(app, app_token)  # reuses app.client, so SLACK_API_URL holds
+async def run_socket_mode(bot: SlackBot, app_token: str, stop: asyncio.Event,
+                          grace: float = SHUTDOWN_GRACE_S) -> None:
+    handler = AsyncSocketModeHandler(bot.app, app_token)  # reuses app.client, so SLACK_API_URL holds
+    await bot.start()
     await handler.connect_async()
     log_event(log, "listening", mode="socket")
     await stop.wait()
     await handler.close_async()
-    await _finish_in_flight(tasks, grace)
+    await _finish_in_flight(bot, grace)
 
 
-async def _finish_in_flight(tasks: BackgroundTasks, grace: float) -> None:
-    log_event(log, "stopping", in_flight=tasks.in_flight, grace_s=grace)
-    unfinished = await tasks.drain(grace)
-    log_event(log, "stopped", unfinished=unfinished)
+async def _finish_in_flight(bot: SlackBot, grace: float) -> None:
+    log_event(log, "stopping", busy=bot.answers.busy, grace_s=grace)
+    cut_short = await bot.stop(grace)
+    log_event(log, "stopped", cut_short=cut_short, left_queued=bot.answers.busy)

@@ -1,0 +1,118 @@
+"""Never lose a question: a crash (SIGKILL) or a deploy (SIGTERM) in the middle of answers,
+with the real process, the real database, and the fakes outliving it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+
+import aiohttp
+from fakes.claude_api import Reply
+from fakes.slack_api import BOT_TOKEN
+from fakes.slack_events import SIGNING_SECRET, say
+from test_cli import clean_env, free_port
+
+from bot.slack.answers import INTERRUPTED
+
+SLOW = Reply(chunks=tuple(f"part{i} " for i in range(40)), delay=0.15)  # ~6 s of answer
+COMPLETE = "".join(SLOW.chunks)
+
+
+async def start_process(fake_slack, fake_claude, data_dir, **extra: str):
+    port = free_port()
+    env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
+                    ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_DATA_DIR=str(data_dir),
+                    BOT_ROUTING="off", **extra)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port),
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                async with session.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return process, url + "/slack/events"
+            except aiohttp.ClientConnectionError:
+                assert time.monotonic() < deadline, "the bot never came up"
+                await asyncio.sleep(0.1)
+
+
+async def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def bot_replies(fake_slack, channel: str, ts: str):
+    return [m for m in fake_slack.thread(channel, ts) if m.bot_id]
+
+
+async def test_killed_mid_answer_the_restarted_bot_finishes_it_exactly_once(fake_slack, fake_claude, tmp_path):
+    fake_claude.then(SLOW, SLOW)
+    process, events = await start_process(fake_slack, fake_claude, tmp_path)
+    question, _ = await say(fake_slack, events, "C1", "<@UBOT> explain sharding")
+    await wait_for(lambda: any(len(m.markdown) > 20 for m in bot_replies(fake_slack, "C1", question.ts)))
+    process.kill()  # SIGKILL: no goodbye
+    await process.wait()
+    half = bot_replies(fake_slack, "C1", question.ts)[0]
+    assert half.streaming and half.markdown != COMPLETE
+
+    process, _ = await start_process(fake_slack, fake_claude, tmp_path)
+    try:
+        await wait_for(lambda: any(m.markdown == COMPLETE and not m.streaming
+                                   for m in bot_replies(fake_slack, "C1", question.ts)))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+    replies = bot_replies(fake_slack, "C1", question.ts)
+    assert [m.markdown for m in replies] == [INTERRUPTED, COMPLETE]  # the half answer is closed and superseded
+    assert not any(m.streaming for m in replies)
+    assert len(fake_claude.requests) == 2
+
+
+async def test_sigterm_finishes_answers_in_flight_leaves_the_rest_queued_and_exits_0(fake_slack, fake_claude,
+                                                                                      tmp_path):
+    fake_claude.then(Reply(chunks=("first done",), first_delay=1.0), Reply(chunks=("second done",)))
+    process, events = await start_process(fake_slack, fake_claude, tmp_path, BOT_MAX_CONCURRENCY="1",
+                                          BOT_SHUTDOWN_GRACE_S="10")
+    first, _ = await say(fake_slack, events, "C1", "<@UBOT> one")
+    second, _ = await say(fake_slack, events, "C2", "<@UBOT> two")
+    await asyncio.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    _, err = await process.communicate()
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert [m.markdown for m in bot_replies(fake_slack, "C1", first.ts)] == ["first done"]
+    assert bot_replies(fake_slack, "C2", second.ts) == []  # not lost: still queued
+
+    process, _ = await start_process(fake_slack, fake_claude, tmp_path)
+    try:
+        await wait_for(lambda: [m.markdown for m in bot_replies(fake_slack, "C2", second.ts)] == ["second done"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+    assert len(fake_claude.requests) == 2
+
+
+async def test_questions_beyond_the_concurrency_limit_wait_and_are_told_they_are_queued(settings, fake_slack,
+                                                                                         fake_claude):
+    from dataclasses import replace
+
+    from conftest import start_bot
+
+    fake_claude.then(Reply(chunks=("slow",), first_delay=4.0), Reply(chunks=("next",)))
+    bot, server = await start_bot(replace(settings, max_concurrency=1), fake_slack, fake_claude)
+    try:
+        ts1, _ = await bot.mention("first", channel="C1")
+        ts2, _ = await bot.mention("second", channel="C2")
+        await asyncio.sleep(3.5)
+        assert len(fake_claude.requests) == 1  # one Claude call at a time
+        assert ("C2", ts2, "is queued, starting soon…") in fake_slack.statuses
+        await bot.idle(timeout=20)
+        assert fake_slack.thread("C2", ts2)[0].markdown == "next"
+    finally:
+        await server.stop()
