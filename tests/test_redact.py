@@ -1,0 +1,424 @@
+"""bot/redact.py: secrets are replaced by labelled placeholders, ordinary code is left alone.
+
+Fake credentials are assembled from pieces at run time so that this file itself does not
+look like it leaks anything; every value is random or made up.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bot.redact import KINDS, Redaction, redact
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(__file__).resolve().parent / "redaction_corpus"
+EXPECTED: dict[str, list[dict]] = json.loads((CORPUS / "expected.json").read_text())
+SECRET_FILES = sorted(p.relative_to(CORPUS).as_posix() for p in (CORPUS / "secrets").iterdir())
+CLEAN_FILES = sorted(p.relative_to(CORPUS).as_posix() for p in (CORPUS / "clean").iterdir())
+ALL_FILES = SECRET_FILES + CLEAN_FILES
+
+
+def read(rel: str) -> str:
+    return (CORPUS / rel).read_text()
+
+
+def fragments(value: str) -> list[str]:
+    """The value, and each long line of it (a PEM block in a diff is not contiguous)."""
+    return [value] + [line for line in value.replace("\\n", "\n").split("\n") if len(line) >= 16]
+
+
+# ---- fakes, built at run time ---------------------------------------------------------------
+
+AKIA = "AKIA" + "ZQ4RT7WX2KJ5N3PB"
+AWS_SECRET = "Zx81kLmq02Pq7RtY6uVw" + "/Bn3Hj5Kd8Fs2Ag4Lp6+"        # 40 characters
+SLACK_BOT = "xoxb-" + "482910375521-5520193847766-" + "Qm3RzT8vKp1YwN6xLd4sHj2F"
+SLACK_APP = "xapp-" + "1-A07QZ3K9LMP-7412390581723-" + "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c" * 2
+WEBHOOK_PATH = "T04QZ8MNB/" + "B06RT2KXW9P/" + "p7Kq2Lm9Xz4Rt6Wv1Ys3Nb8D"
+GHP = "ghp_" + "R8m2Kq7Xv4Lp9Tz1Wc6Nb3Hd5Fg0Js2Ay8Ue"
+GITHUB_PAT = "github_pat_" + "11AQZ7LMB0kR3xW9pT2vQ8_" + "mN4bH6jK1sD5gF9aZ2xC7vB0nL3qW8eR5tY1uI4oP6lK9jH2gF5dS8aZ3xC"
+ANTHROPIC = "sk-ant-" + "api03-" + "Xk9mP2qLr8vT4wYz7bN3cF6hJ1sD5gA0eR2tY8uI4oP7lK3jH6gF9dS2aZ5xC8vB1nM4qW7eR0tY3uI6oP9aS2dF5gH8jK1l-AA"
+OPENAI = "sk-" + "proj-" + "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6Yh5Uj0Ik" + "T3BlbkFJ" + "Pl2Ok7Ij4Uh9Yg1Tf6Rd3Es8Wa5Qz0Xc"
+OPENAI_LEGACY = "sk-" + "Aq7Wd2Rf9Tg4Yh1Uj6Ik" + "T3BlbkFJ" + "Zx3Cv8Bn5Mq2Lk9Jh4Gf"
+
+
+def jwt(alg: str = "HS256") -> str:
+    def part(obj: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    return f'{part({"alg": alg, "typ": "JWT"})}.{part({"sub": "4211", "exp": 1719000000})}.' \
+           + "Kd8Fs2Ag4Lp6Bn3Hj5Zx81kLmq02Pq7RtY6uVwQe9Ws"
+
+
+def pem(label: str, lines: int = 6, width: int = 64) -> str:
+    body = base64.b64encode(hashlib.sha512(label.encode()).digest() * 12).decode()
+    rows = [body[i * width:(i + 1) * width] for i in range(lines)]
+    return f"-----BEGIN {label}-----\n" + "\n".join(rows) + f"\n-----END {label}-----"
+
+
+# ---- the corpus ----------------------------------------------------------------------------
+
+def test_the_corpus_is_what_the_brief_asks_for():
+    assert len(SECRET_FILES) >= 10 and len(CLEAN_FILES) >= 10
+    assert set(EXPECTED) == set(SECRET_FILES), "every secret file lists its planted values"
+    planted = {e["kind"] for entries in EXPECTED.values() for e in entries}
+    assert set(KINDS) - planted == set(), f"kinds never planted: {set(KINDS) - planted}"
+
+
+@pytest.mark.parametrize("rel", SECRET_FILES)
+def test_every_planted_secret_is_gone_and_counted_under_its_kind(rel):
+    result = redact(read(rel))
+    for entry in EXPECTED[rel]:
+        for piece in fragments(entry["value"]):
+            assert piece not in result.text, f"{entry['kind']} left in {rel}: {piece[:40]}…"
+    want = Counter()
+    for entry in EXPECTED[rel]:
+        want[entry["kind"]] += entry.get("count", 1)
+    # Equal, not just "at least": a redaction that was not planted is a false positive.
+    assert dict(result.counts) == dict(want)
+    for kind in want:
+        assert f"[REDACTED {kind}]" in result.text
+
+
+@pytest.mark.parametrize("rel", CLEAN_FILES)
+def test_ordinary_code_comes_through_byte_identical(rel):
+    text = read(rel)
+    result = redact(text)
+    assert result.text == text
+    assert dict(result.counts) == {} and not result.any and result.summary() == ""
+
+
+@pytest.mark.parametrize("rel", ALL_FILES)
+def test_redacting_twice_changes_nothing_the_second_time(rel):
+    once = redact(read(rel))
+    twice = redact(once.text)
+    assert twice.text == once.text
+    assert dict(twice.counts) == {}
+
+
+def test_the_same_input_gives_the_same_output_even_in_another_process():
+    blob = "\n".join(read(rel) for rel in ALL_FILES)
+    here = redact(blob)
+    assert redact(blob) == here
+    script = ("import sys, hashlib; from bot.redact import redact; "
+              "r = redact(sys.stdin.read()); "
+              "print(hashlib.sha256(r.text.encode()).hexdigest(), sorted(r.counts.items()), r.summary())")
+    outputs = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", script], input=blob, text=True, capture_output=True,
+                              cwd=ROOT, env=env, check=True)
+        outputs.add(done.stdout)
+    expected = f"{hashlib.sha256(here.text.encode()).hexdigest()} {sorted(here.counts.items())} {here.summary()}\n"
+    assert outputs == {expected}
+
+
+# ---- the API -------------------------------------------------------------------------------
+
+def test_the_result_is_frozen_and_its_counts_read_only():
+    result = redact(f"AWS_ACCESS_KEY_ID={AKIA}")
+    assert result.text == "AWS_ACCESS_KEY_ID=[REDACTED aws-access-key]"
+    assert result.any
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.text = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        result.counts["aws-access-key"] = 0  # type: ignore[index]
+    assert result == redact(f"AWS_ACCESS_KEY_ID={AKIA}")
+
+
+def test_nothing_to_redact():
+    result = redact("def add(a, b):\n    return a + b\n")
+    assert result.text == "def add(a, b):\n    return a + b\n"
+    assert not result.any and dict(result.counts) == {} and result.summary() == ""
+    assert redact("").text == ""
+
+
+def test_summary_names_kinds_and_numbers_in_singular_and_plural():
+    text = f"{AKIA} and {AKIA[:-1]}Q\npostgres://app:Vq7Lm2Xz9Rt4@db.internal/app"
+    assert redact(text).summary() == "Redacted before sending: 2 AWS access keys, 1 password in a URL."
+    assert redact("redis://:Vq7Lm2Xz9Rt4@a/0 redis://:Wq7Lm2Xz9Rt5@b/0").summary() == \
+        "Redacted before sending: 2 passwords in URLs."
+    assert redact(f"token: {jwt()}").summary() == "Redacted before sending: 1 JSON Web Token."
+    assert redact(f"{SLACK_BOT}\n{SLACK_APP}\nDB_PASSWORD=Vq7Lm2Xz9Rt4").summary() == \
+        "Redacted before sending: 2 Slack tokens, 1 password."
+    summary = redact(f"{ANTHROPIC} {GHP}").summary()
+    assert summary == "Redacted before sending: 1 Anthropic API key, 1 GitHub token."
+    assert ANTHROPIC not in summary and GHP not in summary
+
+
+def test_a_summary_of_counts_added_up_elsewhere_lists_kinds_in_the_usual_order():
+    from types import MappingProxyType
+    added = Redaction("", MappingProxyType({"password": 1, "token": 0, "aws-access-key": 2}))
+    assert added.any
+    assert added.summary() == "Redacted before sending: 2 AWS access keys, 1 password."
+    nothing = Redaction("", MappingProxyType({"token": 0}))
+    assert not nothing.any and nothing.summary() == ""
+
+
+def test_every_kind_has_a_singular_and_a_plural():
+    for kind, (one, many) in KINDS.items():
+        assert one and many and one != many, kind
+
+
+# ---- what must be caught -------------------------------------------------------------------
+
+CAUGHT = [
+    # (text with {s} where the secret goes, secret, kind)
+    ("AWS_ACCESS_KEY_ID={s}", AKIA, "aws-access-key"),
+    ("creds = {{'AccessKeyId': '{s}'}}", "ASIA" + AKIA[4:], "aws-access-key"),
+    ("aws_secret_access_key = {s}", AWS_SECRET, "aws-secret-key"),
+    ('"SecretAccessKey": "{s}",', AWS_SECRET, "aws-secret-key"),
+    ('  secret_key = "{s}"', AWS_SECRET, "aws-secret-key"),
+    ("aws configure set aws_secret_access_key {s}", AWS_SECRET, "aws-secret-key"),
+    ("Access key ID: AKIA… / Secret access key: {s}", AWS_SECRET, "aws-secret-key"),
+    ("SLACK_BOT_TOKEN={s}", SLACK_BOT, "slack-token"),
+    ("my token is {s}, why 401?", SLACK_APP, "slack-token"),
+    ("xoxp: {s}", "xoxp-" + "4829103755-4829103756-5520193847766-" + "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c", "slack-token"),
+    ("alerts: https://hooks.slack.com/services/{s}", WEBHOOK_PATH, "slack-webhook"),
+    ("export GITHUB_TOKEN={s}", GHP, "github-token"),
+    ("git clone https://x-access-token:{s}@github.com/acme/app.git", "ghs_" + GHP[4:], "github-token"),
+    ("GH={s}", GITHUB_PAT, "github-token"),
+    ("ANTHROPIC_API_KEY={s}", ANTHROPIC, "anthropic-key"),
+    ("client = Anthropic(api_key='{s}')", ANTHROPIC, "anthropic-key"),
+    ('OPENAI_API_KEY="{s}"', OPENAI, "openai-key"),
+    ("openai.api_key = '{s}'", OPENAI_LEGACY, "openai-key"),
+    ("curl -H 'Authorization: Bearer {s}' https://api.internal", jwt("RS256"), "jwt"),
+    ("session={s}; Path=/", jwt(), "jwt"),
+    ("DATABASE_URL=postgres://app:{s}@db.internal:5432/app", "Vq7Lm2Xz9Rt4", "url-password"),
+    ("MONGO=mongodb+srv://svc:{s}@cluster0.ab1cd.mongodb.net/prod?retryWrites=true", "Hq8-Kd2_Pl5.Zx", "url-password"),
+    ("REDIS_URL=redis://:{s}@cache:6379/0", "Vq7Lm2Xz9Rt4", "url-password"),
+    ("broker = 'amqp://orders:{s}@rabbit:5672//'", "Gh4Jk7Lz2Qw9", "url-password"),
+    ("PASSWORD={s}", "Xk9#mP2qLr8v", "password"),
+    ("  password: {s}", "Tr0ub4dor&3x", "password"),
+    ('{{"password": "{s}", "user": "svc"}}', "Tr0ub4dor&3x", "password"),
+    ('password = "{s}"', "Tr0ub4dor&3x", "password"),
+    ('dbPass := "{s}"', "Tr0ub4dor&3x", "password"),
+    ("DB_PASS={s}", "Tr0ub4dor&3x", "password"),
+    ('password: str = "{s}"', "Tr0ub4dor&3x", "password"),
+    ('var password string = "{s}"', "Tr0ub4dor&3x", "password"),
+    ("psql --password {s} -h db", "Tr0ub4dor&3x", "password"),
+    ("app --db-password={s} --port 80", "Tr0ub4dor&3x", "password"),
+    ("mysql -u root -p{s} shop", "Tr0ub4dor&3x", "password"),
+    ("curl -u admin:{s} https://ci.internal", "Tr0ub4dor&3x", "password"),
+    ("jdbc:mysql://db/app?user=app&password={s}&ssl=true", "Tr0ub4dor3x", "password"),
+    ("Server=db;User Id=sa;Password={s};", "Tr0ub4dor3x!", "password"),
+    ("machine api.example.com login me password {s}", "Tr0ub4dor3x", "password"),
+    ("CREATE ROLE app LOGIN PASSWORD '{s}';", "Tr0ub4dor3x", "password"),
+    ("ALTER USER 'app'@'%' IDENTIFIED BY '{s}';", "Tr0ub4dor3x", "password"),
+    ("<password>{s}</password>", "Tr0ub4dor3x", "password"),
+    ("if password == '{s}':", "Tr0ub4dor3x", "password"),
+    ("define('DB_PASSWORD', '{s}');", "Tr0ub4dor3x", "password"),
+    ('os.getenv("API_TOKEN", "{s}")', "Hq3Lm8Zx2Vb7Nc4K", "token"),
+    ("SECRET_KEY = '{s}'", "django-insecure-k3(j4h5!x8z2@q7w", "secret"),
+    ("secret := \"{s}\"", "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c", "secret"),
+    ("config.secret_key_base = '{s}'", "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c", "secret"),
+    ("SLACK_SIGNING_SECRET={s}", "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c", "secret"),
+    ('client_secret: "{s}"', "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "secret"),
+    ('token = "{s}"', "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "token"),
+    ("GITLAB={s}", "glpat-" + "Hq3Lm8Zx2Vb7Nc4Kd9Rf", "token"),
+    ('"auth": "{s}"', base64.b64encode(b"deploy:Hq3Lm8Zx2Vb7").decode(), "token"),
+    ("Authorization: Basic {s}", base64.b64encode(b"deploy:Hq3Lm8Zx2Vb7").decode(), "token"),
+    ('"api_key": "{s}"', "a8f5f167f44f4964e6c998dee827110c", "api-key"),
+    ("headers = {{'X-Api-Key': '{s}'}}", "a8f5f167f44f4964e6c998dee827110c", "api-key"),
+    ("const apiKey = `{s}`;", "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "api-key"),
+    ("maps_key={s}", "AIza" + "SyHq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6Yh5Uj0Ik7", "api-key"),
+    ("ENV API_TOKEN {s}", "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "token"),
+    ('SIGNING_SECRET = b"{s}"', "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "secret"),
+    ('requests.get(url, auth=("admin", "{s}"))', "Tr0ub4dor3x", "password"),
+    ('HTTPBasicAuth("admin", "{s}")', "Tr0ub4dor3x", "password"),
+    ("sshpass -p '{s}' ssh deploy@bastion", "Tr0ub4dor3x", "password"),
+    ("the staging db password is {s} btw", "Tr0ub4dor3x", "password"),
+    ("AccountName=acme;AccountKey={s};EndpointSuffix=core.windows.net",
+     "Zx81kLmq02Pq7RtY6uVwBn3Hj5Kd8Fs2Ag4Lp6QeWs==", "secret"),
+    ("  password: {s}", "Tr0ub4dor&3x,9", "password"),
+    ('<a href="/reset?token={s}">reset</a>', "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "token"),
+    ("postgres://app:{s}@db/app", "p@ss-Vq7Lm2Xz9", "url-password"),
+    ("- name: DB_PASSWORD\n  value: \"{s}\"", "Tr0ub4dor3x", "password"),
+    ('{{"name": "API_TOKEN", "value": "{s}"}}', "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "token"),
+]
+
+
+@pytest.mark.parametrize(("template", "secret", "kind"), CAUGHT, ids=[c[0][:40] for c in CAUGHT])
+def test_caught(template, secret, kind):
+    text = template.format(s=secret)
+    result = redact(text)
+    assert secret not in result.text
+    assert result.text == template.format(s=f"[REDACTED {kind}]")
+    assert dict(result.counts) == {kind: 1}
+
+
+def test_an_escaped_line_break_ends_a_value_in_a_string_literal():
+    text = 'Path(".env").write_text("APP=1\\nAPI_TOKEN=Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6\\nDEBUG=1\\n")'
+    assert redact(text).text == 'Path(".env").write_text("APP=1\\nAPI_TOKEN=[REDACTED token]\\nDEBUG=1\\n")'
+
+
+def test_inside_diff_lines_secrets_are_still_caught():
+    diff = ("--- a/.env\n+++ b/.env\n@@ -1,3 +1,3 @@\n APP_ENV=prod\n"
+            f"-SLACK_BOT_TOKEN={SLACK_BOT}\n+SLACK_BOT_TOKEN=${{SLACK_BOT_TOKEN}}\n"
+            f"-DB_PASSWORD=Tr0ub4dor3x\n+DB_PASSWORD=Vq7Lm2Xz9Rt4\n")
+    result = redact(diff)
+    assert SLACK_BOT not in result.text and "Tr0ub4dor3x" not in result.text and "Vq7Lm2Xz9Rt4" not in result.text
+    assert "+SLACK_BOT_TOKEN=${SLACK_BOT_TOKEN}\n" in result.text
+    assert "-DB_PASSWORD=[REDACTED password]\n+DB_PASSWORD=[REDACTED password]\n" in result.text
+    assert result.text.startswith("--- a/.env\n+++ b/.env\n@@ -1,3 +1,3 @@\n APP_ENV=prod\n")
+
+
+@pytest.mark.parametrize("label", ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY",
+                                   "ENCRYPTED PRIVATE KEY", "DSA PRIVATE KEY", "PGP PRIVATE KEY BLOCK"])
+def test_the_whole_private_key_block_is_replaced(label):
+    block = pem(label)
+    for wrap in ("{}", "key = '''\n{}\n'''", "```\n{}\n```"):
+        result = redact(wrap.format(block) + "\nnext line")
+        assert result.text == wrap.format("[REDACTED private-key]") + "\nnext line"
+    escaped = json.dumps({"key": block})
+    assert redact(escaped).text == '{"key": "[REDACTED private-key]"}'
+    in_diff = "+" + block.replace("\n", "\n+")
+    assert redact(in_diff).text == "+[REDACTED private-key]"
+
+
+def test_a_private_key_cut_off_before_its_end_is_still_replaced():
+    cut = "\n".join(pem("RSA PRIVATE KEY").split("\n")[:4])
+    result = redact(f"here's the key:\n{cut}\n\nwhat's wrong with it?")
+    assert result.text == "here's the key:\n[REDACTED private-key]\n\nwhat's wrong with it?"
+
+
+def test_a_gcp_service_account_key_loses_its_private_key_and_key_id_but_not_the_rest():
+    account = {"type": "service_account", "project_id": "acme-prod", "private_key_id": "3f9c" * 10,
+               "private_key": pem("PRIVATE KEY") + "\n", "client_email": "svc@acme-prod.iam.gserviceaccount.com",
+               "client_id": "104839201938475610293", "token_uri": "https://oauth2.googleapis.com/token"}
+    result = redact(json.dumps(account, indent=2))
+    redacted = json.loads(result.text)
+    assert redacted["private_key"] == "[REDACTED gcp-service-account-key]"
+    assert redacted["private_key_id"] == "[REDACTED gcp-service-account-key-id]"
+    assert {k: v for k, v in redacted.items() if not k.startswith("private_key")} == \
+        {k: v for k, v in account.items() if not k.startswith("private_key")}
+
+
+def test_public_keys_and_certificates_are_not_secrets():
+    text = pem("PUBLIC KEY") + "\n" + pem("CERTIFICATE") + "\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH3p7Yy8bVv0mXh7tq deploy@ci"
+    assert redact(text).text == text
+
+
+def test_a_url_keeps_its_host_and_user():
+    result = redact("postgres://reporting:Vq7Lm2Xz9Rt4@warehouse.internal:5432/dw?sslmode=require")
+    assert result.text == "postgres://reporting:[REDACTED url-password]@warehouse.internal:5432/dw?sslmode=require"
+
+
+def test_placeholders_are_never_redacted_again():
+    text = "\n".join(f"{name} = '[REDACTED {kind}]'" for name, kind in
+                     [("token", "token"), ("password", "password"), ("API_KEY", "api-key")])
+    text += "\npostgres://u:[REDACTED url-password]@h/db\nmysql -p[REDACTED password]\n" \
+            "https://hooks.slack.com/services/[REDACTED slack-webhook]\nPASSWORD=[REDACTED password]\n"
+    assert redact(text).text == text
+
+
+# ---- what must be left alone ---------------------------------------------------------------
+
+KEPT = [
+    'password = request.form["password"]',
+    "token = get_token()",
+    'secret_name = "db-credentials"',
+    "password_hash = make_password(raw)",
+    "if not password:\n    raise ValueError('missing')",
+    '"password": "<your password here>"',
+    "PASSWORD=changeme",
+    "DB_PASSWORD=${DB_PASSWORD}",
+    "password: {{ .Values.db.password }}",
+    'token = os.environ["GITHUB_TOKEN"]',
+    "api_key = settings.ANTHROPIC_API_KEY",
+    "password = userPassword;",
+    "token == Literal:",
+    "if token != other_token:",
+    "max_tokens = 4096",
+    "response.usage.input_tokens",
+    'cache_key = f"user:{user_id}:profile"',
+    'SECRET_KEY = env("SECRET_KEY")',
+    "authenticate(request, username=email, password=password)",
+    "def login(username: str, password: str) -> Token:",
+    '__all__ = ["Auth", "BasicAuth", "DigestAuth", "NetRCAuth"]',
+    "app_token: App-level token starting with `xapp-`",
+    'token_type = "Bearer"',
+    'TOKEN_URL = "https://oauth2.googleapis.com/token"',
+    '"@octokit/auth-token": "^4.0.0-beta.12",',
+    "password_file = /run/secrets/db_password",
+    "secretKeyRef:\n  name: db-credentials\n  key: password",
+    "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+    'request_id = "c56a4180-65aa-42ec-a945-5fd21dec0538"',
+    'PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="',
+    '"integrity": "sha512-RdJUflcE3cUzKiMqQgsCu06FPu9UdIJO0beYbPhHN4k6apgJtifcoCtT9bcxOpYBtpD2kCM6Sbzg4CausW/PKQ=="',
+    "https://example.com/docs?page=2#auth",
+    "postgres://app@localhost:5432/app",
+    "postgres://user:password@localhost:5432/app",
+    "postgres://user:${DB_PASSWORD}@localhost:5432/app",
+    "SELECT id, email FROM users WHERE password_hash = crypt($1, password_hash);",
+    "## Passwords\n\nA **password** must have 12 characters: `password_min_length = 12`.",
+    "SLACK_BOT_TOKEN=xoxb-your-bot-token",
+    "ANTHROPIC_API_KEY=sk-ant-...",
+    "Authorization: Bearer <token>",
+    "Authorization: Bearer ${TOKEN}",
+    "password = ''",
+    "password = None",
+    'PASSWORD = "********"',
+    "api_key: REPLACE_ME",
+    "-    token = request.headers.get('X-Token')\n+    token = bearer(request)",
+    "try:\n    connect()\nexcept Error:\n    pass",
+    "monkey = 'Gorilla123Kong'",
+    "the token is expired, so ask for a new one",
+    "if token is None:\n    return",
+    "ENV PATH /usr/local/bin:$PATH",
+    "ENV NODE_AUTH_TOKEN ${NODE_AUTH_TOKEN}",
+    "DB_PASSWORD=SuperSecretPassword",
+    "aws_secret_access_key xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "secret = r'([a-z0-9]{64})'",
+    "token = r\"[-!#$%&'*+.^_`|~0-9a-zA-Z]+\"",
+    "api_key_pattern = API_KEY = '[A-Za-z0-9]{32}'",
+    'if line.startswith("-----BEGIN RSA PRIVATE KEY-----"):',
+    '# "private_key": "-----BEGIN PRIVATE KEY-----\\n…\\n-----END PRIVATE KEY-----\\n"',
+    "flags: ``--password value``, ``mysql -pVALUE``, ``curl -u user:VALUE``",
+    "names (`DB_PASSWORD`, `apiKey`, `--token`)",
+    'env = clean_env(SLACK_BOT_TOKEN="xoxb-1", ANTHROPIC_API_KEY="sk-ant-1")',
+    'path.write_text("SLACK_BOT_TOKEN=xoxb-from-file\\nSLACK_APP_TOKEN=not-an-app-token\\n")',
+]
+
+
+@pytest.mark.parametrize("text", KEPT, ids=[k[:40] for k in KEPT])
+def test_kept(text):
+    result = redact(text)
+    assert result.text == text, f"mangled: {result.text!r}"
+    assert dict(result.counts) == {}
+
+
+# ---- speed ---------------------------------------------------------------------------------
+
+def corpus_of(size: int) -> str:
+    blob = "\n".join(read(rel) for rel in ALL_FILES)
+    return (blob * (size // len(blob) + 1))[:size]
+
+
+def best_time(text: str, runs: int = 3) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        redact(text)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_200_kb_of_code_takes_well_under_100_ms():
+    assert best_time(corpus_of(200_000)) < 0.1
+
+
+@pytest.mark.parametrize("unit", ["password=", "-----BEGIN RSA PRIVATE KEY-----\n", "mysql -p", "name: X_TOKEN\n",
+                                  '"password": "', "key=", "a", "://u:p", "eyJhbGciOiJIUzI1NiJ9.", "sk-" + "A1b2" * 10])
+def test_pathological_input_stays_fast(unit):
+    text = (unit * (200_000 // len(unit) + 1))[:200_000]
+    assert best_time(text, runs=1) < 1.0
