@@ -15,11 +15,15 @@ from bot.agents import Agent, AgentCatalog, first_sentence
 from bot.claude import Answer, Claude, ClaudeError
 from bot.conversation import Turn, build_messages, estimate_tokens
 from bot.logs import log_event
-from bot.router import Router, RoutingError
+from bot.router import NONE, Router, RoutingError
 
 log = logging.getLogger(__name__)
 
 
+# What the router sees of a thread: its opening and the question (each cut on its own, so a
+# long opening never pushes the question out).
+OPENING_CHARS = 1_500
+QUESTION_CHARS = 2_500
 NOTHING_TO_ANSWER = ("Hi! Ask me a backend question — design, debugging, performance, databases, "
                      "APIs — in the same message as the mention, or mention me in a thread to discuss it.")
 
@@ -79,13 +83,20 @@ class Answerer:
         if default is None:
             raise LookupError(f"default agent {self.default_agent!r} is not loaded")
         remembered = self.memory.agent_of(conversation) if self.memory and conversation else None
+        if remembered == NONE:
+            remembered = None  # nothing fitted before: a new question in the thread is routed afresh
         if agent_name or remembered:
-            return self.catalog.get(agent_name or remembered or "") or default
+            chosen = self.catalog.get(agent_name or remembered or "") or default
+            if self.memory and conversation and not remembered:
+                self.memory.remember_agent(conversation, chosen.name)  # e.g. a review: follow-ups stay
+            return chosen
         if self.router is None:
             return default
         # The thread's first message and the question: a mid-thread "what do you make of this?"
         # means nothing without what it is about.
-        gist = "\n\n".join(dict.fromkeys(t.rendered() for t in (turns[0], turns[-1])))
+        question = turns[-1].rendered()[:QUESTION_CHARS]
+        opening = turns[0].rendered()[:OPENING_CHARS] if len(turns) > 1 else ""
+        gist = f"{opening}\n\n[…]\n\n{question}" if opening else question
         try:
             route = await self.router.route(self.catalog.agents, gist)
         except RoutingError as error:
@@ -98,8 +109,9 @@ class Answerer:
                       seconds=round(route.seconds, 3), input_tokens=route.usage.input_tokens,
                       output_tokens=route.usage.output_tokens, cache_read_tokens=route.usage.cache_read_input_tokens,
                       cache_write_tokens=route.usage.cache_creation_input_tokens)
-        if chosen is not None and self.memory and conversation:
-            self.memory.remember_agent(conversation, chosen.name)
+        if self.memory and conversation:
+            # "none" is remembered too: the edge then answers that thread only when mentioned.
+            self.memory.remember_agent(conversation, chosen.name if chosen else NONE)
         return chosen
 
     async def answer(self, request_id: str, read_conversation: ReadConversation, sink: AnswerSink,

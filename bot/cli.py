@@ -111,6 +111,7 @@ def check_command(settings: Settings, http: bool, manifest: Path) -> int:
 
 
 def ask_command(settings: Settings, text: str) -> int:
+    from bot.redact import redact
     from bot.slack.events import new_request_id
     from bot.wiring import create_answerer
 
@@ -122,7 +123,7 @@ def ask_command(settings: Settings, text: str) -> int:
     sink = TerminalSink()
     answerer = create_answerer(settings, catalog)
     async def conversation() -> list[Turn]:
-        return [Turn("user", text)]
+        return [Turn("user", redact(text).text)]  # secrets never leave, from the terminal either
 
     answer = asyncio.run(answerer.answer(new_request_id(), conversation, sink, TERMINAL_SURFACE))
     return 0 if answer is not None else 1

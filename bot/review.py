@@ -13,9 +13,11 @@ MAX_FINDINGS = 7
 DIFF_BUDGET_CHARS = 120_000
 
 _PULL = re.compile(r"https?://[^\s/>|]+/([\w.-]+)/([\w.-]+)/pull/(\d+)\S*")
-_COMMIT = re.compile(r"https?://[^\s/>|]+/([\w.-]+)/([\w.-]+)/commit/([0-9a-f]{7,40})\S*")
+_COMMIT = re.compile(r"https?://[^\s/>|]+/([\w.-]+)/([\w.-]+)/(?:pull/\d+/)?commits?/([0-9a-fA-F]{7,40})\b\S*")
 _SLACK_FILE = re.compile(r"https?://[\w.-]*slack\.com/files/[A-Z0-9]+/(F[A-Z0-9]+)\S*")
-_FENCE = re.compile(r"```([^\n`]*)\n(.*?)(?:\n```|```|\Z)", re.S)
+# A fence's info string is one token (```python); anything else after ``` is code that
+# starts on the fence line, as Slack's own code blocks send it (```def take(q):).
+_FENCE = re.compile(r"```(?:([\w+#.-]*)[ \t]*\n)?(.*?)(?:\n?```|\Z)", re.S)
 _CODE_HINT = re.compile(r"[{}();=\[\]<>]|^\s{2,}\S|^\s*(def|class|func|package|import|from|SELECT|INSERT|"
                         r"CREATE|UPDATE|DELETE|const|let|var|return|if|for|while|public|private|#include)\b",
                         re.M | re.I)
@@ -75,10 +77,10 @@ def parse_review_text(text: str) -> ReviewInput:
     text = _unwrap_slack_links(text).strip()
     if not text or text.lower() in ("help", "-h", "--help", "?"):
         return Help()
+    if match := _COMMIT.search(text):  # first: a commit inside a pull request is that commit
+        return CommitRef(match[1], match[2], match[3].lower(), _without(text, match))
     if match := _PULL.search(text):
         return PullRequestRef(match[1], match[2], int(match[3]), _without(text, match))
-    if match := _COMMIT.search(text):
-        return CommitRef(match[1], match[2], match[3], _without(text, match))
     if match := _SLACK_FILE.search(text):
         return SlackFileRef(match[1], _without(text, match))
     return split_code_and_question(text)
@@ -87,11 +89,11 @@ def parse_review_text(text: str) -> ReviewInput:
 def split_code_and_question(text: str) -> Snippet:
     """Fenced code is the code and the rest the question; without fences, leading prose lines
     (a question) are the question and the rest is the code."""
-    blocks = list(_FENCE.finditer(text))
+    blocks = [b for b in _FENCE.finditer(text) if b[2].strip()]
     if blocks:
         code = "\n\n".join(b[2].strip("\n") for b in blocks)
         question = _FENCE.sub(" ", text)
-        language = next((b[1].strip().split()[0] for b in blocks if b[1].strip()), "") or guess_language(code)
+        language = next((b[1] for b in blocks if b[1]), "") or guess_language(code)
         return Snippet(code, language, " ".join(question.split()))
     lines = text.split("\n")
     prose = 0
@@ -142,8 +144,8 @@ def review_request(material: Material, question: str, description: str = "") -> 
         asked += f"\n\nThe author's description of the change:\n\n{description}"
     left_out = ""
     if material.left_out:
-        left_out = ("\n\nThe diff was too large to send whole; these files were left out: "
-                    + ", ".join(material.left_out) + ". Say so if it limits the review.")
+        left_out = ("\n\nNot all of the diff could be sent (too large, or key material); these files are left out "
+                    "wholly or in part: " + ", ".join(material.left_out) + ". Say so if it limits the review.")
     fence = "````" if "```" in material.body else "```"
     return (
         f"Please review {what} following your Code Review Standards "
@@ -173,6 +175,8 @@ class Hunk:
     removed: int
 
 
+# Key material in a diff is dropped whole: a rotated key's lines carry no BEGIN/END to redact by.
+_KEY_FILES = re.compile(r"(^|/)(id_(rsa|dsa|ecdsa|ed25519)[^/]*|[^/]*\.(pem|key|p12|pfx|jks|keystore))$", re.I)
 _GENERATED = re.compile(r"(^|/)(package-lock\.json|yarn\.lock|poetry\.lock|Cargo\.lock|go\.sum|"
                         r"pnpm-lock\.yaml|.*\.min\.(js|css)|.*\.snap|vendor/.*|dist/.*)$")
 _TESTS = re.compile(r"(^|/)(tests?|spec|__tests__)/|_test\.\w+$|\.test\.\w+$|test_\w+\.py$")
@@ -201,33 +205,40 @@ def parse_diff(diff: str) -> list[Hunk]:
 
 
 def fit_diff(diff: str, budget: int = DIFF_BUDGET_CHARS) -> tuple[str, tuple[str, ...]]:
-    """The diff within `budget` characters, and the files left out entirely.
+    """The diff within `budget` characters, and the files left out (wholly or in part).
 
-    Over budget, whole hunks are kept by relevance: deletion-only hunks go first, then
-    generated files and lockfiles, then tests; among the rest, hunks with more added lines
-    are kept first. Kept hunks stay in their original order, each under its file's header.
+    Key files (*.pem, id_rsa…) are always left out. Over budget, whole hunks are kept by
+    relevance: hunks that add code first (source, then tests, then lockfiles and generated
+    files; more added lines first), deletion-only hunks last, as room allows. A single hunk
+    larger than the whole budget is cut at a line boundary rather than dropped. Kept hunks
+    stay in their original order, each under its file's header.
     """
-    if len(diff) <= budget:
-        return diff, ()
     hunks = parse_diff(diff)
+    keys = {h.file for h in hunks if _KEY_FILES.search(h.file)}
+    if not keys and len(diff) <= budget:
+        return diff, ()
+    hunks = [h for h in hunks if h.file not in keys]
 
     def relevance(index: int) -> tuple[int, int, int]:
         hunk = hunks[index]
         tier = 0 if hunk.added == 0 else 1 if _GENERATED.search(hunk.file) else 2 if _TESTS.search(hunk.file) else 3
         return (tier, hunk.added, -index)
 
-    kept: set[int] = set()
+    kept: dict[int, str] = {}  # index -> the hunk's text as sent
     used = 0
-    headers_used: set[str] = set()
+    files_with_header: set[str] = set()
     for index in sorted(range(len(hunks)), key=relevance, reverse=True):
         hunk = hunks[index]
-        if hunk.added == 0:
-            continue  # deletion-only: the first to go
-        cost = len(hunk.text) + (0 if hunk.file in headers_used else len(hunk.header))
-        if used + cost <= budget:
-            kept.add(index)
-            used += cost
-            headers_used.add(hunk.file)
+        header_cost = 0 if hunk.file in files_with_header else len(hunk.header)
+        text = hunk.text
+        if used + header_cost + len(text) > budget:
+            if kept or hunk.added == 0:
+                continue  # it does not fit; smaller ones further down the list may
+            cut = text[:budget - header_cost - 80].rsplit("\n", 1)[0]
+            text = cut + "\n… [hunk cut here: it alone is larger than the review budget]\n"
+        kept[index] = text
+        used += header_cost + len(text)
+        files_with_header.add(hunk.file)
     parts: list[str] = []
     last_file = None
     for index in sorted(kept):
@@ -235,9 +246,9 @@ def fit_diff(diff: str, budget: int = DIFF_BUDGET_CHARS) -> tuple[str, tuple[str
         if hunk.file != last_file:
             parts.append(hunk.header)
             last_file = hunk.file
-        parts.append(hunk.text)
-    all_files = list(dict.fromkeys(h.file for h in hunks))
-    left_out = tuple(f for f in all_files if f not in headers_used)
+        parts.append(kept[index])
+    partly = {h.file for i, h in enumerate(hunks) if i not in kept or kept[i] != h.text}
+    left_out = tuple(f for f in dict.fromkeys([*(h.file for h in parse_diff(diff))]) if f in partly or f in keys)
     return "".join(parts), left_out
 
 
@@ -245,8 +256,9 @@ def fit_diff(diff: str, budget: int = DIFF_BUDGET_CHARS) -> tuple[str, tuple[str
 
 
 def _unwrap_slack_links(text: str) -> str:
-    # Escaped commands and mentions carry links as <url|label> or <url>.
-    return re.sub(r"<(https?://[^|>]+)(?:\|[^>]*)?>", r"\1", text)
+    # Escaped commands and mentions carry links as <url|label> or <url>, and &, <, > as entities.
+    text = re.sub(r"<(https?://[^|>]+)(?:\|[^>]*)?>", r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _without(text: str, match: re.Match[str]) -> str:
@@ -257,6 +269,13 @@ def _is_prose(line: str) -> bool:
     stripped = line.strip()
     if not stripped:
         return True
+    if stripped.startswith(("#", "//", "--", "/*", "*", "<!--")) or _CODE_HINT.search(line):
+        return False  # comments and keywords belong to the code
     words = stripped.split()
-    return len(words) >= 3 and not _CODE_HINT.search(line) and stripped[-1] in "?:.!"  \
-        or (stripped.endswith("?") and len(words) >= 2)
+    return (len(words) >= 3 and stripped[-1] in "?:.!") or (stripped.endswith("?") and len(words) >= 2)
+
+
+def has_code(snippet: Snippet) -> bool:
+    """Is there something to review (not just a question)?"""
+    return bool(snippet.code.strip()) and (bool(snippet.language) or any(
+        _CODE_HINT.search(line) for line in snippet.code.split("\n")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -147,3 +148,21 @@ async def test_run_http_answers_a_mention_and_stops_cleanly_on_sigterm(fake_slac
     assert '"event": "answer"' in log and '"event": "event"' in log
     for secret in (BOT_TOKEN, "sk-ant-test", SIGNING_SECRET):
         assert secret not in log
+
+
+async def test_agents_lists_loaded_agents_then_skipped_files(tmp_path):
+    fixtures = ROOT / "tests" / "agent_fixtures"
+    code, out, _ = await run_cli("agents", env=clean_env(BOT_AGENTS_DIR=str(fixtures)), cwd=tmp_path)
+    assert code == 0
+    assert "sql-tuner  [claude-haiku-5-5, 🟢 green]" in out and "Tunes slow SQL queries and indexes." in out
+    assert "legacy-helper" in out and "gpt-4o" in out  # the unknown model's warning
+    code, out, err = await run_cli("agents", env=clean_env(BOT_AGENTS_DIR=str(fixtures / "unusable")), cwd=tmp_path)
+    assert code == 1 and "Skipped 5 file(s)" in out and "not UTF-8 text" in out
+
+
+async def test_ask_redacts_secrets_before_claude_sees_them(fake_claude, tmp_path):
+    env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_ROUTING="off")
+    key = "AKIA" + "Q3EXAMPLE7KEYZ2X"
+    code, _, err = await run_cli("ask", f"is {key} safe to commit?", env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert key not in json.dumps(fake_claude.requests)

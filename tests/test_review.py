@@ -139,7 +139,7 @@ async def test_an_oversized_diff_keeps_whole_hunks_and_names_what_was_left_out(b
     text = sent_text(bot)
     assert "+line 1999 of src/core.py" in text  # the most relevant hunk, whole
     assert "-old 1" not in text  # deletion-only hunks go first
-    assert "these files were left out: src/old.py, package-lock.json" in text
+    assert "wholly or in part: src/old.py, package-lock.json." in text
 
 
 async def test_a_slack_file_link_is_read_and_reviewed(bot):
@@ -217,3 +217,49 @@ async def test_secrets_in_an_ordinary_mention_are_redacted_too(bot):
     await bot.mention(f"why does `SLACK_BOT_TOKEN={token}` fail?")
     await bot.idle()
     assert token not in json.dumps(bot.claude.requests)
+
+
+async def test_code_starting_on_the_fence_line_keeps_its_first_line(bot):
+    await bot.mention("review this ```def take(queue):\n    return queue.pop()```")
+    await bot.idle()
+    assert "def take(queue):\n    return queue.pop()" in sent_text(bot)
+
+
+async def test_a_question_without_code_shows_usage_instead_of_a_review(bot):
+    shown, _ = await bot.review("is this safe under concurrency?")
+    assert json.loads(shown)["response_type"] == "ephemeral"
+    await bot.idle()
+    assert bot.claude.requests == [] and not bot.slack.messages
+
+
+async def test_a_broken_github_answer_is_a_clear_message_not_silence(bot, fake_github):
+    fake_github.pulls[("acme", "html", "1")] = Change("t", "", "", html=True)
+    await bot.review("https://github.com/acme/html/pull/1")
+    await bot.idle()
+    (response,) = bot.slack.responses
+    assert "Something went wrong on my side" in response["text"]
+
+
+async def test_a_commit_inside_a_pull_request_url_reviews_that_commit(bot, fake_github):
+    fake_github.commits[("acme", "api", "abcdef1")] = Change("One commit", "", "diff --git a/x b/x\n")
+    await bot.review("https://github.com/acme/api/pull/4/commits/ABCDEF1")
+    await bot.idle()
+    assert "commit *acme/api@abcdef1: One commit*" in review_post(bot).markdown
+
+
+def test_key_files_in_a_diff_are_left_out_whole_and_named():
+    from bot.review import fit_diff
+
+    diff = ("diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n+x = 1\n"
+            "diff --git a/deploy/key.pem b/deploy/key.pem\n--- a/deploy/key.pem\n+++ b/deploy/key.pem\n"
+            "@@ -1 +1 @@\n+MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n")
+    kept, left_out = fit_diff(diff)
+    assert "MIIEvQ" not in kept and "+x = 1" in kept
+    assert left_out == ("deploy/key.pem",)
+
+
+def test_a_leading_comment_stays_with_the_code():
+    from bot.review import parse_review_text
+
+    snippet = parse_review_text("# Takes the next job off the queue.\ndef take(q):\n    return q.pop()")
+    assert snippet.code.startswith("# Takes the next job") and snippet.question == ""

@@ -129,3 +129,36 @@ async def test_the_threads_agent_survives_a_restart(three_agents, fake_slack, fa
         assert fake_claude.requests[-1]["system"][0]["text"] == "You tune SQL."
     finally:
         await server.stop()
+
+
+async def test_follow_ups_in_a_review_thread_stay_with_the_review_agent(routed_bot):
+    bot = routed_bot
+    bot.claude.default_route = "sql-tuner"
+    await bot.review("```python\nx = 1\n```")
+    await bot.idle()
+    post = next(m for m in bot.slack.top_level("C1") if m.bot_id)
+    await bot.answered("C1", await bot.say("why?", thread_ts=post.ts))
+    assert bot.claude.route_requests == []
+    assert all(r["system"][0]["text"].startswith("You are a Senior Backend Engineer") for r in bot.claude.requests)
+
+
+async def test_a_thread_no_agent_fitted_is_not_answered_again_unless_mentioned(routed_bot):
+    bot = routed_bot
+    bot.claude.routes.append(Route("none"))
+    ts, _ = await bot.mention("weather?")
+    await bot.idle()
+    await bot.say("haha ok", thread_ts=ts, user="UBOB")
+    await bot.idle()
+    assert len(bot.claude.route_requests) == 1 and len(bot.slack.thread("C1", ts)) == 2  # "haha ok" unanswered
+    await bot.mention("how do I index this table?", thread_ts=ts)
+    await bot.idle()
+    assert len(bot.claude.route_requests) == 2
+
+
+async def test_the_router_always_sees_the_question_even_after_a_long_opening(routed_bot):
+    bot = routed_bot
+    parent = bot.slack.post_user_message("C1", "incident log " + "x" * 10_000, user="UBOB")
+    await bot.mention("SELECT is slow, why?", thread_ts=parent.ts)
+    await bot.idle()
+    question = bot.claude.route_requests[0]["messages"][0]["content"]
+    assert "SELECT is slow, why?" in question and "incident log" in question

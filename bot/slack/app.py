@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.logs import log_event
 from bot.github import GitHub
 from bot.review import wants_review
+from bot.router import NONE
 from bot.slack.answers import ThreadAnswers
 from bot.slack.commands import register_review_command
 from bot.slack.events import Action, decide, incoming, new_request_id
@@ -67,7 +68,10 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
             return
         bot = BotIdentity(context.bot_user_id, context.bot_id)
         thread_ts = message.thread_ts or message.ts
-        action = decide(message, bot.user_id, store.in_thread(message.channel, thread_ts))
+        # A thread where no agent fitted is answered again only when the bot is mentioned.
+        in_bot_thread = store.in_thread(message.channel, thread_ts) and \
+            store.agent_of(f"{message.channel}/{thread_ts}") != NONE
+        action = decide(message, bot.user_id, in_bot_thread)
         request_id = new_request_id()
         if action is Action.ANSWER:
             review = wants_review(message.text, bool(message.raw.get("files")))

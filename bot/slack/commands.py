@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
-from types import MappingProxyType
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import BackgroundTasks
 from bot.github import GitHub, ReviewMaterialError
 from bot.logs import log_event
-from bot.redact import Redaction, redact
+from bot.redact import redact
 from bot.review import (
     CommitRef,
     Help,
@@ -25,6 +23,7 @@ from bot.review import (
     ReviewInput,
     SlackFileRef,
     Snippet,
+    has_code,
     parse_review_text,
     review_request,
     snippet_material,
@@ -63,7 +62,7 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
         received = time.monotonic()
         parsed = parse_review_text(body.get("text") or "")
         request_id = new_request_id()
-        if isinstance(parsed, Help) or (isinstance(parsed, Snippet) and not parsed.code.strip()):
+        if isinstance(parsed, Help) or (isinstance(parsed, Snippet) and not has_code(parsed)):
             await ack(response_type="ephemeral", text=USAGE)
             outcome = "help"
         else:
@@ -74,17 +73,22 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
                   user=body.get("user_id"), outcome=outcome, ack_ms=round(1000 * (time.monotonic() - received), 1))
 
     async def review(body: dict[str, Any], parsed: ReviewInput, respond: Any, request_id: str) -> None:
-        channel, user, team = body["channel_id"], body["user_id"], body.get("team_id")
         try:
-            material, description = await material_for(parsed)
+            await post_and_queue(body, parsed, respond, request_id)
         except ReviewMaterialError as error:
-            await respond(response_type="ephemeral", text=f"⚠️ {error}")
-            return
-        material_redacted = redact(material.body)
-        question = redact(parsed.question)
-        description = redact(description)
+            await respond(response_type="ephemeral", text=f"⚠️ {redact(str(error)).text}")
+        except Exception:
+            log.exception("review failed", extra={"fields": {"request_id": request_id}})
+            await respond(response_type="ephemeral", text="⚠️ Something went wrong on my side before the review "
+                                                          f"could start. Please try again. (ref `{request_id}`)")
+
+    async def post_and_queue(body: dict[str, Any], parsed: ReviewInput, respond: Any, request_id: str) -> None:
+        channel, user, team = body["channel_id"], body["user_id"], body.get("team_id")
+        material, description = await material_for(parsed)
+        # One redaction over everything Claude will read (code, question, description, file
+        # names), and the one-line preview echoed into the channel.
+        request = redact(review_request(material, parsed.question, description))
         title = redact(material.title).text
-        material = Material(material.kind, title, material_redacted.text, material.language, material.left_out)
         try:
             posted = await client.chat_postMessage(
                 channel=channel, text=f"<@{user}> asked for a review of {material.kind} *{_escape(title)}*",
@@ -92,25 +96,26 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
         except SlackApiError as error:
             code = slack_error_code(error)
             log_event(log, "review_not_posted", logging.WARNING, request_id=request_id, channel=channel, error=code)
-            echo = redact(body.get("text") or "").text
             where = ("I'm not in this channel yet, so I can't post the review here. Invite me with "
                      "`/invite @backend-engineer` (or send me the command in a DM) and run it again."
                      if code in NOT_HERE else f"I couldn't post in this conversation ({code}). Please try again.")
-            await respond(response_type="ephemeral", text=f"{where} Here is what you sent, to retry:\n"
-                                                          f"```{REVIEW_COMMAND} {echo}```")
+            echo = f"{REVIEW_COMMAND} {redact(body.get('text') or '').text}"
+            await respond(response_type="ephemeral", text=f"{where} Here is what you sent:\n{echo}", blocks=[
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"{where} Here is what you sent, to retry:"}},
+                # Preformatted rich text keeps the command intact, fences and all.
+                {"type": "rich_text", "elements": [{"type": "rich_text_preformatted",
+                                                    "elements": [{"type": "text", "text": echo}]}]},
+            ])
             return
         parent = str(posted["ts"])
-        # The channel post stands for the asker's request: in the transcript it is their turn,
-        # holding the material, so follow-ups in the thread keep it in context.
-        request = review_request(material, question.text, description.text)
         asker = await reader.name_of(user)
-        redacted = Redaction("", MappingProxyType(sum((Counter(r.counts) for r in (material_redacted, question, description)),
-                                                      Counter())))
-        notices = [redacted.summary()] if redacted.any else []
+        notices = [request.summary()] if request.any else []
         with store.transaction():
             store.take(channel, parent)
             store.join_thread(channel, parent)
-            store.record(channel, parent, StoredMessage(parent, "user", asker, request))
+            # The channel post stands for the asker's request: in the transcript it is their
+            # turn, holding the material, so follow-ups in the thread keep it in context.
+            store.record(channel, parent, StoredMessage(parent, "user", asker, request.text))
             store.mark_synced(channel, parent, time.time(), parent)
             answers.review(ThreadTarget(channel, parent, parent, user, team), request_id, notices, review_agent)
 

@@ -61,7 +61,7 @@ class ThreadReader:
             # Complete up to synced_ts; what came after may have been said while the bot was down.
             await self._read_from_slack(channel, thread_ts, bot, oldest=synced_ts)
         question, redaction = await self._render(message.raw, bot)
-        if as_review:
+        if as_review and "```" in question.text:  # pasted code or a readable file to review
             snippet = split_code_and_question(question.text)
             question = replace(question, text=review_request(snippet_material(snippet), snippet.question))
         if redaction.any:

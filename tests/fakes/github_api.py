@@ -18,6 +18,7 @@ class Change:
     body: str
     diff: str
     private: bool = False  # only GITHUB_TOKEN may read it
+    html: bool = False  # a proxy answers with a login page instead of the API
 
 
 class FakeGitHub(LocalServer):
@@ -45,6 +46,8 @@ class FakeGitHub(LocalServer):
         self.requests.append({"path": request.path, "accept": request.headers.get("Accept"),
                               "authorization": request.headers.get("Authorization")})
         authorized = request.headers.get("Authorization") == f"Bearer {GITHUB_TOKEN}"
+        if change is not None and change.html:
+            return web.Response(text="<html>proxy login</html>", content_type="text/html")
         if change is None or (change.private and not authorized):
             return web.json_response({"message": "Not Found"}, status=404)  # GitHub hides private repos
         if request.headers.get("Accept") == "application/vnd.github.diff":
