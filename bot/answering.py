@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from bot.agents import Agent, AgentCatalog, first_sentence
-from bot.claude import Answer, Claude, ClaudeError
+from bot.claude import Answer, Claude, ClaudeError, StreamListener
 from bot.conversation import Turn, build_messages, estimate_tokens
 from bot.logs import log_event
 from bot.router import NONE, Router, RoutingError
@@ -38,12 +38,9 @@ class ConversationUnavailable(Exception):
         self.user_message = user_message
 
 
-class AnswerSink(Protocol):
+class AnswerSink(StreamListener, Protocol):
     async def working(self) -> None:
         """Show at once that the question was heard."""
-
-    async def append(self, text: str) -> None:
-        """More of the answer, as Claude writes it."""
 
     async def finish(self, answer: Answer, agent: Agent) -> None:
         """The answer is complete: close it, with its note and footer."""
@@ -134,7 +131,7 @@ class Answerer:
             if not messages:
                 await sink.fail(NOTHING_TO_ANSWER, warning=False)
                 return None
-            answer = await self.claude.stream(agent, messages, surface, sink.append)
+            answer = await self.claude.stream(agent, messages, surface, sink)
             await sink.finish(answer, agent)
         except ClaudeError as error:
             log_event(log, "answer_failed", logging.WARNING, request_id=request_id,

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import anthropic
 
 from bot.agents import Agent
+from bot.logs import log_event
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +69,70 @@ def stop_note(stop_reason: str | None, max_tokens: int) -> str | None:
     return f"The answer stopped early (stop reason: {stop_reason})."
 
 
+class StreamListener(Protocol):
+    """Where the answer goes as Claude writes it."""
+
+    async def append(self, text: str) -> None: ...
+
+    async def retrying(self, status: str) -> None:
+        """Claude is busy: say so while the call is retried."""
+
+    async def restart(self) -> None:
+        """The answer broke off mid-stream and starts again: take back what was shown."""
+
+
+class CircuitBreaker:
+    """When Claude keeps failing, fail new questions at once instead of each waiting out the
+    deadline. Open after `threshold` failed calls in a row spanning at least `span_s`; after
+    `cool_down_s` one call is let through as a probe, and a success closes it again."""
+
+    def __init__(self, threshold: int = 6, span_s: float = 20.0, cool_down_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self._threshold, self._span_s, self._cool_down_s, self._clock = threshold, span_s, cool_down_s, clock
+        self._failures = 0
+        self._first_failure = 0.0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        if self._opened_at is None:
+            return "closed"
+        return "half-open" if self._clock() - self._opened_at >= self._cool_down_s else "open"
+
+    def allow(self) -> bool:
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half-open" and not self._probing:
+            self._probing = True
+            return True
+        return False
+
+    def succeeded(self) -> None:
+        self._failures, self._opened_at, self._probing = 0, None, False
+
+    def failed(self) -> None:
+        now = self._clock()
+        if self._failures == 0:
+            self._first_failure = now
+        self._failures += 1
+        if self._probing or (self._failures >= self._threshold and now - self._first_failure >= self._span_s):
+            self._opened_at, self._probing = now, False
+            log_event(log, "circuit_open", failures=self._failures, cool_down_s=self._cool_down_s)
+
+
 class Claude:
-    def __init__(self, client: anthropic.AsyncAnthropic, max_tokens: int, deadline_s: float = 180.0):
+    def __init__(self, client: anthropic.AsyncAnthropic, max_tokens: int, deadline_s: float = 180.0,
+                 breaker: CircuitBreaker | None = None, backoff_s: float = 1.0, max_backoff_s: float = 20.0):
+        # The client should have max_retries=0: retries happen here, bounded by the deadline,
+        # with the user told, and for errors inside a 200 stream too (the SDK retries none of it).
         self._client = client
         self._max_tokens = max_tokens
-        # The SDK's retries honour retry-after without an upper bound: this caps the whole answer.
         self._deadline_s = deadline_s
+        self._breaker = breaker or CircuitBreaker()
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
 
     @staticmethod
     def system_blocks(agent: Agent, surface: str) -> list[dict[str, Any]]:
@@ -83,31 +143,79 @@ class Claude:
             {"type": "text", "text": surface, "cache_control": _CACHE},
         ]
 
-    async def stream(
-        self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str, on_text: OnText
-    ) -> Answer:
+    async def stream(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str,
+                     listener: StreamListener) -> Answer:
+        """Stream an answer into `listener`, retrying what heals (overloads, rate limits, 5xx,
+        dropped connections, errors mid-stream) with backoff until the deadline."""
         started = time.monotonic()
-        request_id: str | None = None
-        parts: list[str] = []
+        deadline = started + self._deadline_s
+        attempt = 0
+        while True:
+            if not self._breaker.allow():
+                raise ClaudeError("unavailable", "Claude has been failing for a while, so I'm not sending new "
+                                  f"questions for a moment. {_TRY_AGAIN}", None, "circuit open")
+            attempt += 1
+            shown = False
+
+            async def on_text(text: str) -> None:
+                nonlocal shown
+                shown = True
+                await listener.append(text)
+
+            try:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+                    answer = await self._attempt(agent, messages, surface, on_text, started)
+            except TimeoutError as error:
+                self._breaker.failed()
+                raise ClaudeError("timeout", f"Claude took too long to answer. {_TRY_AGAIN}", None,
+                                  f"no complete answer within {self._deadline_s:g} s") from error
+            except anthropic.APIError as error:
+                self._breaker.failed()
+                failure = _as_claude_error(error, None)
+                wait = self._wait_before_retry(error, attempt)
+                if failure.kind not in RETRYABLE or time.monotonic() + wait >= deadline:
+                    raise failure from error
+                log_event(log, "claude_retry", logging.WARNING, attempt=attempt, kind=failure.kind,
+                          wait_s=round(wait, 2), claude_request_id=failure.request_id, mid_stream=shown)
+                if shown:
+                    await listener.restart()  # never a spliced answer
+                await listener.retrying(RETRY_STATUS[failure.kind])
+                await asyncio.sleep(wait)
+                continue
+            self._breaker.succeeded()
+            return answer
+
+    def _wait_before_retry(self, error: anthropic.APIError, attempt: int) -> float:
+        """Exponential backoff with full jitter, but never sooner than Claude asked (retry-after)."""
+        backoff = random.uniform(0, min(self._max_backoff_s, self._backoff_s * 2 ** (attempt - 1)))
+        response = getattr(error, "response", None)
+        headers = response.headers if response is not None else {}
+        asked = 0.0
         try:
-            async with asyncio.timeout(self._deadline_s), self._client.messages.stream(
-                model=agent.model,
-                max_tokens=self._max_tokens,
-                system=self.system_blocks(agent, surface),
-                messages=list(messages),
-                # Top-level marker: caches the conversation so far for the next turn.
-                cache_control=_CACHE,
-            ) as stream:
-                request_id = stream.request_id
-                async for text in stream.text_stream:
-                    parts.append(text)
-                    await on_text(text)
-                final = await stream.get_final_message()
-        except anthropic.APIError as error:
-            raise _as_claude_error(error, request_id) from error
-        except TimeoutError as error:
-            raise ClaudeError("timeout", f"Claude took too long to answer. {_TRY_AGAIN}", request_id,
-                              f"no complete answer within {self._deadline_s:g} s") from error
+            if headers.get("retry-after-ms"):
+                asked = float(headers["retry-after-ms"]) / 1000
+            elif headers.get("retry-after"):
+                asked = float(headers["retry-after"])
+        except ValueError:
+            pass
+        return max(backoff, asked)
+
+    async def _attempt(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str,
+                       on_text: OnText, started: float) -> Answer:
+        parts: list[str] = []
+        async with self._client.messages.stream(
+            model=agent.model,
+            max_tokens=self._max_tokens,
+            system=self.system_blocks(agent, surface),
+            messages=list(messages),
+            # Top-level marker: caches the conversation so far for the next turn.
+            cache_control=_CACHE,
+        ) as stream:
+            request_id = stream.request_id
+            async for text in stream.text_stream:
+                parts.append(text)
+                await on_text(text)
+            final = await stream.get_final_message()
         usage = final.usage
         return Answer(
             text="".join(parts),
@@ -125,6 +233,13 @@ class Claude:
         )
 
 
+RETRYABLE = frozenset({"overloaded", "rate_limited", "unavailable", "timeout"})
+RETRY_STATUS = {
+    "overloaded": "Claude is busy, retrying…",
+    "rate_limited": "Claude's rate limit was hit, retrying…",
+    "unavailable": "Claude didn't answer, retrying…",
+    "timeout": "Claude is slow, retrying…",
+}
 _TRY_AGAIN = "Please try again in a minute."
 
 
@@ -147,7 +262,8 @@ def _as_claude_error(error: anthropic.APIError, request_id: str | None) -> Claud
     if status in (401, 403) or kind_in_body in ("authentication_error", "permission_error"):
         return ClaudeError("auth", "Claude rejected this bot's API key, so I can't answer. "
                            "An admin needs to check ANTHROPIC_API_KEY.", request_id, detail)
-    if status is not None and 400 <= status < 500 and status != 408:
+    rejected = kind_in_body in ("invalid_request_error", "not_found_error", "request_too_large")
+    if rejected or (status is not None and 400 <= status < 500 and status != 408):
         return ClaudeError("bad_request", "Claude could not take this request (it may be too long). "
                            "Try a shorter question or a new thread.", request_id, detail)
     return ClaudeError("unavailable", f"Claude had an internal error and couldn't answer. {_TRY_AGAIN}",

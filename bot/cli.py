@@ -139,6 +139,12 @@ class TerminalSink:
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    async def retrying(self, status: str) -> None:
+        print(status, file=sys.stderr, flush=True)
+
+    async def restart(self) -> None:
+        print("\n[the answer broke off; starting again]\n", flush=True)
+
     async def finish(self, answer: Answer, agent: Agent) -> None:
         sys.stdout.write("\n")
         if answer.note:

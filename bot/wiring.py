@@ -22,7 +22,7 @@ def create_answerer(settings: Settings, catalog: AgentCatalog | None = None,
         api_key=settings.anthropic_api_key,
         base_url=settings.anthropic_base_url,  # None: the SDK's own default
         timeout=settings.claude_timeout_s,
-        max_retries=2,
+        max_retries=0,  # Claude (claude.py) retries, bounded by the answer's deadline
     )
     router = Router(client, settings.router_model, settings.router_timeout_s) if settings.routing else None
     return Answerer(catalog or load_catalog(settings), Claude(client, settings.max_tokens, settings.answer_deadline_s),

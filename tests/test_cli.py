@@ -89,8 +89,8 @@ async def test_ask_streams_an_answer_to_the_terminal(fake_claude, tmp_path):
 
 
 async def test_ask_when_claude_is_down_says_so_without_a_traceback(fake_claude, tmp_path):
-    fake_claude.then(Failure(), Failure(), Failure())
-    env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url)
+    fake_claude.down = Failure()
+    env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_ANSWER_DEADLINE_S="2")
     code, out, err = await run_cli("ask", "hi", env=env, cwd=tmp_path)
     assert code == 1
     assert "Claude is overloaded" in err and "Traceback" not in err

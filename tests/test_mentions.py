@@ -97,11 +97,17 @@ async def test_event_is_acked_in_well_under_a_second_while_the_model_is_slow(bot
     await bot.idle()
 
 
-async def test_claude_overloaded_gives_one_clear_message_then_the_next_question_works(bot):
-    # The SDK retries twice itself; all three attempts are overloaded.
-    bot.claude.then(Failure(), Failure(), Failure())
+async def test_claude_overloaded_gives_one_clear_message_then_the_next_question_works(settings, fake_slack,
+                                                                                    fake_claude):
+    from dataclasses import replace
+
+    from conftest import start_bot
+
+    bot, server = await start_bot(replace(settings, answer_deadline_s=2.0), fake_slack, fake_claude)
+    bot.claude.down = Failure()  # overloaded for longer than the answer may take
     ts, _ = await bot.mention("first")
     await bot.idle()
+    bot.claude.down = None
     replies = bot.slack.thread("C1", ts)
     assert len(replies) == 1
     assert "Claude is overloaded" in replies[0].markdown and "try again" in replies[0].markdown
@@ -111,17 +117,38 @@ async def test_claude_overloaded_gives_one_clear_message_then_the_next_question_
     ts2, _ = await bot.mention("second")
     await bot.idle()
     assert bot.slack.thread("C1", ts2)[0].markdown == "Hello from **Claude**."
+    await server.stop()
 
 
-async def test_error_in_the_middle_of_the_stream_keeps_the_text_and_says_it_failed(bot):
-    bot.claude.then(StreamError(chunks_before=("The first half of the answer ",)))
+async def test_overloaded_in_the_middle_of_the_stream_restarts_the_answer_cleanly(bot):
+    bot.claude.then(StreamError(chunks_before=("The first half of the answer, " * 20,)),
+                    Reply(chunks=("The complete answer.",)))
+    ts, _ = await bot.mention("q")
+    await bot.idle()
+    replies = bot.slack.thread("C1", ts)
+    assert [m.markdown for m in replies] == ["The complete answer."]  # never the first part twice
+    assert bot.slack.deleted and bot.slack.deleted[0].markdown.startswith("The first half")
+    assert any(s[2] == "Claude is busy, retrying…" for s in bot.slack.statuses)
+    assert len(bot.claude.requests) == 2
+
+
+async def test_a_request_claude_rejects_mid_stream_keeps_the_text_and_says_it_failed(bot):
+    bot.claude.then(StreamError(chunks_before=("The first half of the answer ",), error_type="invalid_request_error"))
     ts, _ = await bot.mention("q")
     await bot.idle()
     replies = bot.slack.thread("C1", ts)
     assert len(replies) == 1
     assert replies[0].markdown.startswith("The first half of the answer")
-    assert "Claude is overloaded" in replies[0].markdown
+    assert "Claude could not take this request" in replies[0].markdown
     assert not replies[0].streaming
+    assert len(bot.claude.requests) == 1  # not retried: it would fail the same way
+
+
+async def test_several_overloads_in_a_row_are_not_the_end_of_a_question(bot):
+    bot.claude.then(Failure(), Failure(), Failure(), Failure(), Reply(chunks=("Got there.",)))
+    ts, _ = await bot.mention("q")
+    await bot.idle(timeout=60)
+    assert [m.markdown for m in bot.slack.thread("C1", ts)] == ["Got there."]
 
 
 async def test_answer_cut_by_max_tokens_says_so(bot):

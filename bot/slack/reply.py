@@ -39,6 +39,7 @@ THINKING_STATUS = "is thinking…"
 LOADING_MESSAGES = ["Reading your question…", "Thinking it through…", "Writing the answer…"]
 WORKING_REACTION = "eyes"
 FEEDBACK_ACTION = "answer_feedback"
+SUPERSEDED = "_(Claude broke off here; the answer starts again below.)_"
 
 SLACK_SURFACE = (
     "You are answering inside a Slack thread, as a colleague in the team's workspace. "
@@ -142,6 +143,31 @@ class ThreadReply:
             self._text += "".join(op.text for op in ops if isinstance(op, Append))
         if self._pump is None and self._text:
             self._pump = asyncio.create_task(self._pump_text(), name=f"{self._request_id}-pump")
+
+    async def retrying(self, status: str) -> None:
+        await self._quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
+            channel_id=self._target.channel, thread_ts=self._target.thread_ts, status=status))
+
+    async def restart(self) -> None:
+        """Claude broke off mid-answer and starts again: what was shown goes, so the thread
+        never holds the first part twice or a spliced answer."""
+        await self._stop_pump()
+        async with self._lock:
+            if self._stream is not None and self._stream.ts:
+                await self._quietly("chat.stopStream", self._client.chat_stopStream(
+                    channel=self._target.channel, ts=str(self._stream.ts)))
+            for ts in self.posted:
+                try:
+                    await self._client.chat_delete(channel=self._target.channel, ts=ts)
+                except Exception:  # not allowed to delete: say it was superseded instead
+                    await self._quietly("chat.update", self._client.chat_update(
+                        channel=self._target.channel, ts=ts, text=SUPERSEDED,
+                        blocks=[{"type": "markdown", "text": SUPERSEDED}]))
+            self.posted.clear()
+            self._splitter = MarkdownSplitter()
+            self._ts = None
+            self._reset()
+            self._pump, self._stopping = None, asyncio.Event()
 
     async def finish(self, answer: Answer, agent: Agent) -> None:
         await self._stop_pump()

@@ -118,6 +118,8 @@ class FakeClaude(LocalServer):
         self.headers: list[dict[str, str]] = []
         self.script: deque[Reply | Failure | StreamError] = deque()
         self.default = Reply()
+        self.down: Failure | None = None  # set: every answer request fails like this
+        self.retry_after_ms = 5  # what failures ask the client to wait
         self.app.router.add_post("/v1/messages", self._messages)
 
     def then(self, *replies: Reply | Failure | StreamError) -> "FakeClaude":
@@ -135,7 +137,7 @@ class FakeClaude(LocalServer):
             return await self._route(body)
         self.requests.append(body)
         self.headers.append(dict(request.headers))
-        reply = self.script.popleft() if self.script else self.default
+        reply = self.down or (self.script.popleft() if self.script else self.default)
         usage = self.cache.usage(body)
         if isinstance(reply, Reply):
             usage["output_tokens"] = len("".join(reply.chunks)) // 4 + 1
@@ -145,7 +147,7 @@ class FakeClaude(LocalServer):
                 {"type": "error", "error": {"type": reply.error_type, "message": reply.message}},
                 # The SDK honours retry-after-ms: its retries stay real but fast in tests.
                 status=reply.status, headers={"request-id": f"req_fail_{len(self.requests)}",
-                                              "retry-after-ms": "5"},
+                                              "retry-after-ms": str(self.retry_after_ms)},
             )
         if not body.get("stream"):
             text = "".join(reply.chunks) if isinstance(reply, Reply) else ""

@@ -70,6 +70,7 @@ class FakeSlack(LocalServer):
         self.calls: list[Call] = []
         self.messages: list[Message] = []
         self.statuses: list[tuple[str, str, str]] = []  # (channel, thread_ts, status)
+        self.deleted: list[Message] = []
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.refuse: dict[str, str] = {}  # method -> error code to answer with
         self.page_size = 1000  # Slack may page sooner than `limit` asks: lower it to test paging
@@ -213,6 +214,12 @@ class FakeSlack(LocalServer):
         message.blocks = args.get("blocks") or []
         message.streaming = False
         return {"channel": message.channel, "ts": message.ts, "message": {"text": message.text}}
+
+    def _chat_delete(self, args: dict) -> dict:
+        message = self._find(args["channel"], args["ts"])
+        self.messages.remove(message)
+        self.deleted.append(message)
+        return {"channel": message.channel, "ts": message.ts}
 
     def _assistant_threads_setStatus(self, args: dict) -> dict:
         self.statuses.append((args["channel_id"], args["thread_ts"], args.get("status", "")))

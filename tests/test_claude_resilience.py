@@ -1,0 +1,117 @@
+"""The Claude client heals what heals (with backoff, honouring retry-after, within the
+deadline) and stops hammering a Claude that keeps failing (circuit breaker)."""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import pytest
+from fakes.claude_api import Failure, Reply
+
+from bot.agents import load_agents, shipped_agents_dir, ModelChoices
+from bot.claude import CircuitBreaker, Claude, ClaudeError
+
+AGENT = load_agents(shipped_agents_dir(), ModelChoices("claude-sonnet-5-5", {"sonnet": "claude-sonnet-5-5"})).agents[0]
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.text, self.statuses, self.restarts = "", [], 0
+
+    async def append(self, text: str) -> None:
+        self.text += text
+
+    async def retrying(self, status: str) -> None:
+        self.statuses.append(status)
+
+    async def restart(self) -> None:
+        self.text, self.restarts = "", self.restarts + 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def claude(fake, deadline: float = 10.0, breaker: CircuitBreaker | None = None) -> Claude:
+    client = anthropic.AsyncAnthropic(api_key="sk-ant-test", base_url=fake.url, max_retries=0)
+    return Claude(client, 1000, deadline, breaker, backoff_s=0.01, max_backoff_s=0.05)
+
+
+async def test_overloads_and_rate_limits_are_retried_with_the_user_told(fake_claude):
+    fake_claude.then(Failure(), Failure(429, "rate_limit_error"), Failure(503, "api_error"), Reply(chunks=("ok",)))
+    listener = Listener()
+    answer = await claude(fake_claude).stream(AGENT, MESSAGES, "terminal", listener)
+    assert answer.text == "ok" and listener.text == "ok"
+    assert listener.statuses == ["Claude is busy, retrying…", "Claude's rate limit was hit, retrying…",
+                                 "Claude didn't answer, retrying…"]
+
+
+async def test_retry_after_is_honoured(fake_claude):
+    fake_claude.then(Failure(), Reply(chunks=("ok",)))
+    fake_claude.retry_after_ms = 600
+    started = time.monotonic()
+    await claude(fake_claude).stream(AGENT, MESSAGES, "terminal", Listener())
+    assert time.monotonic() - started >= 0.6
+
+
+async def test_the_deadline_bounds_all_retries(fake_claude):
+    fake_claude.down = Failure()
+    started = time.monotonic()
+    with pytest.raises(ClaudeError) as error:
+        await claude(fake_claude, deadline=1.0).stream(AGENT, MESSAGES, "terminal", Listener())
+    assert error.value.kind == "overloaded"
+    assert time.monotonic() - started < 2.0
+    assert len(fake_claude.requests) > 3
+
+
+async def test_a_bad_request_is_not_retried(fake_claude):
+    fake_claude.then(Failure(400, "invalid_request_error", "prompt is too long"))
+    with pytest.raises(ClaudeError) as error:
+        await claude(fake_claude).stream(AGENT, MESSAGES, "terminal", Listener())
+    assert error.value.kind == "bad_request" and len(fake_claude.requests) == 1
+
+
+def test_the_breaker_opens_after_failing_for_a_while_probes_after_cool_down_and_closes():
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=3, span_s=10, cool_down_s=30, clock=clock)
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.failed()
+        clock.now += 2
+    assert breaker.state == "closed"  # three failures in 4 s: still a blip
+    clock.now += 10
+    breaker.failed()
+    assert breaker.state == "open" and not breaker.allow()
+    clock.now += 30
+    assert breaker.state == "half-open"
+    assert breaker.allow() and not breaker.allow()  # one probe at a time
+    breaker.failed()
+    assert breaker.state == "open"  # the probe failed: open again
+    clock.now += 30
+    assert breaker.allow()
+    breaker.succeeded()
+    assert breaker.state == "closed" and breaker.allow()
+
+
+async def test_while_the_breaker_is_open_new_questions_are_told_at_once(fake_claude):
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=1, span_s=0, cool_down_s=30, clock=clock)
+    fake_claude.down = Failure()
+    with pytest.raises(ClaudeError):
+        await claude(fake_claude, deadline=0.5, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
+    asked = len(fake_claude.requests)
+    started = time.monotonic()
+    with pytest.raises(ClaudeError) as error:
+        await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
+    assert time.monotonic() - started < 0.2 and len(fake_claude.requests) == asked
+    assert "failing for a while" in error.value.user_message
+    fake_claude.down = None
+    clock.now += 31  # cool-down over: the next question is the probe, and closes the breaker
+    answer = await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
+    assert answer.text == "Hello from **Claude**." and breaker.state == "closed"
