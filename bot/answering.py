@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.agents import Agent, AgentCatalog, first_sentence
-from bot.claude import Answer, Claude, ClaudeError, StreamListener
+from bot.claude import Answer, Claude, ClaudeError, StreamListener, Usage
 from bot.conversation import Turn, build_messages, estimate_tokens
 from bot.logs import log_event
 from bot.router import NONE, Router, RoutingError
+from bot.usage import DEFAULT_PRICES, LedgerEntry, Requester, cost_usd
 
 log = logging.getLogger(__name__)
 
 
+ROUTER = "(router)"  # the ledger's name for routing calls
 # What the router sees of a thread: its opening and the question (each cut on its own, so a
 # long opening never pushes the question out).
 OPENING_CHARS = 1_500
@@ -57,16 +60,45 @@ class AgentMemory(Protocol):
     def remember_agent(self, conversation: str, agent: str) -> None: ...
 
 
+class Ledger(Protocol):
+    """Where every Claude call is recorded, and what a user has used today."""
+
+    def record_usage(self, entry: LedgerEntry) -> None: ...
+
+    def tokens_today(self, user: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Budget:
+    prices: Mapping[str, tuple[float, float]]
+    user_daily_tokens: int | None = None  # None: unlimited
+
+
 class Answerer:
     def __init__(self, catalog: AgentCatalog, claude: Claude, default_agent: str,
                  max_context_tokens: int = 150_000, router: Router | None = None,
-                 memory: AgentMemory | None = None):
+                 memory: AgentMemory | None = None, ledger: Ledger | None = None,
+                 budget: Budget = Budget(DEFAULT_PRICES)):
         self.catalog = catalog
         self.claude = claude
         self.default_agent = default_agent
         self.max_context_tokens = max_context_tokens
         self.router = router  # None: every question goes to the default agent
         self.memory = memory
+        self.ledger = ledger
+        self.budget = budget
+
+    def _record(self, requester: Requester | None, purpose: str, agent: str, model: str, usage: Usage,
+                seconds: float, request_id: str, claude_request_id: str | None) -> None:
+        if self.ledger is None or requester is None:
+            return
+        self.ledger.record_usage(LedgerEntry(requester, purpose, agent, model, usage,
+                                             cost_usd(usage, model, self.budget.prices), seconds, request_id,
+                                             claude_request_id))
+
+    def over_daily_limit(self, requester: Requester | None) -> bool:
+        limit = self.budget.user_daily_tokens
+        return bool(limit and requester and self.ledger and self.ledger.tokens_today(requester.user) >= limit)
 
     def help_text(self) -> str:
         """What the bot can help with, for a question no agent fits."""
@@ -74,7 +106,7 @@ class Answerer:
         return f"That's outside what I can help with here. I can help with:\n{lines}"
 
     async def choose_agent(self, turns: Sequence[Turn], request_id: str, conversation: str | None,
-                           agent_name: str | None) -> Agent | None:
+                           agent_name: str | None, requester: Requester | None = None) -> Agent | None:
         """The agent for this conversation (None: no agent fits). A conversation keeps its agent."""
         default = self.catalog.get(self.default_agent)
         if default is None:
@@ -102,6 +134,7 @@ class Answerer:
             chosen: Agent | None = default
         else:
             chosen = self.catalog.get(route.agent) if route.agent else None
+            self._record(requester, "route", ROUTER, route.model, route.usage, route.seconds, request_id, None)
             log_event(log, "routed", request_id=request_id, agent=route.agent or "none",
                       seconds=round(route.seconds, 3), input_tokens=route.usage.input_tokens,
                       output_tokens=route.usage.output_tokens, cache_read_tokens=route.usage.cache_read_input_tokens,
@@ -112,17 +145,23 @@ class Answerer:
         return chosen
 
     async def answer(self, request_id: str, read_conversation: ReadConversation, sink: AnswerSink,
-                     surface: str, *, conversation: str | None = None, agent_name: str | None = None) -> Answer | None:
+                     surface: str, *, conversation: str | None = None, agent_name: str | None = None,
+                     requester: Requester | None = None) -> Answer | None:
         """Answer the conversation's last turn into `sink`; returns the answer, or None when the
         user was told it failed. `conversation` names the thread (its agent is remembered);
         `agent_name` skips routing."""
         try:
             await sink.working()  # first, so the user sees at once that the question was heard
+            if self.over_daily_limit(requester):
+                log_event(log, "over_daily_limit", request_id=request_id, user=requester and requester.user)
+                await sink.fail(f"You've used today's allowance of {self.budget.user_daily_tokens:,} Claude tokens; "
+                                "it starts again at midnight UTC.", warning=False)
+                return None
             turns = list(await read_conversation())
             if not any(t.text.strip() for t in turns):  # a bare mention, nothing before it
                 await sink.fail(NOTHING_TO_ANSWER, warning=False)
                 return None
-            agent = await self.choose_agent(turns, request_id, conversation, agent_name)
+            agent = await self.choose_agent(turns, request_id, conversation, agent_name, requester)
             if agent is None:
                 await sink.fail(self.help_text(), warning=False)
                 return None
@@ -154,6 +193,8 @@ class Answerer:
             await _tell(sink, "Something went wrong on my side and I couldn't finish this answer. "
                               "Please try again.", request_id)
             return None
+        self._record(requester, "answer", agent.name, answer.model, answer.usage, answer.seconds, request_id,
+                     answer.request_id)
         log_event(log, "answer", request_id=request_id, agent=agent.name, model=answer.model,
                   stop_reason=answer.stop_reason, seconds=round(answer.seconds, 3),
                   claude_request_id=answer.request_id, chars=len(answer.text),

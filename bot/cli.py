@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--http", action="store_true", help="check the settings HTTP mode needs")
     check.add_argument("--manifest", type=Path, default=Path("manifest.yml"))
     commands.add_parser("agents", help="list the loaded agents, then the files that were skipped")
+    usage = commands.add_parser("usage", help="Claude usage and cost by user, channel and agent")
+    usage.add_argument("--days", type=int, default=7, help="the last N UTC days, today included (default 7)")
     ask = commands.add_parser("ask", help="answer one question in the terminal (no Slack)")
     ask.add_argument("question", nargs="+")
     args = parser.parse_args(argv)
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_command(settings, args.http, args.manifest)
     if args.command == "agents":
         return agents_command(settings)
+    if args.command == "usage":
+        return usage_command(settings, args.days)
     setup_logging(settings.log_level)
     if args.command == "ask":
         return ask_command(settings, " ".join(args.question))
@@ -89,6 +93,23 @@ def agents_command(settings: Settings) -> int:
     if not catalog.agents:
         print("No agent loaded: the bot cannot answer.", file=sys.stderr)
         return 1
+    return 0
+
+
+def usage_command(settings: Settings, days: int) -> int:
+    from bot.store import Store
+    from bot.usage import format_totals
+
+    store = Store.in_data_dir(settings.data_dir)
+    print(f"Claude usage over the last {days} day(s), from {settings.data_dir / 'bot.sqlite3'}:")
+    unpriced = False
+    for by in ("user", "channel", "agent"):
+        rows = store.usage_totals(by, days)
+        unpriced = unpriced or any(row.unpriced_calls for row in rows)
+        print()
+        print(format_totals(f"by {by}", rows) if rows else f"by {by}: no calls")
+    if unpriced:
+        print("\n* includes calls to a model with no price: set BOT_PRICES=model=in/out (USD per million tokens)")
     return 0
 
 
@@ -178,7 +199,7 @@ async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: st
     from bot.wiring import create_answerer
 
     store = Store.in_data_dir(settings.data_dir)
-    bot = create_app(settings, create_answerer(settings, catalog, memory=store), store)
+    bot = create_app(settings, create_answerer(settings, catalog, store=store), store)
     stop = stop_on_signals()
     if http:
         await run_http(bot, host, port, stop, settings.shutdown_grace_s)

@@ -14,6 +14,8 @@ from typing import TypeVar
 
 from dotenv import load_dotenv
 
+from bot.usage import DEFAULT_PRICES, parse_prices
+
 T = TypeVar("T", int, float)
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -64,6 +66,9 @@ class Settings:
     claude_timeout_s: float = 120.0
     answer_deadline_s: float = 180.0
     max_concurrency: int = 8
+    allowed_channels: frozenset[str] | None = None  # None: every channel
+    user_daily_tokens: int | None = None  # None: unlimited
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     shutdown_grace_s: float = 30.0
     log_level: str = "INFO"
     github_api_url: str = DEFAULT_GITHUB_API_URL
@@ -147,6 +152,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         max_context_tokens=_positive(env, "BOT_MAX_CONTEXT_TOKENS", 150_000, int, "a whole number"),
         claude_timeout_s=_positive(env, "BOT_CLAUDE_TIMEOUT_S", 120.0, float, "a number of seconds"),
         max_concurrency=_positive(env, "BOT_MAX_CONCURRENCY", 8, int, "a whole number"),
+        allowed_channels=frozenset(c.strip() for c in env["BOT_ALLOWED_CHANNELS"].split(",") if c.strip())
+        if env.get("BOT_ALLOWED_CHANNELS") else None,
+        user_daily_tokens=_positive(env, "BOT_USER_DAILY_TOKENS", 0, int, "a whole number") or None
+        if env.get("BOT_USER_DAILY_TOKENS") else None,
+        prices={**DEFAULT_PRICES, **_prices(env)},
         shutdown_grace_s=_positive(env, "BOT_SHUTDOWN_GRACE_S", 30.0, float, "a number of seconds"),
         answer_deadline_s=_positive(env, "BOT_ANSWER_DEADLINE_S", 180.0, float, "a number of seconds"),
         log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),
@@ -158,6 +168,13 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
 def _with_trailing_slash(url: str) -> str:
     # slack_sdk joins base_url and the method name by plain concatenation.
     return url if url.endswith("/") else url + "/"
+
+
+def _prices(env: Mapping[str, str]) -> dict[str, tuple[float, float]]:
+    try:
+        return parse_prices(env.get("BOT_PRICES", ""))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:

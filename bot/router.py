@@ -34,6 +34,7 @@ class Route:
     agent: str | None  # None: no agent fits
     usage: Usage
     seconds: float
+    model: str
 
 
 class RoutingError(Exception):
@@ -84,4 +85,4 @@ class Router:
         return Route(None if chosen == NONE else chosen,
                      Usage(usage.input_tokens or 0, usage.output_tokens or 0,
                            usage.cache_read_input_tokens or 0, usage.cache_creation_input_tokens or 0),
-                     loop.time() - started)
+                     loop.time() - started, self._model)

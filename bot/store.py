@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.usage import LedgerEntry, Totals
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS taken_messages (
     channel TEXT NOT NULL, ts TEXT NOT NULL, taken_at REAL NOT NULL,
@@ -45,6 +47,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     posted TEXT NOT NULL DEFAULT '[]'   -- JSON: ts of the messages this attempt posted
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
+CREATE TABLE IF NOT EXISTS usage_ledger (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, day TEXT NOT NULL,
+    user TEXT NOT NULL, channel TEXT NOT NULL, thread TEXT NOT NULL, purpose TEXT NOT NULL,
+    agent TEXT NOT NULL, model TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,
+    cost_usd REAL,  -- NULL: the model has no price in the table
+    seconds REAL NOT NULL, request_id TEXT NOT NULL, claude_request_id TEXT
+);
+CREATE INDEX IF NOT EXISTS usage_by_user_day ON usage_ledger (user, day);
 CREATE TABLE IF NOT EXISTS conversation_agents (
     conversation TEXT PRIMARY KEY, agent TEXT NOT NULL  -- which agent a thread was routed to
 );
@@ -180,6 +192,35 @@ class Store:
         if row is None:
             return None
         return Job(row[0], json.loads(row[1]), row[2], tuple(json.loads(row[3])))
+
+    # -- usage -------------------------------------------------------------------------
+
+    def record_usage(self, entry: LedgerEntry) -> None:
+        u, r = entry.usage, entry.requester
+        self._db.execute(
+            "INSERT INTO usage_ledger (at, day, user, channel, thread, purpose, agent, model, input_tokens, "
+            "output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, seconds, request_id, claude_request_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (entry.at or time.time(), entry.day, r.user, r.channel, r.thread, entry.purpose, entry.agent, entry.model,
+             u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens,
+             entry.cost_usd, entry.seconds, entry.request_id, entry.claude_request_id))
+
+    def tokens_today(self, user: str) -> int:
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        row = self._db.execute("SELECT SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens) "
+                               "FROM usage_ledger WHERE user = ? AND day = ?", (user, day)).fetchone()
+        return int(row[0] or 0)
+
+    def usage_totals(self, by: str, days: int) -> list[Totals]:
+        """Totals over the last `days` UTC days, grouped by 'user', 'channel' or 'agent'."""
+        assert by in ("user", "channel", "agent")
+        since = time.strftime("%Y-%m-%d", time.gmtime(time.time() - (days - 1) * 86400))
+        rows = self._db.execute(
+            f"SELECT {by}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
+            f"SUM(cache_write_tokens), SUM(COALESCE(cost_usd, 0)), SUM(cost_usd IS NULL) FROM usage_ledger "
+            f"WHERE day >= ? GROUP BY {by} ORDER BY SUM(COALESCE(cost_usd, 0)) DESC, COUNT(*) DESC",
+            (since,)).fetchall()
+        return [Totals(*row) for row in rows]
 
     # -- agents ------------------------------------------------------------------------
 

@@ -122,7 +122,7 @@ class BotServer(LocalServer):
 async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> tuple[RunningBot, BotServer]:
     """The bot in HTTP mode, served exactly as `run --http` serves it."""
     store = Store.in_data_dir(settings.data_dir)
-    slack_bot = create_app(settings, create_answerer(settings, memory=store), store)
+    slack_bot = create_app(settings, create_answerer(settings, store=store), store)
     server = await BotServer(slack_bot).start()
     return RunningBot(server.origin, slack_bot.answers, fake_slack, fake_claude), server
 

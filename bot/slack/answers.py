@@ -22,6 +22,7 @@ from bot.slack.events import ThreadTarget, incoming
 from bot.slack.reply import SLACK_SURFACE, WORKING_REACTION, SlackPacing, ThreadReply
 from bot.slack.threads import BotIdentity, ThreadReader
 from bot.store import Job, Store, StoredMessage
+from bot.usage import Requester
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ class ThreadAnswers:
                 return await self._conversation(payload, target, reply)
 
             answer = await self._answerer.answer(request_id, read, reply, SLACK_SURFACE, agent_name=payload["agent"],
-                                                 conversation=f"{target.channel}/{target.thread_ts}")
+                                                 conversation=f"{target.channel}/{target.thread_ts}",
+                                                 requester=Requester(target.user, target.channel, target.thread_ts))
             # The bot's own messages never come back as events: the transcript learns them here,
             # an answer split over several messages as one turn (its other messages recorded empty).
             for n, ts in enumerate(reply.posted):

@@ -25,6 +25,8 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
+NOT_ENABLED_HERE = "Sorry, I'm not enabled in this channel. Ask your Slack admin, or try a channel where I answer."
+
 
 def slack_client(settings: Settings) -> AsyncWebClient:
     """Every Web API call goes through SLACK_API_URL and waits out 429s (Retry-After).
@@ -59,6 +61,10 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
         request_verification_enabled=bool(settings.slack_signing_secret),
     )
     reader = ThreadReader(client, store)
+
+    def allowed(channel: str) -> bool:
+        return settings.allowed_channels is None or channel in settings.allowed_channels
+
     answers = ThreadAnswers(client, answerer, store, reader, settings.max_concurrency)
 
     async def on_message(body: dict[str, Any], context: Any, request: Any) -> None:
@@ -73,6 +79,12 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
             store.agent_of(f"{message.channel}/{thread_ts}") != NONE
         action = decide(message, bot.user_id, in_bot_thread)
         request_id = new_request_id()
+        if action is Action.ANSWER and not allowed(message.channel):
+            if store.take(message.channel, message.ts):  # one reply, even to both copies of a mention
+                await client.chat_postMessage(channel=message.channel, thread_ts=thread_ts, text=NOT_ENABLED_HERE)
+            log_event(log, "event", type=body["event"].get("type"), request_id=request_id, channel=message.channel,
+                      user=message.user, outcome="channel_not_allowed")
+            return
         if action is Action.ANSWER:
             review = wants_review(message.text, bool(message.raw.get("files")))
             with store.transaction():  # claimed and queued together, or neither
@@ -100,7 +112,7 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
     app.event("app_mention")(on_message)
     app.event("message")(on_message)
     register_review_command(app, client, answers, reader, store,
-                            GitHub(settings.github_api_url, settings.github_token), settings.review_agent)
+                            GitHub(settings.github_api_url, settings.github_token), settings.review_agent, allowed)
 
     @app.action(FEEDBACK_ACTION)
     async def on_feedback(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -53,7 +54,8 @@ NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "res
 
 
 def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: ThreadAnswers, reader: ThreadReader,
-                            store: Store, github: GitHub, review_agent: str) -> None:
+                            store: Store, github: GitHub, review_agent: str,
+                            allowed: Callable[[str], bool] = lambda channel: True) -> None:
     files = SlackFiles(client)
     fetching = BackgroundTasks()  # material being fetched, before the review is queued
 
@@ -65,6 +67,10 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
         if isinstance(parsed, Help) or (isinstance(parsed, Snippet) and not has_code(parsed)):
             await ack(response_type="ephemeral", text=USAGE)
             outcome = "help"
+        elif not allowed(body.get("channel_id", "")):
+            await ack(response_type="ephemeral", text="Sorry, I'm not enabled in this channel, so I can't review "
+                                                      "here. Ask your Slack admin, or try a channel where I answer.")
+            outcome = "channel_not_allowed"
         else:
             await ack()
             fetching.submit(review(body, parsed, respond, request_id), name=request_id)

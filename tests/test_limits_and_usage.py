@@ -1,0 +1,75 @@
+"""What Claude costs, and the caps an operator sets: the ledger, daily limits, channels."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from conftest import start_bot
+from test_cli import clean_env, run_cli
+
+from bot.store import Store
+
+
+async def test_every_claude_call_is_in_the_ledger_with_its_tokens_and_cost(bot, settings):
+    await bot.mention("How should I shard?")
+    await bot.idle()
+    store = Store.in_data_dir(settings.data_dir)
+    (agent_row,) = [r for r in store.usage_totals("agent", 1) if r.key == "backend-senior-engineer"]
+    usage = bot.claude.usages[0]
+    assert (agent_row.input_tokens, agent_row.output_tokens) == (usage["input_tokens"], usage["output_tokens"])
+    assert agent_row.cache_write_tokens == usage["cache_creation_input_tokens"]
+    expected = (usage["input_tokens"] * 2 + usage["cache_creation_input_tokens"] * 2 * 1.25
+                + usage["cache_read_input_tokens"] * 2 * 0.1 + usage["output_tokens"] * 10) / 1e6
+    assert abs(agent_row.cost_usd - expected) < 1e-9
+    (user_row,) = store.usage_totals("user", 1)
+    assert user_row.key == "UALICE" and user_row.calls == 2  # the routing call and the answer
+    assert user_row.unpriced_calls == 1  # the router's model has no default price
+
+
+async def test_a_user_over_the_daily_allowance_gets_a_polite_reply_and_no_claude_call(settings, fake_slack,
+                                                                                      fake_claude):
+    bot, server = await start_bot(replace(settings, user_daily_tokens=500), fake_slack, fake_claude)
+    try:
+        await bot.mention("first question")
+        await bot.idle()
+        asked = len(fake_claude.requests)
+        ts, _ = await bot.mention("second question")
+        await bot.idle()
+        (reply,) = fake_slack.thread("C1", ts)
+        assert "today's allowance of 500 Claude tokens" in reply.markdown
+        assert len(fake_claude.requests) == asked
+        ts, _ = await bot.mention("mine", user="UBOB")  # others are not affected
+        await bot.idle()
+        assert fake_slack.thread("C1", ts)[0].markdown == "Hello from **Claude**."
+    finally:
+        await server.stop()
+
+
+async def test_outside_the_allowed_channels_a_polite_line_and_no_claude_call(settings, fake_slack, fake_claude):
+    bot, server = await start_bot(replace(settings, allowed_channels=frozenset({"C1"})), fake_slack, fake_claude)
+    try:
+        ts, _ = await bot.mention("hello", channel="C9")
+        await bot.idle()
+        (reply,) = fake_slack.thread("C9", ts)  # one reply, though the mention came as two events
+        assert "not enabled in this channel" in reply.markdown
+        shown, _ = await bot.review("```python\nx = 1\n```", channel="C9")
+        assert "not enabled in this channel" in json.loads(shown)["text"]
+        await bot.mention("hello", channel="C1")
+        await bot.idle()
+        assert len(fake_claude.requests) == 1
+    finally:
+        await server.stop()
+
+
+async def test_usage_command_prints_totals_by_user_channel_and_agent(bot, settings, tmp_path):
+    await bot.mention("q", channel="C1")
+    await bot.mention("q", channel="C2", user="UBOB")
+    await bot.idle()
+    code, out, err = await run_cli("usage", "--days", "1", env=clean_env(BOT_DATA_DIR=str(settings.data_dir)),
+                                   cwd=tmp_path)
+    assert code == 0, err
+    for heading in ("by user", "by channel", "by agent"):
+        assert heading in out
+    assert "UALICE" in out and "UBOB" in out and "C2" in out and "backend-senior-engineer" in out
+    assert "no price" in out  # the router's model
