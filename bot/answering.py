@@ -16,6 +16,7 @@ from bot.agents import Agent, AgentCatalog, first_sentence
 from bot.claude import Answer, Claude, ClaudeError, StreamListener, Usage
 from bot.conversation import Turn, build_messages, estimate_tokens
 from bot.logs import log_event
+from bot.metrics import COST, FAILURES, TOKENS
 from bot.router import NONE, Router, RoutingError
 from bot.usage import DEFAULT_PRICES, LedgerEntry, Requester, cost_usd
 
@@ -90,10 +91,16 @@ class Answerer:
 
     def _record(self, requester: Requester | None, purpose: str, agent: str, model: str, usage: Usage,
                 seconds: float, request_id: str, claude_request_id: str | None) -> None:
+        cost = cost_usd(usage, model, self.budget.prices)
+        for kind, count in (("input", usage.input_tokens), ("output", usage.output_tokens),
+                            ("cache_read", usage.cache_read_input_tokens),
+                            ("cache_write", usage.cache_creation_input_tokens)):
+            TOKENS.labels(model, kind).inc(count)
+        if cost is not None:
+            COST.labels(model).inc(cost)
         if self.ledger is None or requester is None:
             return
-        self.ledger.record_usage(LedgerEntry(requester, purpose, agent, model, usage,
-                                             cost_usd(usage, model, self.budget.prices), seconds, request_id,
+        self.ledger.record_usage(LedgerEntry(requester, purpose, agent, model, usage, cost, seconds, request_id,
                                              claude_request_id))
 
     def over_daily_limit(self, requester: Requester | None) -> bool:
@@ -173,11 +180,13 @@ class Answerer:
             answer = await self.claude.stream(agent, messages, surface, sink)
             await sink.finish(answer, agent)
         except ClaudeError as error:
+            FAILURES.labels(error.kind).inc()
             log_event(log, "answer_failed", logging.WARNING, request_id=request_id,
                       kind=error.kind, claude_request_id=error.request_id, error=str(error))
             await _tell(sink, error.user_message, request_id)
             return None
         except ConversationUnavailable as error:
+            FAILURES.labels("conversation").inc()
             log_event(log, "answer_failed", logging.WARNING, request_id=request_id, kind="conversation",
                       error=repr(error.__cause__ or error))
             await _tell(sink, error.user_message, request_id)
@@ -189,6 +198,7 @@ class Answerer:
                                              "it as soon as I'm back.", request_id))
             raise
         except Exception:
+            FAILURES.labels("crash").inc()
             log.exception("answer crashed", extra={"fields": {"request_id": request_id}})
             await _tell(sink, "Something went wrong on my side and I couldn't finish this answer. "
                               "Please try again.", request_id)

@@ -18,6 +18,7 @@ import anthropic
 
 from bot.agents import Agent
 from bot.logs import log_event
+from bot.metrics import FIRST_TOKEN_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,10 @@ class Claude:
             cache_control=_CACHE,
         ) as stream:
             request_id = stream.request_id
+            called = time.monotonic()
             async for text in stream.text_stream:
+                if not parts:
+                    FIRST_TOKEN_SECONDS.observe(time.monotonic() - called)
                 parts.append(text)
                 await on_text(text)
             final = await stream.get_final_message()

@@ -205,7 +205,7 @@ async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: st
         await run_http(bot, host, port, stop, settings.shutdown_grace_s)
     else:
         assert settings.slack_app_token is not None
-        await run_socket_mode(bot, settings.slack_app_token, stop, settings.shutdown_grace_s)
+        await run_socket_mode(bot, settings.slack_app_token, stop, settings.shutdown_grace_s, settings.http_port, host)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class Settings:
     user_daily_tokens: int | None = None  # None: unlimited
     prices: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     shutdown_grace_s: float = 30.0
+    http_port: int | None = None  # Socket Mode: serve /healthz, /readyz, /metrics on this port
     log_level: str = "INFO"
     github_api_url: str = DEFAULT_GITHUB_API_URL
     github_token: str | None = None
@@ -157,6 +158,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         user_daily_tokens=_positive(env, "BOT_USER_DAILY_TOKENS", 0, int, "a whole number") or None
         if env.get("BOT_USER_DAILY_TOKENS") else None,
         prices={**DEFAULT_PRICES, **_prices(env)},
+        http_port=_positive(env, "BOT_HTTP_PORT", 0, int, "a port number") or None
+        if env.get("BOT_HTTP_PORT") else None,
         shutdown_grace_s=_positive(env, "BOT_SHUTDOWN_GRACE_S", 30.0, float, "a number of seconds"),
         answer_deadline_s=_positive(env, "BOT_ANSWER_DEADLINE_S", 180.0, float, "a number of seconds"),
         log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),

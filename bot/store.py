@@ -109,6 +109,17 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def writable(self) -> bool:
+        """Can the database take a write right now (disk, permissions, locks)?"""
+        try:
+            with self.transaction():
+                self._db.execute("CREATE TABLE IF NOT EXISTS readiness (at REAL)")
+                self._db.execute("DELETE FROM readiness")
+                self._db.execute("INSERT INTO readiness VALUES (?)", (time.time(),))
+            return True
+        except sqlite3.Error:
+            return False
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Several writes that stand or fall together (e.g. claiming a message and queueing its job)."""

@@ -108,7 +108,7 @@ class BotServer(LocalServer):
         super().__init__()
         self.bot = bot
         self.grace = grace
-        self.app = web_application(bot.app)
+        self.app = web_application(bot)
 
     async def start(self):
         await self.bot.start()

@@ -18,6 +18,7 @@ from bot.answering import Answerer
 from bot.background import BackgroundTasks, KeyedLocks
 from bot.conversation import Turn
 from bot.logs import log_event
+from bot.metrics import ANSWER_SECONDS, ANSWERS, IN_FLIGHT, QUEUE_DEPTH
 from bot.slack.events import ThreadTarget, incoming
 from bot.slack.reply import SLACK_SURFACE, WORKING_REACTION, SlackPacing, ThreadReply
 from bot.slack.threads import BotIdentity, ThreadReader
@@ -82,6 +83,8 @@ class ThreadAnswers:
                       attempts=job.attempts, interrupted_messages=len(job.posted))
         self._accepting = True
         self._dispatcher = asyncio.create_task(self._dispatch(), name="answers-dispatcher")
+        QUEUE_DEPTH.set_function(self._store.queued_count)
+        IN_FLIGHT.set_function(lambda: self._tasks.in_flight)
 
     async def stop(self, grace: float) -> int:
         """Take no new work; give answers in flight `grace` seconds. What is left stays in the
@@ -147,6 +150,8 @@ class ThreadAnswers:
                 text = answer.text if answer is not None and n == 0 else ""
                 self._store.record(target.channel, target.thread_ts,
                                    StoredMessage(ts, "assistant", self._bot_name, text, answers=target.message_ts))
+        ANSWERS.labels("answered" if answer is not None else "not_answered").inc()
+        ANSWER_SECONDS.observe(time.monotonic() - received)
         log_event(log, "answered_in_thread", request_id=request_id, job=job.id, attempt=job.attempts,
                   channel=target.channel, thread_ts=target.thread_ts, ok=answer is not None,
                   messages=len(reply.posted), seconds=round(time.monotonic() - received, 3))

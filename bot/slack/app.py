@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.answering import Answerer
 from bot.config import Settings
 from bot.logs import log_event
+from bot.metrics import EVENTS
 from bot.github import GitHub
 from bot.review import wants_review
 from bot.router import NONE
@@ -43,12 +44,21 @@ class SlackBot:
 
     app: AsyncApp
     answers: ThreadAnswers
+    store: Store
 
     async def start(self) -> None:
         await self.answers.start()
 
     async def stop(self, grace: float) -> int:
         return await self.answers.stop(grace)
+
+    async def readiness(self) -> dict[str, bool]:
+        """Ready when Slack accepts the token and the database takes writes."""
+        try:
+            slack = bool((await self.app.client.auth_test()).get("ok"))
+        except Exception:
+            slack = False
+        return {"slack": slack, "database": self.store.writable()}
 
 
 def create_app(settings: Settings, answerer: Answerer, store: Store,
@@ -84,6 +94,7 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
                 await client.chat_postMessage(channel=message.channel, thread_ts=thread_ts, text=NOT_ENABLED_HERE)
             log_event(log, "event", type=body["event"].get("type"), request_id=request_id, channel=message.channel,
                       user=message.user, outcome="channel_not_allowed")
+            EVENTS.labels(body["event"].get("type", "?"), "channel_not_allowed").inc()
             return
         if action is Action.ANSWER:
             review = wants_review(message.text, bool(message.raw.get("files")))
@@ -96,6 +107,7 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
         log_event(log, "event", type=body["event"].get("type"), subtype=message.subtype, event_id=body.get("event_id"),
                   request_id=request_id, channel=message.channel, thread_ts=thread_ts, user=message.user,
                   retry=_retry_num(request), outcome=action.value if action else "duplicate")
+        EVENTS.labels(body["event"].get("type", "?"), action.value if action else "duplicate").inc()
         if action is None or action is Action.ANSWER:
             return
         if action in (Action.RECORD, Action.EDIT):
@@ -120,7 +132,7 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
         log_event(log, "feedback", value=action.get("value"), user=body.get("user", {}).get("id"),
                   channel=body.get("channel", {}).get("id"), message_ts=body.get("message", {}).get("ts"))
 
-    return SlackBot(app, answers)
+    return SlackBot(app, answers, store)
 
 
 def _retry_num(request: Any) -> str | None:

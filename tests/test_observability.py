@@ -1,0 +1,60 @@
+"""What an operator sees: /healthz, /readyz and /metrics, in HTTP mode and beside Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import aiohttp
+from fakes.slack_api import APP_TOKEN
+from test_cli import free_port
+
+from bot.slack.app import create_app
+from bot.slack.server import run_socket_mode
+from bot.store import Store
+from bot.wiring import create_answerer
+
+
+async def get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as response:
+            return response.status, await response.text()
+
+
+async def test_readyz_checks_slack_auth_and_the_database(bot):
+    status, body = await get(bot.url + "/readyz")
+    assert status == 200 and '"slack": true' in body and '"database": true' in body
+    bot.slack.refuse["auth.test"] = "invalid_auth"  # the token was revoked
+    status, body = await get(bot.url + "/readyz")
+    assert status == 503 and '"slack": false' in body
+
+
+async def test_metrics_count_events_answers_tokens_cost_and_latencies(bot):
+    await bot.mention("q")
+    await bot.idle()
+    status, text = await get(bot.url + "/metrics")
+    assert status == 200
+    # The mention came as two events: one was answered, the other was the duplicate.
+    for line in ('bot_events_total{outcome="answer"', 'bot_events_total{outcome="duplicate"',
+                 'bot_answers_total{outcome="answered"}', "bot_ack_seconds_count", "bot_first_token_seconds_count",
+                 "bot_answer_seconds_count", "bot_queue_depth 0.0", "bot_in_flight_answers",
+                 'bot_claude_tokens_total{kind="output",model="claude-sonnet-5-5"}',
+                 'bot_claude_cost_usd_total{model="claude-sonnet-5-5"}'):
+        assert line in text, line
+
+
+async def test_socket_mode_serves_the_operator_endpoints_on_bot_http_port(settings, fake_slack, fake_claude):
+    settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
+    store = Store.in_data_dir(settings.data_dir)
+    port, stop = free_port(), asyncio.Event()
+    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings, store=store), store),
+                                                 APP_TOKEN, stop, grace=1, ops_port=port, ops_host="127.0.0.1"))
+    try:
+        await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
+        base = f"http://127.0.0.1:{port}"
+        assert (await get(base + "/healthz"))[0] == 200
+        assert (await get(base + "/readyz"))[0] == 200
+        assert "bot_events_total" in (await get(base + "/metrics"))[1]
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, timeout=10)
