@@ -82,3 +82,23 @@ async def test_answers_in_fallback_mode_share_one_chat_update_budget(bot):
     for n in range(3):
         (reply,) = [m for m in bot.slack.messages if m.channel == f"C{n}" and m.bot_id]
         assert reply.markdown == "".join(WORDS)
+
+
+async def test_slack_rate_limits_are_waited_out_on_every_call(bot):
+    bot.slack.fail_with = {"chat.startStream": [429, 429], "reactions.add": [429]}
+    ts, _ = await bot.mention("q")
+    await bot.idle()
+    assert [m.markdown for m in bot.slack.thread("C1", ts)] == ["Hello from **Claude**."]
+    assert bot.slack.methods().count("chat.startStream") == 3
+
+
+async def test_slack_server_errors_are_retried_only_where_a_retry_cannot_double_anything(bot):
+    bot.slack.fail_with = {"users.info": [503], "chat.postMessage": [503]}
+    bot.slack.refuse["chat.startStream"] = "feature_not_enabled"  # so the answer is a chat.postMessage
+    ts, _ = await bot.mention("q")
+    await bot.idle()
+    assert bot.slack.methods().count("users.info") == 2  # retried: reading twice is harmless
+    assert bot.claude.requests[0]["messages"][0]["content"].startswith("Alice:")
+    # The failed post was not resent blindly by the client; the reply posted it again itself,
+    # knowing nothing had been shown: one message, the whole answer.
+    assert [m.markdown for m in bot.slack.thread("C1", ts)] == ["Hello from **Claude**."]

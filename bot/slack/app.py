@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answering import Answerer
@@ -29,12 +36,42 @@ log = logging.getLogger(__name__)
 NOT_ENABLED_HERE = "Sorry, I'm not enabled in this channel. Ask your Slack admin, or try a channel where I answer."
 
 
+# Calls that may be sent twice without harm. The others (chat.postMessage, chat.*Stream) are
+# not retried after a server or connection error: Slack may have applied them, and a second
+# copy would double text. Their failures are handled by the reply (fallback, or a clear word).
+IDEMPOTENT_METHODS = frozenset({
+    "chat.update", "chat.delete", "assistant.threads.setStatus", "reactions.add", "reactions.remove",
+    "conversations.replies", "users.info", "files.info", "auth.test", "apps.connections.open",
+})
+
+
+def _method(request: HttpRequest) -> str:
+    return request.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+class IdempotentServerErrorRetryHandler(AsyncServerErrorRetryHandler):
+    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
+                               response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+        return _method(request) in IDEMPOTENT_METHODS and await super()._can_retry_async(
+            state=state, request=request, response=response, error=error)
+
+
+class IdempotentConnectionErrorRetryHandler(AsyncConnectionErrorRetryHandler):
+    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
+                               response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+        return _method(request) in IDEMPOTENT_METHODS and await super()._can_retry_async(
+            state=state, request=request, response=response, error=error)
+
+
 def slack_client(settings: Settings) -> AsyncWebClient:
-    """Every Web API call goes through SLACK_API_URL and waits out 429s (Retry-After).
-    Server errors are not retried: chat.postMessage and chat.appendStream are not idempotent,
-    and a retry of a call Slack did apply would double text."""
+    """Every Web API call goes through SLACK_API_URL, waits out 429s (Retry-After, any
+    method: Slack applied nothing), and retries server and connection errors where safe."""
     client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+    client.retry_handlers = [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=4),
+        IdempotentServerErrorRetryHandler(max_retry_count=2),
+        IdempotentConnectionErrorRetryHandler(max_retry_count=2),
+    ]
     return client
 
 

@@ -74,7 +74,8 @@ class FakeSlack(LocalServer):
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.refuse: dict[str, str] = {}  # method -> error code to answer with
         self.page_size = 1000  # Slack may page sooner than `limit` asks: lower it to test paging
-        self.drop: dict[str, int] = {}  # method -> how many calls to hang up on (after applying them)
+        self.drop: dict[str, int] = {}
+        self.fail_with: dict[str, list[int]] = {}  # method -> HTTP statuses to answer its next calls with  # method -> how many calls to hang up on (after applying them)
         self._clock = itertools.count(1)
         self.app.router.add_post("/api/{method}", self._dispatch)
         self.app.router.add_get("/api/{method}", self._dispatch)
@@ -132,6 +133,11 @@ class FakeSlack(LocalServer):
         token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if request.headers.get("Authorization") != f"Bearer {token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if self.fail_with.get(method):
+            status = self.fail_with[method].pop(0)
+            headers = {"Retry-After": "0"} if status == 429 else {}
+            return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "internal_error"},
+                                     status=status, headers=headers)
         if method in self.refuse:
             return web.json_response({"ok": False, "error": self.refuse[method]})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
