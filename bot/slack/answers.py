@@ -27,6 +27,7 @@ from bot.usage import Requester
 
 log = logging.getLogger(__name__)
 
+MAX_ATTEMPTS = 3  # a job cut short by crashes this often is dropped (it may be what crashes)
 QUEUED_NOTICE_S = 3.0  # a question still waiting after this long is told it is queued
 INTERRUPTED = "_This answer was interrupted by a restart; the complete answer follows below._"
 
@@ -119,11 +120,18 @@ class ThreadAnswers:
     async def _run(self, job: Job) -> None:
         try:
             target = _target_of(job.payload)
-            if target is None:
-                log_event(log, "job_unreadable", logging.ERROR, job=job.id)
+            if target is None or job.attempts > MAX_ATTEMPTS:
+                # Unreadable, or it has already taken the bot down this often: never again.
+                log_event(log, "job_dropped", logging.ERROR, job=job.id, attempts=job.attempts,
+                          request_id=job.payload.get("request_id"))
                 self._store.finish_job(job.id)
                 return
             await self._answer(job, target)
+            self._store.finish_job(job.id)
+        except Exception:
+            # The answer path tells users about failures itself; this is a bug's last stop, and
+            # a job that failed this way must not come back at every start.
+            log.exception("job failed", extra={"fields": {"job": job.id, "request_id": job.payload.get("request_id")}})
             self._store.finish_job(job.id)
         finally:
             self._slots.release()

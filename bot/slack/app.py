@@ -163,6 +163,16 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
     register_review_command(app, client, answers, reader, store,
                             GitHub(settings.github_api_url, settings.github_token), settings.review_agent, allowed)
 
+    @app.error
+    async def on_error(error: Exception, body: Any, response: Any) -> None:
+        """Bolt failed before any listener ran: the payload is malformed or unexpected. Say so
+        with a 400 (a 5xx would only make Slack send it again); our listeners' own errors never
+        come here, they run after the ack."""
+        log_event(log, "bad_payload", logging.WARNING, error=repr(error)[:300],
+                  keys=sorted(body)[:20] if isinstance(body, dict) else type(body).__name__)
+        if response is not None:
+            response.status, response.body = 400, ""
+
     @app.action(FEEDBACK_ACTION)
     async def on_feedback(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()

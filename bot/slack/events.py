@@ -73,6 +73,8 @@ def incoming(body: dict[str, Any]) -> IncomingMessage | None:
         event = {**(event.get("previous_message") or {}), **event, "ts": ts}
     if not isinstance(channel, str) or not isinstance(ts, str):
         return None
+    if not isinstance(event.get("thread_ts"), (str, type(None))) or not isinstance(event.get("user"), (str, type(None))):
+        return None  # not a shape Slack sends
     text = event.get("text") or ""
     return IncomingMessage(
         channel=channel, ts=ts, thread_ts=event.get("thread_ts"),

@@ -48,7 +48,12 @@ def add_operator_routes(web_app: web.Application, bot: SlackBot) -> None:
 @web.middleware
 async def _time_acks(request: web.Request, handler: Any) -> web.StreamResponse:
     started = time.monotonic()
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        # A body Bolt could not even parse (broken JSON in a form's payload…): the sender's fault.
+        log_event(log, "bad_payload", logging.WARNING, error=repr(error)[:300])
+        return web.Response(status=400)
     if request.path == EVENTS_PATH:
         ACK_SECONDS.observe(time.monotonic() - started)
     return response
