@@ -29,6 +29,25 @@ class ReviewMaterialError(Exception):
     """The material could not be fetched; the message is for the user."""
 
 
+class DiffTooLarge(Exception):
+    """GitHub will not render this diff whole."""
+
+
+MAX_FILE_PAGES = 30  # GitHub lists at most 3,000 files of a pull request
+
+
+def diff_from_file_patches(files: list[dict]) -> str:
+    """A unified diff rebuilt from the files API's per-file patches (binary or huge files have
+    none and appear as a header only)."""
+    parts = []
+    for file in files:
+        name = file.get("filename", "?")
+        old = file.get("previous_filename", name)
+        patch = file.get("patch")
+        parts.append(f"diff --git a/{old} b/{name}\n--- a/{old}\n+++ b/{name}\n" + (f"{patch}\n" if patch else ""))
+    return "".join(parts)
+
+
 class GitHub:
     def __init__(self, api_url: str, token: str | None, timeout_s: float = 20.0):
         self._api = api_url.rstrip("/")
@@ -38,8 +57,13 @@ class GitHub:
     async def pull_request(self, ref: PullRequestRef) -> tuple[Material, str]:
         """(the material, the PR's description) for a pull request."""
         path = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}"
-        info = await self._get_json(path, f"{ref.owner}/{ref.repo}#{ref.number}")
-        diff, left_out = fit_diff(await self._get_diff(path, f"{ref.owner}/{ref.repo}#{ref.number}"))
+        name = f"{ref.owner}/{ref.repo}#{ref.number}"
+        info = await self._get_json(path, name)
+        try:
+            raw = await self._get_diff(path, name)
+        except DiffTooLarge:
+            raw = await self._diff_from_files(f"{path}/files", name)
+        diff, left_out = fit_diff(raw)
         title = f"{ref.owner}/{ref.repo}#{ref.number}: {info.get('title') or 'untitled'}"
         description = (info.get("body") or "").strip()
         return Material("pull request", title, diff, "diff", left_out), description
@@ -49,9 +73,25 @@ class GitHub:
         name = f"{ref.owner}/{ref.repo}@{ref.sha[:7]}"
         info = await self._get_json(path, name)
         message = ((info.get("commit") or {}).get("message") or "").strip()
-        diff, left_out = fit_diff(await self._get_diff(path, name))
+        try:
+            raw = await self._get_diff(path, name)
+        except DiffTooLarge:
+            raw = diff_from_file_patches(info.get("files") or [])  # the commit's JSON carries them
+        diff, left_out = fit_diff(raw)
         title = f"{name}: {message.splitlines()[0] if message else 'commit'}"
         return Material("commit", title, diff, "diff", left_out), message
+
+    async def _diff_from_files(self, path: str, name: str) -> str:
+        """GitHub refuses a diff over its size limit (406); the files API still lists each
+        file's patch, a page at a time."""
+        files: list[dict] = []
+        for page in range(1, MAX_FILE_PAGES + 1):
+            batch = json.loads(await self._get(f"{path}?per_page=100&page={page}", "application/vnd.github+json",
+                                               name))
+            files += batch
+            if len(batch) < 100:
+                break
+        return diff_from_file_patches(files)
 
     def _headers(self, accept: str) -> dict[str, str]:
         headers = {"Accept": accept, "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "backend-engineer"}
@@ -75,6 +115,8 @@ class GitHub:
                             raise ReviewMaterialError(f"{name} is too large to review (over 5 MB of diff).")
                         return body.decode("utf-8", errors="replace")
                     log_event(log, "github_error", logging.WARNING, path=path, status=response.status)
+                    if response.status == 406 and accept.endswith(".diff"):
+                        raise DiffTooLarge(name)
                     raise ReviewMaterialError(_explain(response.status, name, bool(self._token)))
         except (aiohttp.ClientError, TimeoutError) as error:
             log_event(log, "github_unreachable", logging.WARNING, path=path, error=repr(error)[:200])

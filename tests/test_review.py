@@ -263,3 +263,14 @@ def test_a_leading_comment_stays_with_the_code():
 
     snippet = parse_review_text("# Takes the next job off the queue.\ndef take(q):\n    return q.pop()")
     assert snippet.code.startswith("# Takes the next job") and snippet.question == ""
+
+
+async def test_a_pull_request_too_large_for_githubs_diff_is_rebuilt_from_its_files(bot, fake_github):
+    files = "".join(f"diff --git a/src/m{n}.py b/src/m{n}.py\n--- a/src/m{n}.py\n+++ b/src/m{n}.py\n"
+                    f"@@ -1 +1,2 @@\n x\n+added in module {n}\n" for n in range(150))
+    fake_github.pulls[("acme", "api", "77")] = Change("Huge refactor", "", files, too_large=True)
+    await bot.review("https://github.com/acme/api/pull/77")
+    await bot.idle()
+    text = sent_text(bot)
+    assert "+added in module 0" in text and "+added in module 149" in text  # both pages of files
+    assert any("/files?per_page=100&page=2" in r["path"] for r in fake_github.requests)

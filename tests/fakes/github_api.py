@@ -19,6 +19,7 @@ class Change:
     diff: str
     private: bool = False  # only GITHUB_TOKEN may read it
     html: bool = False  # a proxy answers with a login page instead of the API
+    too_large: bool = False  # GitHub answers 406 to the diff; the files API still works
 
 
 class FakeGitHub(LocalServer):
@@ -28,6 +29,7 @@ class FakeGitHub(LocalServer):
         self.commits: dict[tuple[str, str, str], Change] = {}
         self.requests: list[dict[str, Any]] = []
         self.app.router.add_get("/repos/{owner}/{repo}/pulls/{number}", self._pull)
+        self.app.router.add_get("/repos/{owner}/{repo}/pulls/{number}/files", self._files)
         self.app.router.add_get("/repos/{owner}/{repo}/commits/{sha}", self._commit)
 
     @property
@@ -42,6 +44,19 @@ class FakeGitHub(LocalServer):
         m = request.match_info
         return self._serve(request, self.commits.get((m["owner"], m["repo"], m["sha"])), "commit")
 
+    async def _files(self, request: web.Request) -> web.Response:
+        m = request.match_info
+        change = self.pulls[(m["owner"], m["repo"], m["number"])]
+        self.requests.append({"path": request.path_qs, "accept": request.headers.get("Accept"),
+                              "authorization": request.headers.get("Authorization")})
+        files = []
+        for part in change.diff.split("diff --git ")[1:]:
+            name = part.split(" b/", 1)[1].split("\n", 1)[0]
+            patch = part.split("\n@@", 1)
+            files.append({"filename": name, "patch": "@@" + patch[1].rstrip("\n") if len(patch) > 1 else None})
+        page, per_page = int(request.query.get("page", 1)), int(request.query.get("per_page", 30))
+        return web.json_response(files[(page - 1) * per_page:page * per_page])
+
     def _serve(self, request: web.Request, change: Change | None, kind: str) -> web.Response:
         self.requests.append({"path": request.path, "accept": request.headers.get("Accept"),
                               "authorization": request.headers.get("Authorization")})
@@ -51,6 +66,9 @@ class FakeGitHub(LocalServer):
         if change is None or (change.private and not authorized):
             return web.json_response({"message": "Not Found"}, status=404)  # GitHub hides private repos
         if request.headers.get("Accept") == "application/vnd.github.diff":
+            if change.too_large:
+                return web.json_response({"message": "Sorry, the diff exceeded the maximum number of files",
+                                          "errors": [{"code": "too_large"}]}, status=406)
             return web.Response(text=change.diff, content_type="text/plain")
         if kind == "pull":
             return web.json_response({"title": change.title, "body": change.body, "state": "open"})
