@@ -110,6 +110,10 @@ class CircuitBreaker:
             return True
         return False
 
+    def abandoned(self) -> None:
+        """The call ended for a reason that says nothing about Claude: let another probe through."""
+        self._probing = False
+
     def succeeded(self) -> None:
         self._failures, self._opened_at, self._probing = 0, None, False
 
@@ -151,10 +155,11 @@ class Claude:
         started = time.monotonic()
         deadline = started + self._deadline_s
         attempt = 0
+        # The breaker only turns away new questions: one already retrying keeps its deadline.
+        if not self._breaker.allow():
+            raise ClaudeError("unavailable", "Claude has been failing for a while, so I'm not sending new "
+                              f"questions for a moment. {_TRY_AGAIN}", None, "circuit open")
         while True:
-            if not self._breaker.allow():
-                raise ClaudeError("unavailable", "Claude has been failing for a while, so I'm not sending new "
-                                  f"questions for a moment. {_TRY_AGAIN}", None, "circuit open")
             attempt += 1
             shown = False
 
@@ -171,8 +176,11 @@ class Claude:
                 raise ClaudeError("timeout", f"Claude took too long to answer. {_TRY_AGAIN}", None,
                                   f"no complete answer within {self._deadline_s:g} s") from error
             except anthropic.APIError as error:
-                self._breaker.failed()
                 failure = _as_claude_error(error, None)
+                if failure.kind in RETRYABLE:
+                    self._breaker.failed()  # a rejected request or key says nothing about Claude's health
+                else:
+                    self._breaker.abandoned()
                 wait = self._wait_before_retry(error, attempt)
                 if failure.kind not in RETRYABLE or time.monotonic() + wait >= deadline:
                     raise failure from error
@@ -183,6 +191,9 @@ class Claude:
                 await listener.retrying(RETRY_STATUS[failure.kind])
                 await asyncio.sleep(wait)
                 continue
+            except BaseException:
+                self._breaker.abandoned()  # the listener failed, or we were cancelled
+                raise
             self._breaker.succeeded()
             return answer
 

@@ -188,7 +188,13 @@ def run_command(settings: Settings, http: bool, host: str, port: int) -> int:
         return 2
     for warning in [*catalog.warnings, *agent_problems]:
         log_event(log, "agent_warning", logging.WARNING, detail=warning)
-    asyncio.run(_serve(settings, catalog, http, host, port))
+    from bot.store import StoreInUse
+
+    try:
+        asyncio.run(_serve(settings, catalog, http, host, port))
+    except StoreInUse as error:
+        print(f"backend-engineer: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -7,6 +7,7 @@ queries, so they run on the event loop's thread.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -64,6 +65,10 @@ CREATE INDEX IF NOT EXISTS transcript_by_thread ON transcript (channel, thread_t
 """
 
 
+class StoreInUse(RuntimeError):
+    """The data folder is in use by another running bot."""
+
+
 @dataclass(frozen=True)
 class Job:
     """One accepted question, durable until answered."""
@@ -97,6 +102,8 @@ def sortable(ts: str) -> str:
 class Store:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_path = path.with_suffix(".lock")
+        self._lock_file: Any = None
         self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: each statement durable
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -107,7 +114,25 @@ class Store:
         return cls(data_dir / "bot.sqlite3")
 
     def close(self) -> None:
+        self.unlock()
         self._db.close()
+
+    def lock_exclusively(self) -> None:
+        """One running bot per data folder; a second one refuses to start."""
+        self._lock_file = open(self._lock_path, "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise StoreInUse(f"another backend-engineer is running with {self._lock_path.parent}; "
+                             "stop it first, or give this one its own BOT_DATA_DIR") from None
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
 
     def writable(self) -> bool:
         """Can the database take a write right now (disk, permissions, locks)?"""
@@ -194,6 +219,10 @@ class Store:
         """Jobs a previous process started and never finished (it crashed or was stopped)."""
         rows = self._db.execute("SELECT id FROM jobs WHERE state = 'running' ORDER BY id").fetchall()
         return [job for (job_id,) in rows if (job := self._job(job_id)) is not None]
+
+    def job_state(self, job_id: int) -> str | None:
+        row = self._db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row[0] if row else None
 
     def queued_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]

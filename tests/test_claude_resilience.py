@@ -115,3 +115,27 @@ async def test_while_the_breaker_is_open_new_questions_are_told_at_once(fake_cla
     clock.now += 31  # cool-down over: the next question is the probe, and closes the breaker
     answer = await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
     assert answer.text == "Hello from **Claude**." and breaker.state == "closed"
+
+
+async def test_a_probe_that_fails_for_a_reason_outside_claude_lets_the_next_one_through(fake_claude):
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=1, span_s=0, cool_down_s=30, clock=clock)
+    breaker.failed()
+    clock.now += 31
+
+    class Broken(Listener):
+        async def append(self, text: str) -> None:
+            raise RuntimeError("Slack is down")
+
+    with pytest.raises(RuntimeError):
+        await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Broken())
+    answer = await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
+    assert answer.text and breaker.state == "closed"
+
+
+async def test_rejected_requests_do_not_open_the_breaker(fake_claude):
+    breaker = CircuitBreaker(threshold=1, span_s=0, cool_down_s=30)
+    fake_claude.then(Failure(401, "authentication_error", "invalid x-api-key"))
+    with pytest.raises(ClaudeError) as error:
+        await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
+    assert error.value.kind == "auth" and breaker.state == "closed"

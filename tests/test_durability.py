@@ -116,3 +116,43 @@ async def test_questions_beyond_the_concurrency_limit_wait_and_are_told_they_are
         assert fake_slack.thread("C2", ts2)[0].markdown == "next"
     finally:
         await server.stop()
+
+
+async def test_a_fast_answer_is_not_followed_by_a_stale_queued_notice(bot):
+    ts, _ = await bot.mention("quick one")
+    await bot.idle()
+    await asyncio.sleep(3.5)  # past the queued-notice delay
+    assert bot.slack.reactions[("C1", ts)] == set()
+    assert not any("queued" in status for *_, status in bot.slack.statuses)
+
+
+async def test_sigterm_with_every_slot_busy_still_keeps_to_the_grace_period(settings, fake_slack, fake_claude):
+    from dataclasses import replace
+
+    from conftest import start_bot
+
+    fake_claude.then(Reply(chunks=("long",), first_delay=8.0), Reply(chunks=("queued",)))
+    bot, server = await start_bot(replace(settings, max_concurrency=1), fake_slack, fake_claude)
+    await bot.mention("first", channel="C1")
+    await bot.mention("second", channel="C2")
+    await asyncio.sleep(0.5)
+    server.grace = 1.0
+    started = time.monotonic()
+    await server.stop()
+    assert time.monotonic() - started < 4.0
+
+
+async def test_a_second_bot_on_the_same_data_folder_refuses_to_start(fake_slack, fake_claude, tmp_path):
+    first, _ = await start_process(fake_slack, fake_claude, tmp_path)
+    try:
+        port = free_port()
+        env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
+                        ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_DATA_DIR=str(tmp_path))
+        second = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", "--http", "--port", str(port), env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(second.communicate(), timeout=30)
+        assert second.returncode == 2 and "another backend-engineer is running" in err.decode()
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await first.wait()

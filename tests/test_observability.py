@@ -36,11 +36,13 @@ async def test_metrics_count_events_answers_tokens_cost_and_latencies(bot):
     assert status == 200
     # The mention came as two events: one was answered, the other was the duplicate.
     for line in ('bot_events_total{outcome="answer"', 'bot_events_total{outcome="duplicate"',
-                 'bot_answers_total{outcome="answered"}', "bot_ack_seconds_count", "bot_first_token_seconds_count",
-                 "bot_answer_seconds_count", "bot_queue_depth 0.0", "bot_in_flight_answers",
+                 'bot_answers_total{outcome="answered"}', "bot_queue_depth 0.0", "bot_in_flight_answers 0.0",
                  'bot_claude_tokens_total{kind="output",model="claude-sonnet-5-5"}',
                  'bot_claude_cost_usd_total{model="claude-sonnet-5-5"}'):
         assert line in text, line
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and line[0] != "#"}
+    for histogram in ("bot_ack_seconds_count", "bot_first_token_seconds_count", "bot_answer_seconds_count"):
+        assert values[histogram] >= 1, histogram  # observed, not just declared
 
 
 async def test_socket_mode_serves_the_operator_endpoints_on_bot_http_port(settings, fake_slack, fake_claude):
@@ -58,3 +60,15 @@ async def test_socket_mode_serves_the_operator_endpoints_on_bot_http_port(settin
     finally:
         stop.set()
         await asyncio.wait_for(runner, timeout=10)
+
+
+async def test_readyz_says_not_ready_once_the_bot_stops_taking_work(settings, fake_slack, fake_claude):
+    from conftest import start_bot
+
+    bot, server = await start_bot(settings, fake_slack, fake_claude)
+    assert (await get(bot.url + "/readyz"))[0] == 200
+    await server.bot.stop(1)
+    status, body = await get(bot.url + "/readyz")
+    assert status == 503 and '"taking_work": false' in body
+    await server.bot.start()
+    await server.stop()

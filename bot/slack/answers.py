@@ -48,7 +48,6 @@ class ThreadAnswers:
         self._wake = asyncio.Event()
         self._accepting = False
         self._dispatcher: asyncio.Task[None] | None = None
-        self._started: set[int] = set()
 
     # -- what is asked ---------------------------------------------------------------
 
@@ -91,9 +90,9 @@ class ThreadAnswers:
         """Take no new work; give answers in flight `grace` seconds. What is left stays in the
         queue for the next start. Returns how many answers were cut short."""
         self._accepting = False
-        self._wake.set()
         if self._dispatcher is not None:
-            await self._dispatcher
+            self._dispatcher.cancel()  # it may be waiting for a free slot: the grace starts now
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
         await self._notices.drain(0)
         return await self._tasks.drain(grace)
 
@@ -104,27 +103,42 @@ class ThreadAnswers:
         if target is not None:
             self._notices.submit(self._tell_if_queued(job_id, target), name=f"queued-{job_id}")
 
+    @property
+    def dispatching(self) -> bool:
+        """Taking work from the queue (for /readyz)."""
+        return self._accepting and self._dispatcher is not None and not self._dispatcher.done()
+
     async def _dispatch(self) -> None:
         while self._accepting:
             await self._slots.acquire()
             self._wake.clear()
-            job = self._store.claim_next() if self._accepting else None
+            try:
+                job = self._store.claim_next() if self._accepting else None
+            except Exception:  # e.g. the database is locked or the disk full: keep trying, loudly
+                self._slots.release()
+                log.exception("could not take work from the queue")
+                await asyncio.sleep(1.0)
+                continue
             if job is None:
                 self._slots.release()
                 if self._accepting:
                     await self._wake.wait()
                 continue
-            self._started.add(job.id)
             self._tasks.submit(self._run(job), name=str(job.payload.get("request_id")))
 
     async def _run(self, job: Job) -> None:
         try:
             target = _target_of(job.payload)
             if target is None or job.attempts > MAX_ATTEMPTS:
-                # Unreadable, or it has already taken the bot down this often: never again.
+                # Unreadable, or it has already been cut short this often: never again.
                 log_event(log, "job_dropped", logging.ERROR, job=job.id, attempts=job.attempts,
                           request_id=job.payload.get("request_id"))
                 self._store.finish_job(job.id)
+                if target is not None:
+                    await self._client.chat_postMessage(
+                        channel=target.channel, thread_ts=target.thread_ts,
+                        text=f"⚠️ I was restarted {MAX_ATTEMPTS} times while answering this, so I've stopped "
+                             f"trying. Please ask again. (ref `{job.payload.get('request_id')}`)")
                 return
             await self._answer(job, target)
             self._store.finish_job(job.id)
@@ -135,7 +149,6 @@ class ThreadAnswers:
             self._store.finish_job(job.id)
         finally:
             self._slots.release()
-            self._started.discard(job.id)
 
     async def _answer(self, job: Job, target: ThreadTarget) -> None:
         payload, received = job.payload, time.monotonic()
@@ -174,8 +187,8 @@ class ThreadAnswers:
 
     async def _tell_if_queued(self, job_id: int, target: ThreadTarget) -> None:
         await asyncio.sleep(QUEUED_NOTICE_S)
-        if job_id in self._started or not self._accepting:
-            return
+        if self._store.job_state(job_id) != "queued" or not self._accepting:
+            return  # started (or even finished) meanwhile
         ahead = self._store.queued_count() - 1
         try:
             await self._client.reactions_add(channel=target.channel, timestamp=target.message_ts, name=WORKING_REACTION)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -84,18 +85,23 @@ class SlackBot:
     store: Store
 
     async def start(self) -> None:
+        self.store.lock_exclusively()  # two bots on one queue would both answer
         await self.answers.start()
 
     async def stop(self, grace: float) -> int:
-        return await self.answers.stop(grace)
+        try:
+            return await self.answers.stop(grace)
+        finally:
+            self.store.unlock()
 
     async def readiness(self) -> dict[str, bool]:
         """Ready when Slack accepts the token and the database takes writes."""
         try:
-            slack = bool((await self.app.client.auth_test()).get("ok"))
+            async with asyncio.timeout(5):
+                slack = bool((await self.app.client.auth_test()).get("ok"))
         except Exception:
             slack = False
-        return {"slack": slack, "database": self.store.writable()}
+        return {"slack": slack, "database": self.store.writable(), "taking_work": self.answers.dispatching}
 
 
 def create_app(settings: Settings, answerer: Answerer, store: Store,
