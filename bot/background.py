@@ -63,5 +63,27 @@ class KeyedLocks:
             if not self._users[key]:
                 del self._users[key], self._locks[key]
 
+    def busy(self, key: Hashable) -> bool:
+        return key in self._locks and self._locks[key].locked()
+
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class Slot:
+    """One of a semaphore's places, held by a piece of work that may give it up for a while
+    (to wait for something else) and take it back."""
+
+    def __init__(self, semaphore: asyncio.Semaphore):
+        self._semaphore = semaphore
+        self.held = True  # acquired by whoever made it
+
+    def give_up(self) -> None:
+        if self.held:
+            self.held = False
+            self._semaphore.release()
+
+    async def take_back(self) -> None:
+        if not self.held:
+            await self._semaphore.acquire()
+            self.held = True

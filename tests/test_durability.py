@@ -156,3 +156,26 @@ async def test_a_second_bot_on_the_same_data_folder_refuses_to_start(fake_slack,
     finally:
         first.send_signal(signal.SIGTERM)
         await first.wait()
+
+
+async def test_a_follow_up_waiting_for_its_thread_does_not_hold_up_other_channels(settings, fake_slack, fake_claude):
+    from dataclasses import replace
+
+    from conftest import start_bot
+
+    fake_claude.then(Reply(chunks=("slow",), first_delay=4.0), Reply(chunks=("other channel",)),
+                     Reply(chunks=("follow-up",)))
+    bot, server = await start_bot(replace(settings, max_concurrency=2), fake_slack, fake_claude)
+    try:
+        ts, _ = await bot.mention("slow question", channel="C1")
+        await asyncio.sleep(0.3)
+        await bot.say("and also?", channel="C1", thread_ts=ts)  # waits for the slow answer
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        other, _ = await bot.mention("elsewhere", channel="C2")
+        while not (fake_slack.thread("C2", other) and not fake_slack.thread("C2", other)[0].streaming):
+            await asyncio.sleep(0.05)
+        assert time.monotonic() - started < 2.0  # not behind the slow answer's 4 s
+        await bot.idle(timeout=20)
+    finally:
+        await server.stop()

@@ -15,7 +15,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answering import Answerer
-from bot.background import BackgroundTasks, KeyedLocks
+from bot.background import BackgroundTasks, KeyedLocks, Slot
 from bot.conversation import Turn
 from bot.logs import log_event
 from bot.metrics import ANSWER_SECONDS, ANSWERS, IN_FLIGHT, QUEUE_DEPTH
@@ -127,6 +127,7 @@ class ThreadAnswers:
             self._tasks.submit(self._run(job), name=str(job.payload.get("request_id")))
 
     async def _run(self, job: Job) -> None:
+        slot = Slot(self._slots)  # the dispatcher took it for this job
         try:
             target = _target_of(job.payload)
             if target is None or job.attempts > MAX_ATTEMPTS:
@@ -140,7 +141,7 @@ class ThreadAnswers:
                         text=f"⚠️ I was restarted {MAX_ATTEMPTS} times while answering this, so I've stopped "
                              f"trying. Please ask again. (ref `{job.payload.get('request_id')}`)")
                 return
-            await self._answer(job, target)
+            await self._answer(job, target, slot)
             self._store.finish_job(job.id)
         except Exception:
             # The answer path tells users about failures itself; this is a bug's last stop, and
@@ -148,9 +149,9 @@ class ThreadAnswers:
             log.exception("job failed", extra={"fields": {"job": job.id, "request_id": job.payload.get("request_id")}})
             self._store.finish_job(job.id)
         finally:
-            self._slots.release()
+            slot.give_up()
 
-    async def _answer(self, job: Job, target: ThreadTarget) -> None:
+    async def _answer(self, job: Job, target: ThreadTarget, slot: Slot) -> None:
         payload, received = job.payload, time.monotonic()
         request_id = payload["request_id"]
         reply = ThreadReply(self._client, target, request_id, self._pacing,
@@ -159,7 +160,12 @@ class ThreadAnswers:
             async def read() -> Sequence[Turn]:
                 # Waiting for the thread happens inside the answer, after the :eyes: and status
                 # are shown, and a shutdown while waiting is told to the asker like any other.
+                # A question waiting behind its thread's answer gives its worker slot to other
+                # channels meanwhile.
+                if self._one_at_a_time.busy((target.channel, target.thread_ts)):
+                    slot.give_up()
                 await held.enter_async_context(self.in_order(target))
+                await slot.take_back()
                 return await self._conversation(payload, target, reply)
 
             answer = await self._answerer.answer(request_id, read, reply, SLACK_SURFACE, agent_name=payload["agent"],
