@@ -177,7 +177,11 @@ class Answerer:
             if not messages:
                 await sink.fail(NOTHING_TO_ANSWER, warning=False)
                 return None
-            answer = await self.claude.stream(agent, messages, surface, sink)
+            def lost(usage: Usage, claude_request_id: str | None) -> None:
+                self._record(requester, "failed attempt", agent.name, agent.model, usage, 0.0, request_id,
+                             claude_request_id)
+
+            answer = await self.claude.stream(agent, messages, surface, sink, lost)
             await sink.finish(answer, agent)
         except ClaudeError as error:
             FAILURES.labels(error.kind).inc()

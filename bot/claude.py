@@ -23,6 +23,7 @@ from bot.metrics import FIRST_TOKEN_SECONDS
 log = logging.getLogger(__name__)
 
 OnText = Callable[[str], Awaitable[None]]
+OnLostAttempt = Callable[["Usage", "str | None"], None]
 _CACHE = {"type": "ephemeral"}
 
 
@@ -149,9 +150,10 @@ class Claude:
         ]
 
     async def stream(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str,
-                     listener: StreamListener) -> Answer:
+                     listener: StreamListener, on_lost_attempt: OnLostAttempt | None = None) -> Answer:
         """Stream an answer into `listener`, retrying what heals (overloads, rate limits, 5xx,
-        dropped connections, errors mid-stream) with backoff until the deadline."""
+        dropped connections, errors mid-stream) with backoff until the deadline.
+        `on_lost_attempt` hears of tokens an attempt used before it failed (they are billed)."""
         started = time.monotonic()
         deadline = started + self._deadline_s
         attempt = 0
@@ -170,7 +172,7 @@ class Claude:
 
             try:
                 async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
-                    answer = await self._attempt(agent, messages, surface, on_text, started)
+                    answer = await self._attempt(agent, messages, surface, on_text, started, on_lost_attempt)
             except TimeoutError as error:
                 self._breaker.failed()
                 raise ClaudeError("timeout", f"Claude took too long to answer. {_TRY_AGAIN}", None,
@@ -213,7 +215,7 @@ class Claude:
         return max(backoff, asked)
 
     async def _attempt(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str,
-                       on_text: OnText, started: float) -> Answer:
+                       on_text: OnText, started: float, on_lost_attempt: OnLostAttempt | None) -> Answer:
         parts: list[str] = []
         async with self._client.messages.stream(
             model=agent.model,
@@ -225,27 +227,37 @@ class Claude:
         ) as stream:
             request_id = stream.request_id
             called = time.monotonic()
-            async for text in stream.text_stream:
-                if not parts:
-                    FIRST_TOKEN_SECONDS.observe(time.monotonic() - called)
-                parts.append(text)
-                await on_text(text)
-            final = await stream.get_final_message()
-        usage = final.usage
+            try:
+                async for text in stream.text_stream:
+                    if not parts:
+                        FIRST_TOKEN_SECONDS.observe(time.monotonic() - called)
+                    parts.append(text)
+                    await on_text(text)
+                final = await stream.get_final_message()
+            except anthropic.APIError:
+                if on_lost_attempt is not None:
+                    try:  # the message started: its input (and any output so far) is billed
+                        billed = stream.current_message_snapshot.usage
+                    except AssertionError:
+                        billed = None
+                    if billed is not None:
+                        on_lost_attempt(_usage(billed), request_id)
+                raise
         return Answer(
             text="".join(parts),
             model=final.model or agent.model,
             stop_reason=final.stop_reason,
-            usage=Usage(
-                input_tokens=usage.input_tokens or 0,
-                output_tokens=usage.output_tokens or 0,
-                cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-                cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
-            ),
+            usage=_usage(final.usage),
             request_id=request_id,
             seconds=time.monotonic() - started,
             note=stop_note(final.stop_reason, self._max_tokens),
         )
+
+
+def _usage(usage: Any) -> Usage:
+    return Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0,
+                 cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+                 cache_creation_input_tokens=usage.cache_creation_input_tokens or 0)
 
 
 RETRYABLE = frozenset({"overloaded", "rate_limited", "unavailable", "timeout"})

@@ -73,3 +73,14 @@ async def test_usage_command_prints_totals_by_user_channel_and_agent(bot, settin
         assert heading in out
     assert "UALICE" in out and "UBOB" in out and "C2" in out and "backend-senior-engineer" in out
     assert "no price" in out  # the router's model
+
+
+async def test_an_attempt_that_broke_off_mid_stream_is_in_the_ledger_too(bot, settings):
+    from fakes.claude_api import Reply, StreamError
+
+    bot.claude.then(StreamError(chunks_before=("partial ",)), Reply(chunks=("whole",)))
+    await bot.mention("q")
+    await bot.idle()
+    store = Store.in_data_dir(settings.data_dir)
+    (row,) = [r for r in store.usage_totals("agent", 1) if r.key == "backend-senior-engineer"]
+    assert row.calls == 2  # the lost attempt was billed as well
