@@ -157,6 +157,7 @@ class Claude:
         started = time.monotonic()
         deadline = started + self._deadline_s
         attempt = 0
+        last_failure: ClaudeError | None = None
         # The breaker only turns away new questions: one already retrying keeps its deadline.
         if not self._breaker.allow():
             raise ClaudeError("unavailable", "Claude has been failing for a while, so I'm not sending new "
@@ -175,10 +176,11 @@ class Claude:
                     answer = await self._attempt(agent, messages, surface, on_text, started, on_lost_attempt)
             except TimeoutError as error:
                 self._breaker.failed()
-                raise ClaudeError("timeout", f"Claude took too long to answer. {_TRY_AGAIN}", None,
-                                  f"no complete answer within {self._deadline_s:g} s") from error
+                # Out of time while retrying: the failure that made us retry says it best.
+                raise last_failure or ClaudeError("timeout", f"Claude took too long to answer. {_TRY_AGAIN}", None,
+                                                  f"no complete answer within {self._deadline_s:g} s") from error
             except anthropic.APIError as error:
-                failure = _as_claude_error(error, None)
+                failure = last_failure = _as_claude_error(error, None)
                 if failure.kind in RETRYABLE:
                     self._breaker.failed()  # a rejected request or key says nothing about Claude's health
                 else:
