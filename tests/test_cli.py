@@ -107,6 +107,21 @@ async def test_run_without_slack_tokens_says_what_is_missing_and_how_to_get_it(t
     assert "SLACK_BOT_TOKEN" in err and "SLACK_APP_TOKEN" in err and "README" in err
 
 
+async def wait_until_healthy(base: str, timeout: float = 20.0) -> None:
+    """Until the bot process answers /healthz."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(base + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            assert time.monotonic() < deadline, "the bot never came up"
+            await asyncio.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -122,16 +137,7 @@ async def test_run_http_answers_a_mention_and_stops_cleanly_on_sigterm(fake_slac
         env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as session:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    async with session.get(base + "/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    assert time.monotonic() < deadline, "the bot never came up"
-                    await asyncio.sleep(0.1)
+        await wait_until_healthy(base)
         question = fake_slack.post_user_message("C1", "<@UBOT> hello")
         response = await deliver(base + "/slack/events", event_callback(mention("C1", question.ts, "hello")))
         assert response.status == 200

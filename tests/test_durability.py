@@ -8,11 +8,10 @@ import signal
 import sys
 import time
 
-import aiohttp
 from fakes.claude_api import Reply
 from fakes.slack_api import BOT_TOKEN
 from fakes.slack_events import SIGNING_SECRET, say
-from test_cli import clean_env, free_port
+from test_cli import clean_env, free_port, wait_until_healthy
 
 from bot.slack.answers import INTERRUPTED
 
@@ -29,16 +28,8 @@ async def start_process(fake_slack, fake_claude, data_dir, **extra: str):
         sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port),
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                async with session.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return process, url + "/slack/events"
-            except aiohttp.ClientConnectionError:
-                assert time.monotonic() < deadline, "the bot never came up"
-                await asyncio.sleep(0.1)
+    await wait_until_healthy(url)
+    return process, url + "/slack/events"
 
 
 async def wait_for(condition, timeout: float = 20.0) -> None:
