@@ -39,11 +39,6 @@ def cost_usd(usage: Usage, model: str, prices: Mapping[str, tuple[float, float]]
             + usage.output_tokens * per_out) / MILLION
 
 
-def total_tokens(usage: Usage) -> int:
-    return (usage.input_tokens + usage.output_tokens + usage.cache_read_input_tokens
-            + usage.cache_creation_input_tokens)
-
-
 @dataclass(frozen=True)
 class Requester:
     """Who a call was for, as the ledger and the limits see it."""

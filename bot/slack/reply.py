@@ -74,13 +74,6 @@ class Pacer:
         self._clock = clock
         self._next = -math.inf
 
-    def try_take(self) -> bool:
-        now = self._clock()
-        if now < self._next:
-            return False
-        self._next = now + self._gap
-        return True
-
     async def take(self) -> None:
         now = self._clock()
         wait = self._next - now
