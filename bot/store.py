@@ -288,9 +288,6 @@ class Store:
     def _row(channel: str, thread_ts: str, m: StoredMessage) -> tuple:
         return (channel, thread_ts, m.ts, m.role, m.author, m.text, m.place)
 
-    def edit(self, channel: str, ts: str, text: str) -> None:
-        self._db.execute("UPDATE transcript SET text = ? WHERE channel = ? AND ts = ?", (text, channel, ts))
-
     def forget(self, channel: str, ts: str) -> None:
         self._db.execute("DELETE FROM transcript WHERE channel = ? AND ts = ?", (channel, ts))
 

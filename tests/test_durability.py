@@ -10,7 +10,7 @@ import time
 
 from fakes.claude_api import Reply
 from fakes.slack_api import BOT_TOKEN
-from fakes.slack_events import SIGNING_SECRET, say
+from fakes.slack_events import SIGNING_SECRET, message_event, say
 from test_cli import clean_env, free_port, wait_until_healthy
 
 from bot.slack.answers import INTERRUPTED
@@ -168,5 +168,29 @@ async def test_a_follow_up_waiting_for_its_thread_does_not_hold_up_other_channel
             await asyncio.sleep(0.05)
         assert time.monotonic() - started < 2.0  # not behind the slow answer's 4 s
         await bot.idle(timeout=20)
+    finally:
+        await server.stop()
+
+
+async def test_a_question_edited_while_it_waits_in_the_queue_is_answered_as_edited(settings, fake_slack,
+                                                                                   fake_claude):
+    from dataclasses import replace
+
+    from conftest import start_bot
+    from fakes.slack_events import deliver, event_callback
+
+    fake_claude.then(Reply(chunks=("slow",), first_delay=2.0), Reply(chunks=("edited one",)))
+    bot, server = await start_bot(replace(settings, max_concurrency=1), fake_slack, fake_claude)
+    try:
+        await bot.mention("first", channel="C1")
+        ts, _ = await bot.mention("typo", channel="C2")
+        await asyncio.sleep(0.3)
+        original = next(m for m in fake_slack.messages if m.ts == ts)
+        edit = {"type": "message", "subtype": "message_changed", "channel": "C2", "channel_type": "channel",
+                "ts": "1700000099.000001",
+                "message": {**message_event(original), "text": "<@UBOT> what I really meant", "edited": {"ts": "1"}}}
+        await deliver(bot.events_url, event_callback(edit, event_id="EvEdit"))
+        await bot.idle(timeout=20)
+        assert fake_claude.requests[-1]["messages"][-1]["content"] == "Alice: what I really meant"
     finally:
         await server.stop()

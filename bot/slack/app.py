@@ -156,11 +156,9 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
         if action in (Action.RECORD, Action.EDIT):
             # In the thread's order: a follow-up right after this message must see it.
             async with answers.in_order(message.target()):
-                stored = await reader.stored(message.raw, bot)
-                if action is Action.RECORD:
-                    store.record(message.channel, thread_ts, stored)
-                else:
-                    store.edit(message.channel, message.ts, stored.text)
+                # An edit is the message as it now reads: recorded whole, so a question edited
+                # while it waits in the queue is answered as edited.
+                store.record(message.channel, thread_ts, await reader.stored(message.raw, bot))
         elif action is Action.DELETE:
             store.forget(message.channel, message.ts)
 

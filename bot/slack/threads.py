@@ -66,7 +66,10 @@ class ThreadReader:
             question = replace(question, text=review_request(snippet_material(snippet), snippet.question))
         if redaction.any:
             reply.notices.append(redaction.summary())
-        self._store.record(channel, thread_ts, question)
+        if as_review:
+            self._store.record(channel, thread_ts, question)
+        else:
+            self._store.record_if_new(channel, thread_ts, question)  # an edit may have come in meanwhile
         self._store.mark_synced(channel, thread_ts, time.time(), message.ts)
         return self.turns(channel, thread_ts, message.ts)
 
