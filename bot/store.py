@@ -165,6 +165,10 @@ class Store:
                                   (channel, ts, time.time()))
         return cursor.rowcount == 1
 
+    def take_is_free(self, channel: str, ts: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM taken_messages WHERE channel = ? AND ts = ?", (channel, ts)).fetchone()
+        return row is None
+
     # -- threads -----------------------------------------------------------------------
 
     def join_thread(self, channel: str, thread_ts: str) -> bool:

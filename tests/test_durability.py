@@ -194,3 +194,30 @@ async def test_a_question_edited_while_it_waits_in_the_queue_is_answered_as_edit
         assert fake_claude.requests[-1]["messages"][-1]["content"] == "Alice: what I really meant"
     finally:
         await server.stop()
+
+
+async def test_a_review_cut_short_while_fetching_its_pull_request_is_finished_after_a_restart(
+        fake_slack, fake_claude, fake_github, tmp_path):
+    from fakes.github_api import Change
+    from fakes.slack_events import run_command
+
+    diff = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1,2 @@\n x\n+y = 1\n"
+    fake_github.pulls[("acme", "api", "5")] = Change("Slow PR", "", diff, delay=3.0)
+    process, events = await start_process(fake_slack, fake_claude, tmp_path, GITHUB_API_URL=fake_github.url)
+    response, _, _ = await run_command(fake_slack, events, "https://github.com/acme/api/pull/5")
+    assert response.status == 200
+    await asyncio.sleep(1.0)  # the bot is waiting for GitHub
+    process.kill()
+    await process.wait()
+    assert not [m for m in fake_slack.messages if m.bot_id]
+
+    fake_github.pulls[("acme", "api", "5")] = Change("Slow PR", "", diff)
+    process, _ = await start_process(fake_slack, fake_claude, tmp_path, GITHUB_API_URL=fake_github.url)
+    try:
+        await wait_for(lambda: any(m.bot_id and m.thread_ts and not m.streaming for m in fake_slack.messages))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+    posts = [m for m in fake_slack.top_level("C1") if m.bot_id]
+    assert [p.markdown for p in posts] == ["<@UALICE> asked for a review of pull request *acme/api#5: Slow PR*"]
+    assert len(bot_replies(fake_slack, "C1", posts[0].ts)) == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import asdict
 from typing import Any
@@ -48,6 +48,7 @@ class ThreadAnswers:
         self._wake = asyncio.Event()
         self._accepting = False
         self._dispatcher: asyncio.Task[None] | None = None
+        self._handlers: dict[str, Callable[[Job], Awaitable[None]]] = {}
 
     # -- what is asked ---------------------------------------------------------------
 
@@ -62,6 +63,14 @@ class ThreadAnswers:
         """Queue a review whose request is already in the thread's transcript."""
         self._enqueue({"kind": "review", "target": asdict(target), "notices": list(notices), "agent": agent_name,
                        "request_id": request_id})
+
+    def register(self, kind: str, handler: Callable[[Job], Awaitable[None]]) -> None:
+        """Run queued jobs of `kind` (other than answers) with `handler`."""
+        self._handlers[kind] = handler
+
+    def submit(self, kind: str, payload: dict[str, Any]) -> None:
+        """Queue a job of a registered kind."""
+        self._enqueue({**payload, "kind": kind})
 
     def in_order(self, target: ThreadTarget) -> AbstractAsyncContextManager[None]:
         """Hold a thread: its answers, and the recording of what is said in it, one at a time."""
@@ -129,6 +138,11 @@ class ThreadAnswers:
     async def _run(self, job: Job) -> None:
         slot = Slot(self._slots)  # the dispatcher took it for this job
         try:
+            handler = self._handlers.get(job.payload.get("kind", ""))
+            if handler is not None and job.attempts <= MAX_ATTEMPTS:
+                await handler(job)
+                self._store.finish_job(job.id)
+                return
             target = _target_of(job.payload)
             if target is None or job.attempts > MAX_ATTEMPTS:
                 # Unreadable, or it has already been cut short this often: never again.

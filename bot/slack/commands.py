@@ -11,8 +11,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.background import BackgroundTasks
 from bot.github import GitHub, ReviewMaterialError
 from bot.logs import log_event
 from bot.redact import redact
@@ -35,7 +35,7 @@ from bot.slack.events import ThreadTarget, new_request_id
 from bot.slack.files import SlackFiles
 from bot.slack.manifest import REVIEW_COMMAND
 from bot.slack.threads import ThreadReader
-from bot.store import Store, StoredMessage
+from bot.store import Job, Store, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ USAGE = (
     "Secrets in what you send are redacted before anything reaches Claude. "
     "You can also mention me with code or a file and the word _review_."
 )
+REVIEW_REQUEST = "review_request"  # the queued job: fetch the material, post, queue the review
+COMMAND_FIELDS = ("channel_id", "user_id", "team_id", "text", "response_url")
 # What chat.postMessage says when the bot cannot post where the command was run.
 NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 
@@ -57,7 +59,6 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
                             store: Store, github: GitHub, review_agent: str,
                             allowed: Callable[[str], bool] = lambda channel: True) -> None:
     files = SlackFiles(client)
-    fetching = BackgroundTasks()  # material being fetched, before the review is queued
 
     @app.command(REVIEW_COMMAND)
     async def on_review(ack: Any, body: dict[str, Any], respond: Any) -> None:
@@ -73,14 +74,19 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             outcome = "channel_not_allowed"
         else:
             await ack()
-            fetching.submit(review(body, parsed, respond, request_id), name=request_id)
+            # Durable from here: fetching the material, posting and the review itself are a
+            # queued job, so a crash or a deploy during any of it loses nothing.
+            answers.submit(REVIEW_REQUEST, {"body": {k: body.get(k) for k in COMMAND_FIELDS},
+                                            "request_id": request_id})
             outcome = type(parsed).__name__
         log_event(log, "command", command=REVIEW_COMMAND, request_id=request_id, channel=body.get("channel_id"),
                   user=body.get("user_id"), outcome=outcome, ack_ms=round(1000 * (time.monotonic() - received), 1))
 
-    async def review(body: dict[str, Any], parsed: ReviewInput, respond: Any, request_id: str) -> None:
+    async def review(job: Job) -> None:
+        body, request_id = job.payload["body"], job.payload["request_id"]
+        respond = AsyncWebhookClient(body["response_url"]).send
         try:
-            await post_and_queue(body, parsed, respond, request_id)
+            await post_and_queue(body, parse_review_text(body.get("text") or ""), respond, request_id, job)
         except ReviewMaterialError as error:
             await respond(response_type="ephemeral", text=f"⚠️ {redact(str(error)).text}")
         except Exception:
@@ -88,17 +94,24 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             await respond(response_type="ephemeral", text="⚠️ Something went wrong on my side before the review "
                                                           f"could start. Please try again. (ref `{request_id}`)")
 
-    async def post_and_queue(body: dict[str, Any], parsed: ReviewInput, respond: Any, request_id: str) -> None:
+    async def post_and_queue(body: dict[str, Any], parsed: ReviewInput, respond: Any, request_id: str,
+                             job: Job) -> None:
         channel, user, team = body["channel_id"], body["user_id"], body.get("team_id")
+        if job.posted and not store.take_is_free(channel, job.posted[0]):
+            return  # an earlier run posted the review and queued it before it was cut short
         material, description = await material_for(parsed)
         # One redaction over everything Claude will read (code, question, description, file
         # names), and the one-line preview echoed into the channel.
         request = redact(review_request(material, parsed.question, description))
         title = redact(material.title).text
         try:
-            posted = await client.chat_postMessage(
-                channel=channel, text=f"<@{user}> asked for a review of {material.kind} *{_escape(title)}*",
-                unfurl_links=False, unfurl_media=False)
+            if job.posted:
+                posted = {"ts": job.posted[0]}  # posted by an earlier run, which stopped there
+            else:
+                posted = await client.chat_postMessage(
+                    channel=channel, text=f"<@{user}> asked for a review of {material.kind} *{_escape(title)}*",
+                    unfurl_links=False, unfurl_media=False)
+                store.job_posted(job.id, str(posted["ts"]))
         except SlackApiError as error:
             code = slack_error_code(error)
             log_event(log, "review_not_posted", logging.WARNING, request_id=request_id, channel=channel, error=code)
@@ -124,6 +137,8 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             store.record(channel, parent, StoredMessage(parent, "user", asker, request.text))
             store.mark_synced(channel, parent, time.time(), parent)
             answers.review(ThreadTarget(channel, parent, parent, user, team), request_id, notices, review_agent)
+
+    answers.register(REVIEW_REQUEST, review)
 
     async def material_for(parsed: ReviewInput) -> tuple[Material, str]:
         if isinstance(parsed, PullRequestRef):

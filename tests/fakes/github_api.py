@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ class Change:
     private: bool = False  # only GITHUB_TOKEN may read it
     html: bool = False  # a proxy answers with a login page instead of the API
     too_large: bool = False  # GitHub answers 406 to the diff; the files API still works
+    delay: float = 0.0  # seconds before GitHub answers
 
 
 class FakeGitHub(LocalServer):
@@ -38,6 +40,9 @@ class FakeGitHub(LocalServer):
 
     async def _pull(self, request: web.Request) -> web.Response:
         m = request.match_info
+        change = self.pulls.get((m["owner"], m["repo"], m["number"]))
+        if change is not None and change.delay:
+            await asyncio.sleep(change.delay)
         return self._serve(request, self.pulls.get((m["owner"], m["repo"], m["number"])), "pull")
 
     async def _commit(self, request: web.Request) -> web.Response:
