@@ -140,6 +140,10 @@ class Claude:
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
 
+    async def aclose(self) -> None:
+        """Close the HTTP connections (on shutdown)."""
+        await self._client.close()
+
     @staticmethod
     def system_blocks(agent: Agent, surface: str) -> list[dict[str, Any]]:
         """The agent's body verbatim, then where the answer is shown. Both are stable, so

@@ -146,7 +146,13 @@ def ask_command(settings: Settings, text: str) -> int:
     async def conversation() -> list[Turn]:
         return [Turn("user", redact(text).text)]  # secrets never leave, from the terminal either
 
-    answer = asyncio.run(answerer.answer(new_request_id(), conversation, sink, TERMINAL_SURFACE))
+    async def ask_once() -> Answer | None:
+        try:
+            return await answerer.answer(new_request_id(), conversation, sink, TERMINAL_SURFACE)
+        finally:
+            await answerer.claude.aclose()
+
+    answer = asyncio.run(ask_once())
     return 0 if answer is not None else 1
 
 
@@ -205,13 +211,19 @@ async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: st
     from bot.wiring import create_answerer
 
     store = Store.in_data_dir(settings.data_dir)
-    bot = create_app(settings, create_answerer(settings, catalog, store=store), store)
+    answerer = create_answerer(settings, catalog, store=store)
+    bot = create_app(settings, answerer, store)
     stop = stop_on_signals()
-    if http:
-        await run_http(bot, host, port, stop, settings.shutdown_grace_s)
-    else:
-        assert settings.slack_app_token is not None
-        await run_socket_mode(bot, settings.slack_app_token, stop, settings.shutdown_grace_s, settings.http_port, host)
+    try:
+        if http:
+            await run_http(bot, host, port, stop, settings.shutdown_grace_s)
+        else:
+            assert settings.slack_app_token is not None
+            await run_socket_mode(bot, settings.slack_app_token, stop, settings.shutdown_grace_s,
+                                  settings.http_port, host)
+    finally:
+        await answerer.claude.aclose()
+        store.close()
 
 
 if __name__ == "__main__":

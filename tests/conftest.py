@@ -117,6 +117,7 @@ class BotServer(LocalServer):
     async def stop(self) -> None:
         await self.bot.stop(self.grace)
         await super().stop()
+        await self.bot.answers.close()
 
 
 async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> tuple[RunningBot, BotServer]:

@@ -105,6 +105,10 @@ class ThreadAnswers:
         await self._notices.drain(0)
         return await self._tasks.drain(grace)
 
+    async def close(self) -> None:
+        """Release the Claude client's connections (after `stop`, when nothing will start again)."""
+        await self._answerer.claude.aclose()
+
     def _enqueue(self, payload: dict[str, Any]) -> None:
         job_id = self._store.enqueue(payload)
         self._wake.set()
