@@ -6,7 +6,7 @@ import anthropic
 
 from bot.agents import AgentCatalog, ModelChoices, load_agents, shipped_agents_dir
 from bot.answering import Answerer, Budget
-from bot.claude import Claude
+from bot.claude import CircuitBreaker, Claude
 from bot.config import Settings
 from bot.router import Router
 from bot.store import Store
@@ -17,7 +17,8 @@ def load_catalog(settings: Settings) -> AgentCatalog:
     return load_agents(settings.agents_dir or shipped_agents_dir(), models)
 
 
-def create_answerer(settings: Settings, catalog: AgentCatalog | None = None, store: Store | None = None) -> Answerer:
+def create_answerer(settings: Settings, catalog: AgentCatalog | None = None, store: Store | None = None,
+                    breaker: CircuitBreaker | None = None) -> Answerer:
     """`store` remembers each thread's agent and keeps the usage ledger (the CLI's ask has none)."""
     client = anthropic.AsyncAnthropic(
         api_key=settings.anthropic_api_key,
@@ -26,6 +27,6 @@ def create_answerer(settings: Settings, catalog: AgentCatalog | None = None, sto
         max_retries=0,  # Claude (claude.py) retries, bounded by the answer's deadline
     )
     router = Router(client, settings.router_model, settings.router_timeout_s) if settings.routing else None
-    return Answerer(catalog or load_catalog(settings), Claude(client, settings.max_tokens, settings.answer_deadline_s),
+    return Answerer(catalog or load_catalog(settings), Claude(client, settings.max_tokens, settings.answer_deadline_s, breaker),
                     settings.default_agent, settings.max_context_tokens, router, store, store,
                     Budget(settings.prices, settings.user_daily_tokens))

@@ -139,3 +139,40 @@ async def test_rejected_requests_do_not_open_the_breaker(fake_claude):
     with pytest.raises(ClaudeError) as error:
         await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
     assert error.value.kind == "auth" and breaker.state == "closed"
+
+
+async def test_through_the_app_a_failing_claude_trips_the_breaker_and_it_closes_by_itself(settings, fake_slack,
+                                                                                           fake_claude):
+    import asyncio
+    from dataclasses import replace
+
+    from conftest import BotServer, RunningBot
+
+    from bot.slack.app import create_app
+    from bot.store import Store
+    from bot.wiring import create_answerer
+
+    settings = replace(settings, answer_deadline_s=1.0, routing=False)
+    store = Store.in_data_dir(settings.data_dir)
+    breaker = CircuitBreaker(threshold=2, span_s=0.2, cool_down_s=2.0)
+    slack_bot = create_app(settings, create_answerer(settings, store=store, breaker=breaker), store)
+    server = await BotServer(slack_bot).start()
+    bot = RunningBot(server.origin, slack_bot.answers, fake_slack, fake_claude)
+    try:
+        fake_claude.down = Failure()
+        await bot.mention("first", channel="C1")
+        await bot.idle()
+        assert breaker.state == "open"
+        asked = len(fake_claude.requests)
+        started = time.monotonic()
+        ts, _ = await bot.mention("second", channel="C2")
+        await bot.idle()
+        assert time.monotonic() - started < 0.8 and len(fake_claude.requests) == asked  # told at once
+        assert "failing for a while" in fake_slack.thread("C2", ts)[0].markdown
+        fake_claude.down = None
+        await asyncio.sleep(2.1)  # cool-down: the next question is the probe
+        ts, _ = await bot.mention("third", channel="C3")
+        await bot.idle()
+        assert fake_slack.thread("C3", ts)[0].markdown == "Hello from **Claude**." and breaker.state == "closed"
+    finally:
+        await server.stop()
