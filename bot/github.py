@@ -7,22 +7,13 @@ import logging
 
 import aiohttp
 
+from bot.bounded_read import read_at_most
 from bot.logs import log_event
 from bot.review import CommitRef, Material, PullRequestRef, fit_diff
 
 log = logging.getLogger(__name__)
 
 MAX_DIFF_BYTES = 5 * 1024 * 1024  # GitHub itself refuses diffs far above this
-
-
-async def read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The whole body, or None if it is longer than `limit` bytes (read no further than that)."""
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 class ReviewMaterialError(Exception):

@@ -20,7 +20,7 @@ from bot.conversation import Turn
 from bot.logs import log_event
 from bot.metrics import ANSWER_SECONDS, ANSWERS, IN_FLIGHT, QUEUE_DEPTH
 from bot.slack.events import ThreadTarget, incoming
-from bot.slack.reply import SLACK_SURFACE, WORKING_REACTION, SlackPacing, ThreadReply
+from bot.slack.reply import SLACK_SURFACE, WORKING_REACTION, SlackPacing, ThreadReply, quietly
 from bot.slack.threads import BotIdentity, ThreadReader
 from bot.store import Job, Store, StoredMessage
 from bot.usage import Requester
@@ -214,18 +214,12 @@ class ThreadAnswers:
         if self._store.job_state(job_id) != "queued" or not self._accepting:
             return  # started (or even finished) meanwhile
         ahead = self._store.queued_count() - 1
-        try:
-            await self._client.reactions_add(channel=target.channel, timestamp=target.message_ts, name=WORKING_REACTION)
-        except Exception:  # already there, or not allowed: the status below still says it
-            pass
-        try:
-            await self._client.assistant_threads_setStatus(
-                channel_id=target.channel, thread_ts=target.thread_ts,
-                status=f"is queued behind {ahead} other question{'s' if ahead != 1 else ''}…" if ahead > 0
-                else "is queued, starting soon…")
-        except Exception as error:
-            log_event(log, "slack_call_failed", logging.WARNING, method="assistant.threads.setStatus",
-                      error=repr(error)[:200])
+        await quietly("reactions.add", self._client.reactions_add(
+            channel=target.channel, timestamp=target.message_ts, name=WORKING_REACTION))
+        await quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
+            channel_id=target.channel, thread_ts=target.thread_ts,
+            status=f"is queued behind {ahead} other question{'s' if ahead != 1 else ''}…" if ahead > 0
+            else "is queued, starting soon…"))
 
     async def _mark_interrupted(self, job: Job) -> None:
         """The half-written messages of a job cut short: closed, and said to be superseded, so the
@@ -234,13 +228,10 @@ class ThreadAnswers:
         if target is None:
             return
         for ts in job.posted:
-            for call in (lambda: self._client.chat_stopStream(channel=target.channel, ts=ts),
-                         lambda: self._client.chat_update(channel=target.channel, ts=ts, text=INTERRUPTED,
-                                                          blocks=[{"type": "markdown", "text": INTERRUPTED}])):
-                try:
-                    await call()
-                except Exception as error:  # not streaming any more, or gone: nothing to close
-                    log_event(log, "interrupted_message", logging.INFO, ts=ts, error=repr(error)[:200])
+            # Either may fail harmlessly: not streaming any more, or the message is gone.
+            await quietly("chat.stopStream", self._client.chat_stopStream(channel=target.channel, ts=ts))
+            await quietly("chat.update", self._client.chat_update(
+                channel=target.channel, ts=ts, text=INTERRUPTED, blocks=[{"type": "markdown", "text": INTERRUPTED}]))
             self._store.record(target.channel, target.thread_ts,
                                StoredMessage(ts, "assistant", self._bot_name, "", answers=target.message_ts))
 

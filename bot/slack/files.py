@@ -11,7 +11,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.github import read_at_most
+from bot.bounded_read import read_at_most
 from bot.logs import log_event
 from bot.slack.errors import slack_error_code
 

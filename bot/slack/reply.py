@@ -308,10 +308,13 @@ class ThreadReply:
             channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
 
     async def _quietly(self, method: str, call: Awaitable[Any]) -> None:
-        """Status, reactions and tidying are courtesies: their failure must not cost the answer."""
-        try:
-            await call
-        except Exception as error:
-            reason = slack_error_code(error) if isinstance(error, SlackApiError) else repr(error)[:200]
-            log_event(log, "slack_call_failed", logging.WARNING, request_id=self._request_id,
-                      method=method, error=reason)
+        await quietly(method, call, self._request_id)
+
+
+async def quietly(method: str, call: Awaitable[Any], request_id: str | None = None) -> None:
+    """Status, reactions and tidying are courtesies: their failure must not cost the answer."""
+    try:
+        await call
+    except Exception as error:
+        reason = slack_error_code(error) if isinstance(error, SlackApiError) else repr(error)[:200]
+        log_event(log, "slack_call_failed", logging.WARNING, request_id=request_id, method=method, error=reason)
