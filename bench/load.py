@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakes.claude_api import FakeClaude, Reply  # noqa: E402
-from fakes.slack_api import BOT_TOKEN, FakeSlack  # noqa: E402
-from fakes.slack_events import SIGNING_SECRET, deliver, event_callback, message_event  # noqa: E402
+from bot.playground.slack_emulator import BOT_TOKEN, SlackEmulator  # noqa: E402
+from bot.playground.slack_emulator import SIGNING_SECRET, deliver, event_callback, message_event  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -50,7 +50,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def start_bot(slack: FakeSlack, claude: FakeClaude, data: str, concurrency: int) -> tuple[asyncio.subprocess.Process, str]:
+async def start_bot(slack: SlackEmulator, claude: FakeClaude, data: str, concurrency: int) -> tuple[asyncio.subprocess.Process, str]:
     with __import__("socket").socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -80,7 +80,7 @@ async def timed_delivery(url: str, payload: dict) -> float:
     return time.monotonic() - started
 
 
-async def mentions(slack: FakeSlack, url: str, pid: int, count: int) -> None:
+async def mentions(slack: SlackEmulator, url: str, pid: int, count: int) -> None:
     questions = [slack.post_user_message(f"C{n % 50}", f"<@UBOT> question {n}", user=f"U{n % 30:04d}")
                  for n in range(count)]
     payloads = []
@@ -105,7 +105,7 @@ async def mentions(slack: FakeSlack, url: str, pid: int, count: int) -> None:
           + ", ".join(f"{m} {c / count:g}" for m, c in sorted(calls.items())))
 
 
-async def chatter(slack: FakeSlack, url: str, pid: int, count: int) -> None:
+async def chatter(slack: SlackEmulator, url: str, pid: int, count: int) -> None:
     messages = [slack.post_user_message(f"C{n % 50}", f"lunch at {n}?", user=f"U{n % 30:04d}") for n in range(count)]
     cpu_before, calls_before = cpu_seconds(pid), len(slack.calls)
     acks: list[float] = []
@@ -119,7 +119,7 @@ async def chatter(slack: FakeSlack, url: str, pid: int, count: int) -> None:
 
 
 async def main(count: int, ignored: int, concurrency: int) -> None:
-    slack, claude = await FakeSlack().start(), await FakeClaude().start()
+    slack, claude = await SlackEmulator().start(), await FakeClaude().start()
     claude.default = Reply(chunks=("A short answer ", "that took a second."), first_delay=1.0)
     with tempfile.TemporaryDirectory() as data:
         process, url = await start_bot(slack, claude, data, concurrency)

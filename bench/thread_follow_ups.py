@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import bot_settings, start_bot  # noqa: E402
 from fakes.claude_api import FakeClaude, Reply  # noqa: E402
-from fakes.slack_api import FakeSlack  # noqa: E402
+from bot.playground.slack_emulator import SlackEmulator  # noqa: E402
 
 ANSWER = ("Short answer: **batch the writes** and put a queue in front.\n\n"
           + "- a point with some reasoning about throughput and back-pressure\n" * 8
@@ -29,7 +29,7 @@ ANSWER = ("Short answer: **batch the writes** and put a queue in front.\n\n"
 
 
 async def main(turns: int) -> None:
-    slack, claude = await FakeSlack().start(), await FakeClaude().start()
+    slack, claude = await SlackEmulator().start(), await FakeClaude().start()
     claude.default = Reply(chunks=tuple(ANSWER[i:i + 40] for i in range(0, len(ANSWER), 40)))
     with tempfile.TemporaryDirectory() as data:
         bot, server = await start_bot(bot_settings(slack, claude, Path(data)), slack, claude)

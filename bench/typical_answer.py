@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import bot_settings, start_bot  # noqa: E402
 from fakes.claude_api import FakeClaude, Reply  # noqa: E402
-from fakes.slack_api import FakeSlack  # noqa: E402
+from bot.playground.slack_emulator import SlackEmulator  # noqa: E402
 
 
 def typical_answer() -> tuple[str, ...]:
@@ -40,7 +40,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def main(mentions: int, first_token_s: float, stream_s: float) -> None:
-    slack, claude = await FakeSlack().start(), await FakeClaude().start()
+    slack, claude = await SlackEmulator().start(), await FakeClaude().start()
     chunks = typical_answer()
     claude.default = Reply(chunks=chunks, first_delay=first_token_s, delay=stream_s / len(chunks))
     with tempfile.TemporaryDirectory() as data:

@@ -16,17 +16,17 @@ from bot.slack.server import web_application
 from bot.store import Store
 from bot.wiring import create_answerer
 from fakes.claude_api import FakeClaude
-from fakes.server import LocalServer
-from fakes.slack_api import BOT_TOKEN, FakeSlack
+from bot.playground.local_server import LocalServer
+from bot.playground.slack_emulator import BOT_TOKEN, SlackEmulator
 from fakes.github_api import FakeGitHub
-from fakes.slack_events import SIGNING_SECRET, run_command, say
+from bot.playground.slack_emulator import SIGNING_SECRET, run_command, say
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    fake = await FakeSlack().start()
+async def fake_slack() -> AsyncIterator[SlackEmulator]:
+    fake = await SlackEmulator().start()
     yield fake
     await fake.stop()
 
@@ -45,7 +45,7 @@ async def fake_github() -> AsyncIterator[FakeGitHub]:
     await fake.stop()
 
 
-def bot_settings(fake_slack: FakeSlack, fake_claude: FakeClaude, tmp_path: Path,
+def bot_settings(fake_slack: SlackEmulator, fake_claude: FakeClaude, tmp_path: Path,
                  github_url: str = "http://127.0.0.1:9") -> Settings:
     return Settings(
         slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=fake_slack.url,
@@ -58,7 +58,7 @@ def bot_settings(fake_slack: FakeSlack, fake_claude: FakeClaude, tmp_path: Path,
 class RunningBot:
     url: str
     answers: ThreadAnswers
-    slack: FakeSlack
+    slack: SlackEmulator
     claude: FakeClaude
 
     @property
@@ -120,7 +120,7 @@ class BotServer(LocalServer):
         await self.bot.answers.close()
 
 
-async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> tuple[RunningBot, BotServer]:
+async def start_bot(settings: Settings, fake_slack: SlackEmulator, fake_claude: FakeClaude) -> tuple[RunningBot, BotServer]:
     """The bot in HTTP mode, served exactly as `run --http` serves it."""
     store = Store.in_data_dir(settings.data_dir)
     slack_bot = create_app(settings, create_answerer(settings, store=store), store)
@@ -129,12 +129,12 @@ async def start_bot(settings: Settings, fake_slack: FakeSlack, fake_claude: Fake
 
 
 @pytest.fixture
-async def settings(fake_slack: FakeSlack, fake_claude: FakeClaude, fake_github: FakeGitHub, tmp_path: Path) -> Settings:
+async def settings(fake_slack: SlackEmulator, fake_claude: FakeClaude, fake_github: FakeGitHub, tmp_path: Path) -> Settings:
     return bot_settings(fake_slack, fake_claude, tmp_path, fake_github.url)
 
 
 @pytest.fixture
-async def bot(settings: Settings, fake_slack: FakeSlack, fake_claude: FakeClaude) -> AsyncIterator[RunningBot]:
+async def bot(settings: Settings, fake_slack: SlackEmulator, fake_claude: FakeClaude) -> AsyncIterator[RunningBot]:
     running, server = await start_bot(settings, fake_slack, fake_claude)
     yield running
     await server.stop()

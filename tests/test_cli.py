@@ -13,8 +13,8 @@ from pathlib import Path
 
 import aiohttp
 from fakes.claude_api import Failure, Reply
-from fakes.slack_api import BOT_TOKEN
-from fakes.slack_events import SIGNING_SECRET, deliver, event_callback, mention
+from bot.playground.slack_emulator import BOT_TOKEN
+from bot.playground.slack_emulator import SIGNING_SECRET, deliver, event_callback, mention
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "manifest.yml")

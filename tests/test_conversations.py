@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fakes.claude_api import Reply
-from fakes.slack_events import deliver, event_callback, message_event
+from bot.playground.slack_emulator import deliver, event_callback, message_event
 
 from conftest import start_bot
 

@@ -9,8 +9,8 @@ import sys
 import time
 
 from fakes.claude_api import Reply
-from fakes.slack_api import BOT_TOKEN
-from fakes.slack_events import SIGNING_SECRET, message_event, say
+from bot.playground.slack_emulator import BOT_TOKEN
+from bot.playground.slack_emulator import SIGNING_SECRET, message_event, say
 from test_cli import clean_env, free_port, wait_until_healthy
 
 from bot.slack.answers import INTERRUPTED
@@ -177,7 +177,7 @@ async def test_a_question_edited_while_it_waits_in_the_queue_is_answered_as_edit
     from dataclasses import replace
 
     from conftest import start_bot
-    from fakes.slack_events import deliver, event_callback
+    from bot.playground.slack_emulator import deliver, event_callback
 
     fake_claude.then(Reply(chunks=("slow",), first_delay=2.0), Reply(chunks=("edited one",)))
     bot, server = await start_bot(replace(settings, max_concurrency=1), fake_slack, fake_claude)
@@ -199,7 +199,7 @@ async def test_a_question_edited_while_it_waits_in_the_queue_is_answered_as_edit
 async def test_a_review_cut_short_while_fetching_its_pull_request_is_finished_after_a_restart(
         fake_slack, fake_claude, fake_github, tmp_path):
     from fakes.github_api import Change
-    from fakes.slack_events import run_command
+    from bot.playground.slack_emulator import run_command
 
     diff = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1,2 @@\n x\n+y = 1\n"
     fake_github.pulls[("acme", "api", "5")] = Change("Slow PR", "", diff, delay=3.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from fakes.slack_events import deliver, event_callback, message_event
+from bot.playground.slack_emulator import deliver, event_callback, message_event
 
 WEIRD = [None, 0, -1, 1.5, "", "x" * 5000, [], {}, [1, "a"], {"a": {"b": None}}, True, "<@UBOT>", "1.2.3",
          "\u0000", "😀" * 100, "<@UBOT> " + "y" * 200_000]
@@ -38,7 +38,7 @@ async def test_random_variations_of_real_payloads_never_give_5xx_or_break_the_bo
         statuses.append(response.status)
     for text in ("", "not json", "[]", json.dumps({"type": "event_callback"}), json.dumps({"event": []})):
         import aiohttp
-        from fakes.slack_events import sign
+        from bot.playground.slack_emulator import sign
         import time
         ts = int(time.time())
         async with aiohttp.ClientSession() as session:

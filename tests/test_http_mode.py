@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import aiohttp
-from fakes.slack_events import deliver, event_callback, mention
+from bot.playground.slack_emulator import deliver, event_callback, mention
 
 
 async def test_forged_signature_gets_401_and_reaches_nothing(bot):
@@ -29,7 +29,7 @@ async def test_url_verification_challenge_is_answered(bot):
     async with aiohttp.ClientSession() as session:
         import json
 
-        from fakes.slack_events import sign
+        from bot.playground.slack_emulator import sign
         body = json.dumps({"type": "url_verification", "challenge": "abc123", "token": "t"})
         ts = int(time.time())
         async with session.post(bot.events_url, data=body, headers={

@@ -9,7 +9,7 @@ import asyncio
 import time
 
 from fakes.claude_api import Failure, Reply, StreamError
-from fakes.slack_events import deliver, event_callback, mention
+from bot.playground.slack_emulator import deliver, event_callback, mention
 
 from bot.slack.split import SLACK_MARKDOWN_LIMIT
 

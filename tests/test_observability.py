@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 
 import aiohttp
-from fakes.slack_api import APP_TOKEN
+from bot.playground.slack_emulator import APP_TOKEN
 from test_cli import free_port
 
 from bot.slack.app import create_app

@@ -7,8 +7,8 @@ import time
 from dataclasses import replace
 
 from fakes.claude_api import Reply
-from fakes.slack_api import APP_TOKEN
-from fakes.slack_events import event_callback, mention, message_event
+from bot.playground.slack_emulator import APP_TOKEN
+from bot.playground.slack_emulator import event_callback, mention, message_event
 
 from bot.slack.app import create_app
 from bot.slack.server import run_socket_mode

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .server import LocalServer
+from bot.playground.local_server import LocalServer
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .server import LocalServer
+from bot.playground.local_server import LocalServer
 
 GITHUB_TOKEN = "ghp_" + "T" * 36
 
