@@ -1,4 +1,5 @@
-"""The one way a fake is served: an aiohttp app on a free loopback port."""
+"""The one way a local server is run: an aiohttp app on a loopback port (a free one unless
+told). The emulated Slack, the playground's page and the test suite's fakes are served so."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ class LocalServer:
         self._runner: web.AppRunner | None = None
         self.origin = ""  # http://127.0.0.1:PORT once started
 
-    async def start(self):
-        self._runner = web.AppRunner(self.app)
+    async def start(self, host: str = "127.0.0.1", port: int = 0):
+        self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.origin = f"http://127.0.0.1:{port}"
+        self.origin = f"http://{host}:{port}"
         return self
 
     async def stop(self) -> None:

@@ -18,6 +18,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -74,6 +75,21 @@ class Call:
     args: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Change:
+    """Something a person would see change: a message added or edited ("message"), deleted
+    ("deleted"), a thread's status ("status"), or a reply only its asker sees ("ephemeral")."""
+
+    kind: str
+    channel: str
+    ts: str | None = None
+    thread_ts: str | None = None
+    text: str = ""
+
+
+Watcher = Callable[[Change], None]
+
+
 class SlackEmulator(LocalServer):
     """The Slack Web API (under /api/), file downloads, response_url and a Socket Mode socket."""
 
@@ -100,6 +116,9 @@ class SlackEmulator(LocalServer):
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: dict[str, float] = {}  # envelope_id -> when the app acked it
         self.socket_connected = asyncio.Event()
+        self.status_now: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> status shown now
+        self.watchers: list[Watcher] = []  # told of every Change (the playground's page)
+        self._response_channels: dict[str, str] = {}  # response_url id -> the command's channel
 
     # -- what tests look at ------------------------------------------------------------
 
@@ -115,10 +134,11 @@ class SlackEmulator(LocalServer):
 
     def post_user_message(self, channel: str, text: str, user: str = "UALICE", thread_ts: str | None = None,
                           files: list[dict] | None = None, bot_id: str | None = None) -> Message:
-        """A message appears in Slack (no event is delivered: see slack_events.say)."""
+        """A message appears in Slack (no event is delivered: see `say`)."""
         message = Message(channel, self._next_ts(), thread_ts, text=text, user=user, files=files or [],
                           bot_id=bot_id, subtype="bot_message" if bot_id else ("file_share" if files else None))
         self.messages.append(message)
+        self._changed(Change("message", channel, message.ts, thread_ts))
         return message
 
     def upload(self, name: str, content: str | bytes, filetype: str = "python",
@@ -135,8 +155,37 @@ class SlackEmulator(LocalServer):
         """What SLACK_API_URL is set to."""
         return self.origin + "/api/"
 
+    def response_url(self, channel: str) -> str:
+        """A slash command's response_url: what is sent there, only its asker sees."""
+        response_id = str(len(self._response_channels) + 1)
+        self._response_channels[response_id] = channel
+        return f"{self.origin}/respond/{response_id}"
+
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._clock):06d}"
+
+    def _changed(self, change: Change) -> None:
+        for watcher in self.watchers:
+            watcher(change)
+
+    def _added(self, message: Message) -> None:
+        if message.thread_ts:  # Slack clears a thread's status when the app replies in it
+            self._set_status(message.channel, message.thread_ts, "")
+        self.messages.append(message)
+        self._changed(Change("message", message.channel, message.ts, message.thread_ts))
+
+    def _edited(self, message: Message) -> dict:
+        self._changed(Change("message", message.channel, message.ts, message.thread_ts))
+        return {"channel": message.channel, "ts": message.ts}
+
+    def _reacted(self, channel: str, ts: str) -> None:
+        if any(m.channel == channel and m.ts == ts for m in self.messages):
+            self._changed(Change("message", channel, ts))
+
+    def _set_status(self, channel: str, thread_ts: str, status: str) -> None:
+        if self.status_now.get((channel, thread_ts), "") != status:
+            self.status_now[(channel, thread_ts)] = status
+            self._changed(Change("status", channel, None, thread_ts, status))
 
     async def _dispatch(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -201,7 +250,7 @@ class SlackEmulator(LocalServer):
     def _chat_postMessage(self, args: dict) -> dict:
         message = Message(args["channel"], self._next_ts(), args.get("thread_ts"), bot_id=BOT_ID,
                           text=args.get("markdown_text") or args.get("text", ""), blocks=args.get("blocks") or [])
-        self.messages.append(message)
+        self._added(message)
         return {"channel": message.channel, "ts": message.ts, "message": {"text": message.text}}
 
     def _chat_update(self, args: dict) -> dict:
@@ -212,43 +261,47 @@ class SlackEmulator(LocalServer):
             message.text = args["text"]
         if "blocks" in args:
             message.blocks = args["blocks"]
-        return {"channel": message.channel, "ts": message.ts}
+        return self._edited(message)
 
     def _chat_startStream(self, args: dict) -> dict:
         message = Message(args["channel"], self._next_ts(), args.get("thread_ts"), bot_id=BOT_ID, streaming=True)
         message.text = _chunk_text(args)
-        self.messages.append(message)
+        self._added(message)
         return {"channel": message.channel, "ts": message.ts}
 
     def _chat_appendStream(self, args: dict) -> dict:
         message = self._find(args["channel"], args["ts"])
         assert message.streaming, "appendStream on a stopped stream"
         message.text += _chunk_text(args)
-        return {"channel": message.channel, "ts": message.ts}
+        return self._edited(message)
 
     def _chat_stopStream(self, args: dict) -> dict:
         message = self._find(args["channel"], args["ts"])
         message.text += _chunk_text(args)
         message.blocks = args.get("blocks") or []
         message.streaming = False
-        return {"channel": message.channel, "ts": message.ts, "message": {"text": message.text}}
+        return {**self._edited(message), "message": {"text": message.text}}
 
     def _chat_delete(self, args: dict) -> dict:
         message = self._find(args["channel"], args["ts"])
         self.messages.remove(message)
         self.deleted.append(message)
+        self._changed(Change("deleted", message.channel, message.ts, message.thread_ts))
         return {"channel": message.channel, "ts": message.ts}
 
     def _assistant_threads_setStatus(self, args: dict) -> dict:
         self.statuses.append((args["channel_id"], args["thread_ts"], args.get("status", "")))
+        self._set_status(args["channel_id"], args["thread_ts"], args.get("status", ""))
         return {}
 
     def _reactions_add(self, args: dict) -> dict:
         self.reactions.setdefault((args["channel"], args["timestamp"]), set()).add(args["name"])
+        self._reacted(args["channel"], args["timestamp"])
         return {}
 
     def _reactions_remove(self, args: dict) -> dict:
         self.reactions.get((args["channel"], args["timestamp"]), set()).discard(args["name"])
+        self._reacted(args["channel"], args["timestamp"])
         return {}
 
     def _conversations_replies(self, args: dict) -> dict:
@@ -272,7 +325,11 @@ class SlackEmulator(LocalServer):
         raise SlackError("file_not_found")
 
     async def _respond(self, request: web.Request) -> web.Response:
-        self.responses.append(await request.json())
+        payload = await request.json()
+        self.responses.append(payload)
+        channel = self._response_channels.get(request.match_info["id"])
+        if channel:
+            self._changed(Change("ephemeral", channel, text=payload.get("text", "")))
         return web.Response(text="ok")
 
     async def _download(self, request: web.Request) -> web.Response:
@@ -288,7 +345,10 @@ class SlackEmulator(LocalServer):
                          "profile": {"display_name": name, "real_name": f"{name} Example"}}}
 
     def _find(self, channel: str, ts: str) -> Message:
-        return next(m for m in self.messages if m.channel == channel and m.ts == ts)
+        found = next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
+        if found is None:
+            raise SlackError("message_not_found")
+        return found
 
 
 def _chunk_text(args: dict) -> str:
@@ -388,7 +448,7 @@ async def run_command(slack: SlackEmulator, url: str, text: str, *, channel: str
     payload = {"token": "unused", "team_id": TEAM_ID, "team_domain": "fake", "channel_id": channel,
                "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": command,
                "text": text, "api_app_id": "A0001", "trigger_id": "1.2.3",
-               "response_url": f"{slack.origin}/respond/{len(slack.responses) + 1}"}
+               "response_url": slack.response_url(channel)}
     body = urlencode(payload)
     ts = int(time.time())
     headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(ts),

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.playground import messages_stream as sse
 from bot.playground.local_server import LocalServer
 
 
@@ -143,22 +144,22 @@ class FakeClaude(LocalServer):
             usage["output_tokens"] = len("".join(reply.chunks)) // 4 + 1
         self.usages.append(usage)
         if isinstance(reply, Failure):
-            return web.json_response(
-                {"type": "error", "error": {"type": reply.error_type, "message": reply.message}},
-                # The SDK honours retry-after-ms: its retries stay real but fast in tests.
-                status=reply.status, headers={"request-id": f"req_fail_{len(self.requests)}",
-                                              "retry-after-ms": str(self.retry_after_ms)},
-            )
+            # The SDK honours retry-after-ms: its retries stay real but fast in tests.
+            return sse.error(reply.status, reply.error_type, reply.message,
+                             {"request-id": f"req_fail_{len(self.requests)}", "retry-after-ms": str(self.retry_after_ms)})
         if not body.get("stream"):
             text = "".join(reply.chunks) if isinstance(reply, Reply) else ""
-            return web.json_response(_message(body, text, getattr(reply, "stop_reason", "end_turn"), usage))
-        response = web.StreamResponse(headers={
-            "content-type": "text/event-stream", "request-id": f"req_{len(self.requests)}"})
-        await response.prepare(request)
+            return web.json_response(sse.message(body, text, getattr(reply, "stop_reason", "end_turn"), usage))
         if isinstance(reply, Reply):
-            await self._stream_reply(response, body, reply, usage)
+            await asyncio.sleep(reply.first_delay)
+            response = await sse.start_stream(request, body, {**usage, "output_tokens": 1}, f"req_{len(self.requests)}")
+            await sse.send_text(response, reply.chunks, reply.delay)
+            await sse.end_stream(response, reply.stop_reason, usage["output_tokens"])
         else:
-            await self._stream_error(response, body, reply)
+            response = await sse.start_stream(request, body, {}, f"req_{len(self.requests)}")
+            await sse.send_text(response, reply.chunks_before)
+            await sse.send_event(response, "error", {"type": "error", "error": {"type": reply.error_type,
+                                                                                "message": "boom"}})
         return response
 
     async def _route(self, body: dict[str, Any]) -> web.Response:
@@ -169,50 +170,9 @@ class FakeClaude(LocalServer):
         route = self.routes.popleft() if self.routes else Route(
             self.default_route or body["tools"][0]["input_schema"]["properties"]["agent"]["enum"][0])
         if isinstance(route, Failure):
-            return web.json_response({"type": "error", "error": {"type": route.error_type, "message": route.message}},
-                                     status=route.status, headers={"retry-after-ms": "5"})
+            return sse.error(route.status, route.error_type, route.message, {"retry-after-ms": "5"})
         await asyncio.sleep(route.delay)
-        message = _message(body, "", "tool_use", usage)
+        message = sse.message(body, "", "tool_use", usage)
         message["content"] = [{"type": "tool_use", "id": "toolu_fake", "name": "route_to_agent",
                                "input": {"agent": route.agent}}]
         return web.json_response(message)
-
-    async def _stream_reply(self, response: web.StreamResponse, body: dict, reply: Reply,
-                            usage: dict[str, int]) -> None:
-        await asyncio.sleep(reply.first_delay)
-        await _send(response, "message_start", {"type": "message_start",
-                                                "message": _message(body, "", None, {**usage, "output_tokens": 1})})
-        await _send(response, "content_block_start", {"type": "content_block_start", "index": 0,
-                                                      "content_block": {"type": "text", "text": ""}})
-        for chunk in reply.chunks:
-            await asyncio.sleep(reply.delay)
-            await _send(response, "content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                          "delta": {"type": "text_delta", "text": chunk}})
-        await _send(response, "content_block_stop", {"type": "content_block_stop", "index": 0})
-        await _send(response, "message_delta", {"type": "message_delta",
-                                                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
-                                                "usage": {"output_tokens": usage["output_tokens"]}})
-        await _send(response, "message_stop", {"type": "message_stop"})
-
-    async def _stream_error(self, response: web.StreamResponse, body: dict, reply: StreamError) -> None:
-        await _send(response, "message_start", {"type": "message_start", "message": _message(body, "", None, {})})
-        await _send(response, "content_block_start", {"type": "content_block_start", "index": 0,
-                                                      "content_block": {"type": "text", "text": ""}})
-        for chunk in reply.chunks_before:
-            await _send(response, "content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                          "delta": {"type": "text_delta", "text": chunk}})
-        await _send(response, "error", {"type": "error", "error": {"type": reply.error_type, "message": "boom"}})
-
-
-def _message(body: dict, text: str, stop_reason: str | None, usage: dict[str, int]) -> dict[str, Any]:
-    return {
-        "id": "msg_fake", "type": "message", "role": "assistant", "model": body.get("model", "claude"),
-        "content": [{"type": "text", "text": text}] if text else [],
-        "stop_reason": stop_reason, "stop_sequence": None,
-        "usage": {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0,
-                  "cache_creation_input_tokens": 0, **usage},
-    }
-
-
-async def _send(response: web.StreamResponse, event: str, data: dict) -> None:
-    await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
