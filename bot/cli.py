@@ -30,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--http", action="store_true", help="serve POST /slack/events instead of Socket Mode")
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=int, default=3000)
+    playground = commands.add_parser("playground", help="try the bot without Slack: a Slack-like page on 127.0.0.1")
+    playground.add_argument("--port", type=int, default=3000)
+    start = commands.add_parser("start", help="`run` when Slack is configured, else the playground (`make run`)")
+    start.add_argument("--http", action="store_true", help="serve POST /slack/events instead of Socket Mode")
+    start.add_argument("--host", default="0.0.0.0")
+    start.add_argument("--port", type=int, default=3000)
     check = commands.add_parser("check", help="validate settings, agent files and manifest.yml")
     check.add_argument("--http", action="store_true", help="check the settings HTTP mode needs")
     check.add_argument("--manifest", type=Path, default=Path("manifest.yml"))
@@ -54,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level)
     if args.command == "ask":
         return ask_command(settings, " ".join(args.question))
+    if args.command == "playground":
+        return playground_command(settings, args.port)
+    if args.command == "start" and not settings.slack_configured:
+        print("No Slack tokens are set (SLACK_BOT_TOKEN, SLACK_APP_TOKEN in the environment or .env), so this is "
+              "the playground: the real bot against a local Slack. README.md says how to connect it to Slack.",
+              flush=True)
+        return playground_command(settings, args.port)
     return run_command(settings, args.http, args.host, args.port)
 
 
@@ -183,6 +196,28 @@ class TerminalSink:
 
     async def fail(self, message: str, warning: bool = True) -> None:
         print(f"\n⚠️ {message}" if warning else message, file=sys.stderr)
+
+
+def playground_command(settings: Settings, port: int) -> int:
+    catalog, agent_problems = _usable_catalog(settings)
+    if catalog.get(settings.default_agent) is None:
+        _print_problems(agent_problems, "The playground can't start:")
+        return 2
+    for warning in [*catalog.warnings, *agent_problems]:
+        log_event(log, "agent_warning", logging.WARNING, detail=warning)
+    from bot.playground.app import run_playground
+    from bot.slack.server import stop_on_signals
+
+    async def serve() -> None:
+        await run_playground(settings, catalog, port, stop_on_signals())
+
+    try:
+        asyncio.run(serve())
+    except OSError as error:
+        print(f"backend-engineer: the playground can't listen on 127.0.0.1:{port} ({error.strerror}); "
+              "pass --port to choose another port", file=sys.stderr)
+        return 2
+    return 0
 
 
 def run_command(settings: Settings, http: bool, host: str, port: int) -> int:

@@ -75,6 +75,11 @@ class Settings:
     github_api_url: str = DEFAULT_GITHUB_API_URL
     github_token: str | None = None
 
+    @property
+    def slack_configured(self) -> bool:
+        """Any Slack credential set: the operator means to connect to Slack (else: the playground)."""
+        return bool(self.slack_bot_token or self.slack_app_token or self.slack_signing_secret)
+
     def problems(self, *, slack: bool, socket_mode: bool = False, http: bool = False) -> list[Problem]:
         """What stops the bot from running in the given mode (empty when nothing does)."""
         found: list[Problem] = []

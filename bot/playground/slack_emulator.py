@@ -69,6 +69,10 @@ class SlackError(Exception):
     """A method's error code, answered as {"ok": false, "error": code}."""
 
 
+class DeliveryFailed(Exception):
+    """The app did not acknowledge an event with a 200, as Slack requires."""
+
+
 @dataclass(frozen=True)
 class Call:
     method: str
@@ -254,7 +258,7 @@ class SlackEmulator(LocalServer):
         return {"channel": message.channel, "ts": message.ts, "message": {"text": message.text}}
 
     def _chat_update(self, args: dict) -> dict:
-        message = self._find(args["channel"], args["ts"])
+        message = self.find(args["channel"], args["ts"])
         if "markdown_text" in args:
             message.text = args["markdown_text"]
         elif "text" in args:
@@ -270,20 +274,20 @@ class SlackEmulator(LocalServer):
         return {"channel": message.channel, "ts": message.ts}
 
     def _chat_appendStream(self, args: dict) -> dict:
-        message = self._find(args["channel"], args["ts"])
+        message = self.find(args["channel"], args["ts"])
         assert message.streaming, "appendStream on a stopped stream"
         message.text += _chunk_text(args)
         return self._edited(message)
 
     def _chat_stopStream(self, args: dict) -> dict:
-        message = self._find(args["channel"], args["ts"])
+        message = self.find(args["channel"], args["ts"])
         message.text += _chunk_text(args)
         message.blocks = args.get("blocks") or []
         message.streaming = False
         return {**self._edited(message), "message": {"text": message.text}}
 
     def _chat_delete(self, args: dict) -> dict:
-        message = self._find(args["channel"], args["ts"])
+        message = self.find(args["channel"], args["ts"])
         self.messages.remove(message)
         self.deleted.append(message)
         self._changed(Change("deleted", message.channel, message.ts, message.thread_ts))
@@ -344,7 +348,8 @@ class SlackEmulator(LocalServer):
         return {"user": {"id": user, "name": name.lower(), "real_name": f"{name} Example",
                          "profile": {"display_name": name, "real_name": f"{name} Example"}}}
 
-    def _find(self, channel: str, ts: str) -> Message:
+    def find(self, channel: str, ts: str) -> Message:
+        """The message at `ts`; SlackError message_not_found when there is none."""
         found = next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
         if found is None:
             raise SlackError("message_not_found")
@@ -437,7 +442,8 @@ async def say(slack: SlackEmulator, events_url: str, channel: str, text: str, *,
         payloads.append(event_callback(mention_event, event_id=base + "a"))
     started = time.monotonic()
     responses = await asyncio.gather(*(deliver(events_url, p) for p in payloads))
-    assert all(r.status == 200 for r in responses), [r.status for r in responses]
+    if any(r.status != 200 for r in responses):
+        raise DeliveryFailed(f"the app answered {[r.status for r in responses]} to the events of {message.ts}")
     return message, time.monotonic() - started
 
 
@@ -458,3 +464,14 @@ async def run_command(slack: SlackEmulator, url: str, text: str, *, channel: str
         async with session.post(url, data=body.encode(), headers=headers) as response:
             text_body = await response.text()
             return response, text_body, time.monotonic() - started
+
+
+async def press_button(url: str, message: Message, user: str, action_id: str, value: str) -> aiohttp.ClientResponse:
+    """Someone presses a button on `message`: Slack POSTs a `block_actions` payload (form-encoded)."""
+    payload = {"type": "block_actions", "user": {"id": user}, "team": {"id": TEAM_ID}, "api_app_id": "A0001",
+               "token": "unused", "container": {"type": "message", "message_ts": message.ts,
+                                                "channel_id": message.channel},
+               "channel": {"id": message.channel}, "message": message.as_api(), "trigger_id": "1.2.3",
+               "actions": [{"type": "feedback_buttons", "action_id": action_id, "value": value,
+                            "block_id": "feedback", "action_ts": str(time.time())}]}
+    return await deliver(url, {"payload": json.dumps(payload)}, form=True)
