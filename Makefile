@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test check clean
+.PHONY: install run playground test check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,12 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 
+# The real bot when Slack tokens are set, else the playground on http://127.0.0.1:3000/.
 run: install
-	$(BIN)/backend-engineer run $(ARGS)
+	$(BIN)/backend-engineer start $(ARGS)
+
+playground: install
+	$(BIN)/backend-engineer playground $(ARGS)
 
 check: install
 	$(BIN)/backend-engineer check $(ARGS)

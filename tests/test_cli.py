@@ -172,3 +172,38 @@ async def test_ask_redacts_secrets_before_claude_sees_them(fake_claude, tmp_path
     code, _, err = await run_cli("ask", f"is {key} safe to commit?", env=env, cwd=tmp_path)
     assert code == 0, err
     assert key not in json.dumps(fake_claude.requests)
+
+
+async def test_start_without_slack_opens_the_playground_and_stops_on_ctrl_c(tmp_path):
+    """`make run` on a fresh machine: nothing configured, and the first run still shows the bot."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "start", "--port", str(port), env=clean_env(), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        said = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        said += (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert "No Slack tokens are set" in said and "playground" in said
+        assert f"open http://127.0.0.1:{port}/" in said and "dry run" in said
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/") as page:
+                assert page.status == 200 and "backend-engineer playground" in await page.text()
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), timeout=40)
+    assert process.returncode == 0
+
+
+async def test_start_with_part_of_slack_configured_says_what_is_missing(tmp_path):
+    code, _, err = await run_cli("start", env=clean_env(SLACK_BOT_TOKEN="xoxb-1"), cwd=tmp_path)
+    assert code == 2 and "SLACK_APP_TOKEN" in err and "ANTHROPIC_API_KEY" in err
+
+
+async def test_playground_says_so_when_its_port_is_taken(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await run_cli("playground", "--port", str(port), env=clean_env(), cwd=tmp_path)
+    assert code == 2 and f"can't listen on 127.0.0.1:{port}" in err and "--port" in err

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.agents import AgentCatalog
+from bot.answering import Answerer
 from bot.config import Settings
 from bot.logs import log_event
 from bot.playground.dry_run import API_KEY as DRY_RUN_KEY, DryRunClaude
@@ -93,6 +94,7 @@ class Playground:
         self._port = port
         self._data = tempfile.TemporaryDirectory(prefix="backend-engineer-playground-")
         self._sockets: dict[web.WebSocketResponse, asyncio.Queue[dict[str, Any]]] = {}
+        self._answerer: Answerer | None = None
         self._bot: SlackBot | None = None
         self._bot_server: LocalServer | None = None
         self._store: Store | None = None
@@ -116,17 +118,25 @@ class Playground:
         return self._bot_server.origin + EVENTS_PATH
 
     async def start(self) -> Playground:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(0)  # e.g. the port is taken: leave nothing running behind
+            raise
+        log_event(log, "playground", url=self.url, dry_run=self.mode.dry_run)
+        return self
+
+    async def _start(self) -> None:
         if self.dry_run is not None:
             await self.dry_run.start()
         await self.slack.start("127.0.0.1", self._port)
         settings = playground_settings(self._settings, self.slack, Path(self._data.name), self.dry_run)
         self._store = Store.in_data_dir(settings.data_dir)
-        self._bot = create_app(settings, create_answerer(settings, self._catalog, store=self._store), self._store)
+        self._answerer = create_answerer(settings, self._catalog, store=self._store)
+        self._bot = create_app(settings, self._answerer, self._store)
         self._bot_server = LocalServer(web_application(self._bot))
         await self._bot.start()
         await self._bot_server.start()
-        log_event(log, "playground", url=self.url, dry_run=self.mode.dry_run)
-        return self
 
     async def stop(self, grace: float = 5.0) -> None:
         for socket in list(self._sockets):
@@ -134,6 +144,8 @@ class Playground:
         if self._bot is not None:
             await self._bot.stop(grace)
             await self._bot.answers.close()
+        if self._answerer is not None:
+            await self._answerer.claude.aclose()
         for server in (self._bot_server, self.slack, self.dry_run):
             if server is not None:
                 await server.stop()

@@ -1,0 +1,139 @@
+"""The playground: the real bot against the emulated Slack, as its page and its users see it
+(the browser itself is driven in test_playground_browser.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import RunningBot
+from fakes.claude_api import FakeClaude, Reply
+
+from bot.config import Settings
+from bot.playground.app import CHANNELS, Playground
+from bot.playground.dry_run import DryRunReport
+from bot.playground.render import message_view
+from bot.playground.slack_emulator import Message
+from bot.wiring import load_catalog
+
+GENERAL, DM = CHANNELS[0].id, CHANNELS[1].id
+SECRET = "AKIAIOSFODNN7EXAMPLF"
+
+
+async def started(settings: Settings) -> AsyncIterator[Playground]:
+    playground = await Playground(settings, load_catalog(settings), port=0).start()
+    yield playground
+    await playground.stop()
+
+
+@pytest.fixture
+async def dry_run(tmp_path: Path) -> AsyncIterator[Playground]:
+    """No Anthropic key, no base URL: the playground a newcomer gets."""
+    async for playground in started(Settings(data_dir=tmp_path / "data")):
+        yield playground
+
+
+@pytest.fixture
+async def live(settings: Settings) -> AsyncIterator[Playground]:
+    """Answers from (the test suite's fake of) Claude."""
+    async for playground in started(settings):
+        yield playground
+
+
+def watching(playground: Playground, claude: FakeClaude | None = None) -> RunningBot:
+    return RunningBot(playground.events_url.removesuffix("/slack/events"), playground.answers, playground.slack,
+                      claude)  # type: ignore[arg-type]
+
+
+async def test_dry_run_shows_what_would_be_sent_and_sends_nothing(dry_run):
+    sent = await dry_run.send(GENERAL, f"@backend-engineer why is this slow? the key is {SECRET}")
+    answer = await watching(dry_run).answered(GENERAL, sent["ts"])
+    assert answer.startswith("🧪 **Dry run: nothing was sent to Claude.**")
+    assert "**Agent:** backend-senior-engineer" in answer and "`claude-sonnet-5-5`" in answer
+    assert "**Redacted:** 1 AWS access key" in answer
+    assert "you: why is this slow? the key is [REDACTED aws-access-key]" in answer
+    assert SECRET not in answer
+    report = dry_run.dry_run.reports[0]
+    assert report.agent == "backend-senior-engineer" and report.messages[-1].text.endswith("[REDACTED aws-access-key]")
+    # the thread looks as it would in Slack: answered in the thread, with the usual footer
+    reply = dry_run.slack.thread(GENERAL, sent["ts"])[-1]
+    assert [b["type"] for b in reply.blocks][-2:] == ["context", "context_actions"]
+
+
+async def test_dry_run_follow_up_is_described_with_the_whole_thread(dry_run):
+    sent = await dry_run.send(GENERAL, "@backend-engineer should we shard the orders table?")
+    bot = watching(dry_run)
+    await bot.answered(GENERAL, sent["ts"])
+    follow_up = await dry_run.send(GENERAL, "and if we only have 50 GB?", thread_ts=sent["ts"])
+    answer = await bot.answered(GENERAL, follow_up["ts"])
+    assert "**Conversation:** 3 messages built from the thread" in answer
+    assert [m.role for m in dry_run.dry_run.reports[-1].messages] == ["user", "assistant", "user"]
+
+
+async def test_dry_run_answers_direct_messages_without_a_mention(dry_run):
+    sent = await dry_run.send(DM, "what's a good connection pool size for 8 cores?")
+    assert "Dry run" in await watching(dry_run).answered(DM, sent["ts"])
+
+
+def test_dry_run_report_estimates_tokens_and_cost_with_the_bots_prices(tmp_path):
+    catalog = load_catalog(Settings(data_dir=tmp_path))
+    agent = catalog.agents[0]
+    body = {"model": "claude-sonnet-5-5", "max_tokens": 1000, "stream": True,
+            "system": [{"type": "text", "text": agent.system_prompt}, {"type": "text", "text": "x" * 30}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "y" * 300}]}]}
+    report = DryRunReport.of(body, catalog, {"claude-sonnet-5-5": (2.0, 10.0)})
+    tokens = -(-(len(agent.system_prompt) + 330) // 3)
+    assert (report.agent, report.input_tokens, report.redacted) == (agent.name, tokens, {})
+    text = report.markdown()
+    assert f"about ${tokens * 2 / 1e6:.4f} for the input" in text and "at most $0.0100 for the answer" in text
+    assert "**Redacted:** nothing" in text
+    unknown = DryRunReport.of({**body, "model": "claude-next", "system": "custom"}, catalog, {})
+    assert unknown.agent is None and "no price known for `claude-next` (set BOT_PRICES)" in unknown.markdown()
+
+
+async def test_the_page_follows_an_answer_as_it_streams(live, fake_claude):
+    fake_claude.then(Reply(chunks=("Use keyset ", "pagination."), first_delay=0.3, delay=0.2))
+    updates = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(live.url + "ws") as page:
+        hello = await page.receive_json()
+        assert hello["dry_run"] is False and [c["id"] for c in hello["channels"]] == [GENERAL, DM]
+        await page.send_json({"type": "send", "channel": GENERAL, "text": "@backend-engineer how to page 1M rows?"})
+        while not any(u.get("type") == "message" and u["message"]["feedback"] for u in updates):
+            updates.append(await asyncio.wait_for(page.receive_json(), 10))
+    kinds = [u["type"] for u in updates]
+    asked = next(u["message"] for u in updates if u["type"] == "message" and not u["message"]["is_bot"])
+    assert asked["html"] == "<p>@backend-engineer how to page 1M rows?</p>\n"
+    assert {"type": "sent", "channel": GENERAL, "ts": asked["ts"], "thread_ts": None, "mentions_bot": True} in updates
+    assert {"type": "status", "channel": GENERAL, "thread_ts": asked["ts"], "status": "is thinking…"} in updates
+    answers = [u["message"] for u in updates if u["type"] == "message" and u["message"]["is_bot"]]
+    assert answers[0]["streaming"] and not answers[-1]["streaming"]
+    assert answers[-1]["html"] == "<p>Use keyset pagination.</p>\n" and answers[-1]["thread_ts"] == asked["ts"]
+    assert "backend-senior-engineer" in answers[-1]["footer"][0]
+    first_text = next(i for i, u in enumerate(updates) if u["type"] == "message" and u["message"]["is_bot"])
+    assert kinds.index("status") < first_text  # the status shows first, then the text
+    assert any("👀" in u["message"]["reactions"] for u in updates if u["type"] == "message")  # heard at once
+    assert "how to page 1M rows?" in json.dumps(fake_claude.requests[0]["messages"])
+
+
+async def test_unknown_commands_and_feedback_are_answered_on_the_page(live, fake_claude, caplog):
+    caplog.set_level("INFO")
+    assert "is not a command here" in (await live.send(GENERAL, "/deploy now"))["html"]
+    sent = await live.send(GENERAL, "@backend-engineer hello")
+    await watching(live, fake_claude).idle()
+    answer_ts = live.slack.thread(GENERAL, sent["ts"])[-1].ts
+    await live.feedback(GENERAL, answer_ts, "helpful")
+    assert any(r.getMessage() == "feedback" and r.fields.get("value") == "helpful"
+               for r in caplog.records)
+
+
+def test_what_people_type_is_shown_as_text_never_as_html():
+    message = Message("C1", "1.1", None, text="<img src=x onerror=alert(1)> *hi*", user="UALICE",
+                      blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": "*agent* · `model` <b>"}]}])
+    view = message_view(message, {"UALICE": "Alice"})
+    assert "<img" not in view.html and "&lt;img" in view.html
+    assert view.footer == ("<strong>agent</strong> · <code>model</code> &lt;b&gt;",)
+    assert view.author == "Alice" and not view.is_bot
