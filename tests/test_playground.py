@@ -89,7 +89,8 @@ def test_dry_run_report_estimates_tokens_and_cost_with_the_bots_prices(tmp_path)
     tokens = -(-(len(agent.system_prompt) + 330) // 3)
     assert (report.agent, report.input_tokens, report.redacted) == (agent.name, tokens, {})
     text = report.markdown()
-    assert f"about ${tokens * 2 / 1e6:.4f} for the input" in text and "at most $0.0100 for the answer" in text
+    assert f"about ${tokens * 2 * 1.25 / 1e6:.4f} for the input, written to the prompt cache" in text
+    assert "at most $0.0100 for the answer" in text
     assert "**Redacted:** nothing" in text
     unknown = DryRunReport.of({**body, "model": "claude-next", "system": "custom"}, catalog, {})
     assert unknown.agent is None and "no price known for `claude-next` (set BOT_PRICES)" in unknown.markdown()

@@ -23,6 +23,7 @@ from bot.conversation import estimate_tokens
 from bot.playground import messages_stream as sse
 from bot.playground.local_server import LocalServer
 from bot.redact import Redaction
+from bot.usage import CACHE_WRITE_FACTOR
 
 API_KEY = "dry-run"  # what the SDK is given: it must send some key, and this one goes nowhere
 EXCERPT_CHARS = 400
@@ -93,10 +94,12 @@ class DryRunReport:
         if self.price is None:
             return f"no price known for `{self.model}` (set BOT_PRICES)"
         per_in, per_out = self.price
-        first = self.input_tokens * per_in / 1_000_000
+        # The whole request is written to the prompt cache (its last block carries the marker).
+        first = self.input_tokens * per_in * CACHE_WRITE_FACTOR / 1_000_000
         most = self.max_tokens * per_out / 1_000_000
-        return (f"about ${first:.4f} for the input the first time (less once cached), plus at most "
-                f"${most:.4f} for the answer (at ${per_in:g} / ${per_out:g} per million tokens)")
+        return (f"about ${first:.4f} for the input, written to the prompt cache (follow-ups read most of it "
+                f"back for a tenth of the price), plus at most ${most:.4f} for the answer "
+                f"(at ${per_in:g} / ${per_out:g} per million tokens)")
 
 
 class DryRunClaude(LocalServer):
