@@ -138,3 +138,14 @@ def test_what_people_type_is_shown_as_text_never_as_html():
     assert "<img" not in view.html and "&lt;img" in view.html
     assert view.footer == ("<strong>agent</strong> · <code>model</code> &lt;b&gt;",)
     assert view.author == "Alice" and not view.is_bot
+
+
+async def test_other_web_pages_cannot_drive_the_bot(live):
+    """A page on another site, open in the same browser, must not spend the user's Claude key."""
+    async with aiohttp.ClientSession() as session:
+        for headers in ({"Origin": "https://evil.example"}, {"Host": "rebound.example"}):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(live.url + "ws", headers=headers)
+            assert refused.value.status == 403
+        async with session.ws_connect(live.url + "ws", headers={"Origin": live.url.rstrip("/")}) as page:
+            assert (await page.receive_json())["type"] == "hello"

@@ -211,7 +211,18 @@ class Playground:
             if update:
                 queue.put_nowait(update)
 
+    def _own_page(self, request: web.Request) -> bool:
+        """Only this page may drive the bot: any web page the person has open could otherwise
+        open a WebSocket to 127.0.0.1 and spend their Claude key (browsers always send Origin;
+        a rebinding DNS name shows in Host)."""
+        port = self.slack.origin.rsplit(":", 1)[1]
+        ours = {f"127.0.0.1:{port}", f"localhost:{port}"}
+        origin = request.headers.get("Origin")
+        return request.host in ours and (origin is None or origin.removeprefix("http://") in ours)
+
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        if not self._own_page(request):
+            raise web.HTTPForbidden(text="the playground only takes requests from its own page")
         socket = web.WebSocketResponse(heartbeat=30)
         await socket.prepare(request)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
