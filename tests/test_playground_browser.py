@@ -81,6 +81,7 @@ async def test_ask_follow_up_and_review_in_the_playground(browser, settings, fak
     try:
         page = await open_page(browser, playground)
         await expect(page.locator("#banner")).to_contain_text("Live: answers come from Claude")
+        await expect(page.locator("#thread")).to_be_hidden()  # until there is a thread to show
 
         # A mention in the channel: the thread opens, the status shows, then the answer streams in.
         await send(page, "#channel-input", "@backend-engineer How should we paginate the orders API? "
@@ -114,14 +115,24 @@ async def test_ask_follow_up_and_review_in_the_playground(browser, settings, fak
         await page.mouse.move(0, 0)  # no hover highlight in the picture
         await page.screenshot(path=str(screenshot_path("playground.png", tmp_path)))
 
-        # /backend-review on a snippet: a post in the channel says who asked, the review is in its thread.
-        await send(page, "#channel-input", f"/backend-review {SNIPPET}")
+        # /backend-review alone: how to use it, to you only.
+        await send(page, "#channel-input", "/backend-review")
+        usage = page.locator("#channel-messages .ephemeral")
+        await expect(usage).to_contain_text("Only visible to you")
+        await expect(usage.locator(".body strong code")).to_have_text("/backend-review")
+        await expect(usage.locator("pre")).to_have_count(0)  # no stray code block in the help
+
+        # /backend-review on a snippet (Shift+Enter after the command, as people do): a post in
+        # the channel says who asked, and the review is in its thread.
+        await send(page, "#channel-input", f"/backend-review\n{SNIPPET}")
         channel = page.locator("#channel-messages")
         await expect(channel.locator(".message.bot").last).to_contain_text("@you asked for a review of")
         await channel.locator(".message.bot").last.locator(".replies").click()
         await expect(thread.locator(".message.bot .feedback")).to_be_visible()
         await expect(thread.locator(".message.bot").last).to_contain_text("SQL injection")
         assert 'f\\"SELECT * FROM users WHERE id = {user_id}\\"' in json.dumps(fake_claude.requests[2]["messages"])
+        await page.mouse.move(0, 0)
+        await page.screenshot(path=str(screenshot_path("playground-review.png", tmp_path)))
     finally:
         await playground.stop()
 

@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 USAGE = (
     "*`/backend-review`* — a senior backend engineer's review, posted in this channel with a thread "
     "to discuss it.\n"
-    "• *Code*, pasted with or without ``` fences, with a question if you like:\n"
-    "   `/backend-review is this safe under concurrency? ```def take(job): ...````\n"
+    # No triple backticks in here: mid-line, Slack would open a code block with them.
+    "• *Code*, pasted as it is or in a code block, with a question if you like:\n"
+    "   `/backend-review is this safe under concurrency? def take(job): ...`\n"
     "• *A pull request or commit*: `/backend-review https://github.com/acme/api/pull/42`\n"
     "• *A Slack file or snippet*: `/backend-review https://acme.slack.com/files/U123/F456/worker.py`\n"
     "Secrets in what you send are redacted before anything reaches Claude. "
