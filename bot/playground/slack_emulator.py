@@ -45,6 +45,7 @@ class Message:
     user: str | None = None
     bot_id: str | None = None
     streaming: bool = False  # True between chat.startStream and chat.stopStream
+    is_markdown: bool = False  # posted as Markdown (markdown_text, a stream); else Slack's mrkdwn
     files: list[dict] = field(default_factory=list)
     subtype: str | None = None
 
@@ -95,10 +96,13 @@ Watcher = Callable[[Change], None]
 
 
 class SlackEmulator(LocalServer):
-    """The Slack Web API (under /api/), file downloads, response_url and a Socket Mode socket."""
+    """The Slack Web API (under /api/), file downloads, response_url and a Socket Mode socket.
+    The credentials are the tests' fixed ones unless given (the playground makes its own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
+                 signing_secret: str = SIGNING_SECRET) -> None:
         super().__init__()
+        self.bot_token, self.app_token, self.signing_secret = bot_token, app_token, signing_secret
         self.calls: list[Call] = []
         self.messages: list[Message] = []
         self.statuses: list[tuple[str, str, str]] = []  # (channel, thread_ts, status)
@@ -160,8 +164,9 @@ class SlackEmulator(LocalServer):
         return self.origin + "/api/"
 
     def response_url(self, channel: str) -> str:
-        """A slash command's response_url: what is sent there, only its asker sees."""
-        response_id = str(len(self._response_channels) + 1)
+        """A slash command's response_url: what is sent there, only its asker sees. Unguessable,
+        as Slack's are."""
+        response_id = uuid.uuid4().hex
         self._response_channels[response_id] = channel
         return f"{self.origin}/respond/{response_id}"
 
@@ -195,7 +200,7 @@ class SlackEmulator(LocalServer):
         method = request.match_info["method"]
         args = await _read_args(request)
         self.calls.append(Call(method, args))
-        token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
+        token = self.app_token if method == "apps.connections.open" else self.bot_token
         if request.headers.get("Authorization") != f"Bearer {token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if self.fail_with.get(method):
@@ -253,22 +258,24 @@ class SlackEmulator(LocalServer):
 
     def _chat_postMessage(self, args: dict) -> dict:
         message = Message(args["channel"], self._next_ts(), args.get("thread_ts"), bot_id=BOT_ID,
-                          text=args.get("markdown_text") or args.get("text", ""), blocks=args.get("blocks") or [])
+                          text=args.get("markdown_text") or args.get("text", ""), blocks=args.get("blocks") or [],
+                          is_markdown="markdown_text" in args)
         self._added(message)
         return {"channel": message.channel, "ts": message.ts, "message": {"text": message.text}}
 
     def _chat_update(self, args: dict) -> dict:
         message = self.find(args["channel"], args["ts"])
         if "markdown_text" in args:
-            message.text = args["markdown_text"]
+            message.text, message.is_markdown = args["markdown_text"], True
         elif "text" in args:
-            message.text = args["text"]
+            message.text, message.is_markdown = args["text"], False
         if "blocks" in args:
             message.blocks = args["blocks"]
         return self._edited(message)
 
     def _chat_startStream(self, args: dict) -> dict:
-        message = Message(args["channel"], self._next_ts(), args.get("thread_ts"), bot_id=BOT_ID, streaming=True)
+        message = Message(args["channel"], self._next_ts(), args.get("thread_ts"), bot_id=BOT_ID, streaming=True,
+                          is_markdown=True)
         message.text = _chunk_text(args)
         self._added(message)
         return {"channel": message.channel, "ts": message.ts}
@@ -338,7 +345,7 @@ class SlackEmulator(LocalServer):
 
     async def _download(self, request: web.Request) -> web.Response:
         self.calls.append(Call("files.download", {"id": request.match_info["id"]}))
-        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+        if request.headers.get("Authorization") != f"Bearer {self.bot_token}":
             return web.Response(text="<html>sign in</html>", content_type="text/html")  # as Slack does
         return web.Response(body=self.files[request.match_info["id"]], content_type="application/octet-stream")
 
@@ -441,7 +448,7 @@ async def say(slack: SlackEmulator, events_url: str, channel: str, text: str, *,
         mention_event.pop("channel_type")
         payloads.append(event_callback(mention_event, event_id=base + "a"))
     started = time.monotonic()
-    responses = await asyncio.gather(*(deliver(events_url, p) for p in payloads))
+    responses = await asyncio.gather(*(deliver(events_url, p, secret=slack.signing_secret) for p in payloads))
     if any(r.status != 200 for r in responses):
         raise DeliveryFailed(f"the app answered {[r.status for r in responses]} to the events of {message.ts}")
     return message, time.monotonic() - started
@@ -458,7 +465,7 @@ async def run_command(slack: SlackEmulator, url: str, text: str, *, channel: str
     body = urlencode(payload)
     ts = int(time.time())
     headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(ts),
-               "X-Slack-Signature": sign(body, ts)}
+               "X-Slack-Signature": sign(body, ts, slack.signing_secret)}
     started = time.monotonic()
     async with aiohttp.ClientSession() as session:
         async with session.post(url, data=body.encode(), headers=headers) as response:
@@ -466,7 +473,8 @@ async def run_command(slack: SlackEmulator, url: str, text: str, *, channel: str
             return response, text_body, time.monotonic() - started
 
 
-async def press_button(url: str, message: Message, user: str, action_id: str, value: str) -> aiohttp.ClientResponse:
+async def press_button(url: str, message: Message, user: str, action_id: str, value: str,
+                       secret: str = SIGNING_SECRET) -> aiohttp.ClientResponse:
     """Someone presses a button on `message`: Slack POSTs a `block_actions` payload (form-encoded)."""
     payload = {"type": "block_actions", "user": {"id": user}, "team": {"id": TEAM_ID}, "api_app_id": "A0001",
                "token": "unused", "container": {"type": "message", "message_ts": message.ts,
@@ -474,4 +482,4 @@ async def press_button(url: str, message: Message, user: str, action_id: str, va
                "channel": {"id": message.channel}, "message": message.as_api(), "trigger_id": "1.2.3",
                "actions": [{"type": "feedback_buttons", "action_id": action_id, "value": value,
                             "block_id": "feedback", "action_ts": str(time.time())}]}
-    return await deliver(url, {"payload": json.dumps(payload)}, form=True)
+    return await deliver(url, {"payload": json.dumps(payload)}, form=True, secret=secret)
