@@ -205,7 +205,7 @@ def playground_command(settings: Settings, port: int) -> int:
         return 2
     for warning in [*catalog.warnings, *agent_problems]:
         log_event(log, "agent_warning", logging.WARNING, detail=warning)
-    from bot.playground.app import run_playground
+    from bot.playground.app import PortUnavailable, run_playground
     from bot.slack.server import stop_on_signals
 
     async def serve() -> None:
@@ -213,10 +213,11 @@ def playground_command(settings: Settings, port: int) -> int:
 
     try:
         asyncio.run(serve())
-    except OSError as error:
-        print(f"backend-engineer: the playground can't listen on 127.0.0.1:{port} ({error.strerror}); "
-              "pass --port to choose another port", file=sys.stderr)
+    except PortUnavailable as error:
+        print(f"backend-engineer: the playground {error}; pass --port to choose another port", file=sys.stderr)
         return 2
+    except asyncio.CancelledError:  # stopped by a second Ctrl-C
+        return 130
     return 0
 
 

@@ -59,19 +59,26 @@ async def test_dry_run_shows_what_would_be_sent_and_sends_nothing(dry_run):
     assert SECRET not in answer
     report = dry_run.dry_run.reports[0]
     assert report.agent == "backend-senior-engineer" and report.messages[-1].text.endswith("[REDACTED aws-access-key]")
-    # the thread looks as it would in Slack: answered in the thread, with the usual footer
+    # answered in the thread with the usual footer, which names no model as if it had answered
     reply = dry_run.slack.thread(GENERAL, sent["ts"])[-1]
     assert [b["type"] for b in reply.blocks][-2:] == ["context", "context_actions"]
+    assert "`claude-sonnet-5-5 (dry run)`" in json.dumps(reply.blocks, ensure_ascii=False)
 
 
 async def test_dry_run_follow_up_is_described_with_the_whole_thread(dry_run):
-    sent = await dry_run.send(GENERAL, "@backend-engineer should we shard the orders table?")
+    sent = await dry_run.send(GENERAL, f"@backend-engineer should we shard the orders table? {SECRET}")
     bot = watching(dry_run)
     await bot.answered(GENERAL, sent["ts"])
     follow_up = await dry_run.send(GENERAL, "and if we only have 50 GB?", thread_ts=sent["ts"])
     answer = await bot.answered(GENERAL, follow_up["ts"])
     assert "**Conversation:** 3 messages built from the thread" in answer
     assert [m.role for m in dry_run.dry_run.reports[-1].messages] == ["user", "assistant", "user"]
+    # the first report, back in the thread, is neither counted nor passed off as Claude's answer
+    assert "**Redacted:** 1 AWS access key" in answer
+    assert "**Left out of the estimate:** 1 earlier dry-run report in the thread" in answer
+    assert "> (an earlier dry-run report: in a live run, Claude's answer)" in answer
+    first, second = dry_run.dry_run.reports
+    assert second.input_tokens - first.input_tokens < 30  # the follow-up's own words, not the report
 
 
 async def test_dry_run_answers_direct_messages_without_a_mention(dry_run):
@@ -89,7 +96,7 @@ def test_dry_run_report_estimates_tokens_and_cost_with_the_bots_prices(tmp_path)
     tokens = -(-(len(agent.system_prompt) + 330) // 3)
     assert (report.agent, report.input_tokens, report.redacted) == (agent.name, tokens, {})
     text = report.markdown()
-    assert f"about ${tokens * 2 * 1.25 / 1e6:.4f} for the input, written to the prompt cache" in text
+    assert f"at most about ${tokens * 2 * 1.25 / 1e6:.4f} for the input (all of it written to the prompt cache" in text
     assert "at most $0.0100 for the answer" in text
     assert "**Redacted:** nothing" in text
     unknown = DryRunReport.of({**body, "model": "claude-next", "system": "custom"}, catalog, {})
@@ -107,7 +114,7 @@ async def test_the_page_follows_an_answer_as_it_streams(live, fake_claude):
             updates.append(await asyncio.wait_for(page.receive_json(), 10))
     kinds = [u["type"] for u in updates]
     asked = next(u["message"] for u in updates if u["type"] == "message" and not u["message"]["is_bot"])
-    assert asked["html"] == "<p>@backend-engineer how to page 1M rows?</p>\n"
+    assert asked["html"] == '<span class="mention">@backend-engineer</span> how to page 1M rows?'
     assert {"type": "sent", "channel": GENERAL, "ts": asked["ts"], "thread_ts": None, "mentions_bot": True} in updates
     assert {"type": "status", "channel": GENERAL, "thread_ts": asked["ts"], "status": "is thinking…"} in updates
     answers = [u["message"] for u in updates if u["type"] == "message" and u["message"]["is_bot"]]
@@ -132,12 +139,18 @@ async def test_unknown_commands_and_feedback_are_answered_on_the_page(live, fake
 
 
 def test_what_people_type_is_shown_as_text_never_as_html():
-    message = Message("C1", "1.1", None, text="<img src=x onerror=alert(1)> *hi*", user="UALICE",
-                      blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": "*agent* · `model` <b>"}]}])
+    typed = ('&lt;img src=x onerror=alert(1)&gt; *hi* <javascript:alert(1)|click> '
+             '<https://x.example/" onmouseover="alert(1)|docs>')  # as Slack sends it: entities, links
+    message = Message("C1", "1.1", None, text=typed, user="UALICE",
+                      blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": "*agent* · `model`"}]}])
     view = message_view(message, {"UALICE": "Alice"})
-    assert "<img" not in view.html and "&lt;img" in view.html
-    assert view.footer == ("<strong>agent</strong> · <code>model</code> &lt;b&gt;",)
-    assert view.author == "Alice" and not view.is_bot
+    assert view.html.startswith("&lt;img src=x onerror=alert(1)&gt; <strong>hi</strong> click ")
+    assert '<a href="https://x.example/&quot; onmouseover=&quot;alert(1)" target="_blank"' in view.html
+    assert view.footer == ("<strong>agent</strong> · <code>model</code>",)
+    answer = Message("C1", "1.2", "1.1", text="![x](https://tracker.example/p.gif) [a](javascript:alert(1))",
+                     bot_id="BBOT", is_markdown=True)
+    shown = message_view(answer, {}).html
+    assert "<img" not in shown and "javascript:" not in shown.split("[a]")[0] and 'href="javascript' not in shown
 
 
 async def test_other_web_pages_cannot_drive_the_bot(live):

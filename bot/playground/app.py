@@ -12,7 +12,10 @@ import asyncio
 import json
 import logging
 import re
+import secrets
+import signal
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,12 +26,11 @@ from bot.agents import AgentCatalog
 from bot.answering import Answerer
 from bot.config import Settings
 from bot.logs import log_event
-from bot.playground.dry_run import API_KEY as DRY_RUN_KEY, DryRunClaude
+from bot.playground.dry_run import API_KEY as PLACEHOLDER_KEY, DryRunClaude
 from bot.playground.local_server import LocalServer
-from bot.playground.render import BOT_NAME, markdown_html, message_view
+from bot.playground.render import BOT_NAME, message_view, mrkdwn_html
 from bot.playground.slack_emulator import (
-    BOT_TOKEN, BOT_USER_ID, SIGNING_SECRET, Change, DeliveryFailed, SlackEmulator, SlackError, press_button,
-    run_command, say,
+    BOT_USER_ID, Change, DeliveryFailed, SlackEmulator, SlackError, press_button, run_command, say,
 )
 from bot.slack.answers import ThreadAnswers
 from bot.slack.app import SlackBot, create_app
@@ -42,7 +44,11 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 YOU = ("U0YOU", "you")  # the person at the page: (user id, display name)
 REVIEW_COMMAND = "/backend-review"
+GRACE_S = 2.0  # on stop, answers in flight get this long (the playground's state goes anyway)
 _AT_BOT = re.compile(rf"(?<![\w<])@{re.escape(BOT_NAME)}\b")
+_COMMAND = re.compile(r"(/\S+)\s*(.*)", re.S)
+_CONTENT_SECURITY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                     "connect-src 'self' ws://127.0.0.1:* ws://localhost:*")
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,10 @@ class Channel:
 CHANNELS = (Channel("C0GENERAL", "general"), Channel("D0BOT", BOT_NAME))
 
 
+class PortUnavailable(Exception):
+    """The page's port could not be listened on (taken, or not allowed)."""
+
+
 @dataclass(frozen=True)
 class Mode:
     """Where answers come from, as the page's banner says it."""
@@ -63,9 +73,11 @@ class Mode:
 
     @classmethod
     def of(cls, settings: Settings) -> Mode:
-        if settings.anthropic_api_key or settings.anthropic_base_url:
-            where = settings.anthropic_base_url or "Anthropic's API"
-            return cls(False, f"Live: answers come from Claude ({where}), billed to your key.")
+        if settings.anthropic_api_key:
+            where = f" through {settings.anthropic_base_url}" if settings.anthropic_base_url else ""
+            return cls(False, f"Live: answers come from Claude{where}, billed to your ANTHROPIC_API_KEY.")
+        if settings.anthropic_base_url:
+            return cls(False, f"Live: answers come from the Messages API at {settings.anthropic_base_url}.")
         return cls(True, "Dry run: no ANTHROPIC_API_KEY, so nothing is sent to Claude. Each answer shows "
                          "what the bot would send instead: agent, model, prompt, redactions, tokens and cost.")
 
@@ -73,12 +85,16 @@ class Mode:
 def playground_settings(settings: Settings, slack: SlackEmulator, data_dir: Path,
                         dry_run: DryRunClaude | None) -> Settings:
     """The operator's settings, with Slack replaced by the emulation (and Claude by the dry run)."""
-    local = replace(settings, slack_bot_token=BOT_TOKEN, slack_app_token=None, slack_signing_secret=SIGNING_SECRET,
-                    slack_api_url=slack.url, data_dir=data_dir, allowed_channels=None, http_port=None)
-    if dry_run is None:
-        return local
-    # Routing is off: choosing an agent without Claude would be pretending.
-    return replace(local, anthropic_api_key=DRY_RUN_KEY, anthropic_base_url=dry_run.url, routing=False)
+    local = replace(settings, slack_bot_token=slack.bot_token, slack_app_token=None,
+                    slack_signing_secret=slack.signing_secret, slack_api_url=slack.url, data_dir=data_dir,
+                    allowed_channels=None, http_port=None)
+    if dry_run is not None:
+        # Routing is off: choosing an agent without Claude would be pretending.
+        return replace(local, anthropic_api_key=PLACEHOLDER_KEY, anthropic_base_url=dry_run.url, routing=False)
+    if not local.anthropic_api_key:
+        # A gateway that needs no key: the SDK still insists on one.
+        return replace(local, anthropic_api_key=PLACEHOLDER_KEY)
+    return local
 
 
 class Playground:
@@ -86,7 +102,10 @@ class Playground:
 
     def __init__(self, settings: Settings, catalog: AgentCatalog, port: int = 3000):
         self.mode = Mode.of(settings)
-        self.slack = SlackEmulator()
+        # Made up per run: nothing else on this machine can act as Slack or as the bot.
+        self.slack = SlackEmulator(bot_token=f"xoxb-playground-{secrets.token_hex(12)}",
+                                   app_token=f"xapp-playground-{secrets.token_hex(12)}",
+                                   signing_secret=secrets.token_hex(16))
         self.slack.users[YOU[0]] = YOU[1]
         self.dry_run = DryRunClaude(catalog, settings.prices) if self.mode.dry_run else None
         self._settings = settings
@@ -94,10 +113,12 @@ class Playground:
         self._port = port
         self._data = tempfile.TemporaryDirectory(prefix="backend-engineer-playground-")
         self._sockets: dict[web.WebSocketResponse, asyncio.Queue[dict[str, Any]]] = {}
+        self._stopping = False
         self._answerer: Answerer | None = None
         self._bot: SlackBot | None = None
         self._bot_server: LocalServer | None = None
         self._store: Store | None = None
+        self.slack.app.middlewares.append(self._only_from_here)
         self.slack.app.router.add_get("/", self._index)
         self.slack.app.router.add_get("/ws", self._socket)
         self.slack.app.router.add_static("/static", STATIC)
@@ -121,7 +142,7 @@ class Playground:
         try:
             await self._start()
         except BaseException:
-            await self.stop(0)  # e.g. the port is taken: leave nothing running behind
+            await self.stop(0)  # leave nothing running behind
             raise
         log_event(log, "playground", url=self.url, dry_run=self.mode.dry_run)
         return self
@@ -129,7 +150,10 @@ class Playground:
     async def _start(self) -> None:
         if self.dry_run is not None:
             await self.dry_run.start()
-        await self.slack.start("127.0.0.1", self._port)
+        try:
+            await self.slack.start("127.0.0.1", self._port)
+        except OSError as error:
+            raise PortUnavailable(f"can't listen on 127.0.0.1:{self._port} ({error.strerror})") from error
         settings = playground_settings(self._settings, self.slack, Path(self._data.name), self.dry_run)
         self._store = Store.in_data_dir(settings.data_dir)
         self._answerer = create_answerer(settings, self._catalog, store=self._store)
@@ -138,20 +162,23 @@ class Playground:
         await self._bot.start()
         await self._bot_server.start()
 
-    async def stop(self, grace: float = 5.0) -> None:
-        for socket in list(self._sockets):
-            await socket.close()
-        if self._bot is not None:
-            await self._bot.stop(grace)
-            await self._bot.answers.close()
-        if self._answerer is not None:
-            await self._answerer.claude.aclose()
-        for server in (self._bot_server, self.slack, self.dry_run):
-            if server is not None:
-                await server.stop()
-        if self._store is not None:
-            self._store.close()
-        self._data.cleanup()
+    async def stop(self, grace: float = GRACE_S) -> None:
+        self._stopping = True
+        try:
+            if self._bot is not None:
+                await self._bot.stop(grace)
+                await self._bot.answers.close()
+        finally:
+            for socket in list(self._sockets):
+                await socket.close()
+            for server in (self._bot_server, self.slack, self.dry_run):
+                if server is not None:
+                    await server.stop()
+            if self._answerer is not None:
+                await self._answerer.claude.aclose()
+            if self._store is not None:
+                self._store.close()
+            self._data.cleanup()
 
     # -- what the person does ----------------------------------------------------------
 
@@ -161,26 +188,46 @@ class Playground:
         text = text.strip()
         if not text:
             return None
-        if text.startswith("/"):
-            command, _, rest = text.partition(" ")
-            if command != REVIEW_COMMAND:
-                return _ephemeral(channel, f"`{command}` is not a command here. Try `{REVIEW_COMMAND} <code or a PR link>`.")
-            _, body, _ = await run_command(self.slack, self.events_url, rest.strip(), channel=channel, user=YOU[0])
-            return _ephemeral(channel, body) if body.strip() else None
-        message, _ = await say(self.slack, self.events_url, channel, _AT_BOT.sub(f"<@{BOT_USER_ID}>", text),
-                               user=YOU[0], thread_ts=thread_ts)
+        command = _COMMAND.fullmatch(text)
+        if command:
+            if command[1] != REVIEW_COMMAND:
+                return _ephemeral(channel, f"`{command[1]}` is not a command here. "
+                                           f"Try `{REVIEW_COMMAND}` with code or a pull-request link.")
+            response, body, _ = await run_command(self.slack, self.events_url, _slack_escaped(command[2]),
+                                                  channel=channel, user=YOU[0])
+            if response.status != 200:
+                raise DeliveryFailed(f"the app answered {response.status} to {REVIEW_COMMAND}")
+            shown = _ack_text(body, response.content_type)
+            return _ephemeral(channel, shown) if shown else None
+        as_slack_sends_it = _AT_BOT.sub(f"<@{BOT_USER_ID}>", _slack_escaped(text))
+        message, _ = await say(self.slack, self.events_url, channel, as_slack_sends_it, user=YOU[0],
+                               thread_ts=thread_ts)
         return {"type": "sent", "channel": channel, "ts": message.ts, "thread_ts": thread_ts,
                 "mentions_bot": f"<@{BOT_USER_ID}>" in message.text}
 
     async def feedback(self, channel: str, ts: str, value: str) -> None:
-        response = await press_button(self.events_url, self.slack.find(channel, ts), YOU[0], FEEDBACK_ACTION, value)
+        response = await press_button(self.events_url, self.slack.find(channel, ts), YOU[0], FEEDBACK_ACTION, value,
+                                      secret=self.slack.signing_secret)
         if response.status != 200:
             raise DeliveryFailed(f"the app answered {response.status} to the button")
 
     # -- the page ----------------------------------------------------------------------
 
+    @web.middleware
+    async def _only_from_here(self, request: web.Request,
+                              handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """Only this page, and the bot, may use this port. Any web page the person has open
+        could otherwise post to 127.0.0.1 or open a WebSocket there and spend their Claude key
+        (browsers send Origin with those); a DNS-rebinding name shows in Host."""
+        port = self.slack.origin.rsplit(":", 1)[-1]
+        ours = {f"127.0.0.1:{port}", f"localhost:{port}"}
+        origin = request.headers.get("Origin")
+        if request.host not in ours or (origin is not None and origin.removeprefix("http://") not in ours):
+            raise web.HTTPForbidden(text="the playground only takes requests from its own page")
+        return await handler(request)
+
     async def _index(self, _: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC / "index.html")
+        return web.FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": _CONTENT_SECURITY})
 
     def _hello(self) -> dict[str, Any]:
         return {
@@ -211,18 +258,9 @@ class Playground:
             if update:
                 queue.put_nowait(update)
 
-    def _own_page(self, request: web.Request) -> bool:
-        """Only this page may drive the bot: any web page the person has open could otherwise
-        open a WebSocket to 127.0.0.1 and spend their Claude key (browsers always send Origin;
-        a rebinding DNS name shows in Host)."""
-        port = self.slack.origin.rsplit(":", 1)[1]
-        ours = {f"127.0.0.1:{port}", f"localhost:{port}"}
-        origin = request.headers.get("Origin")
-        return request.host in ours and (origin is None or origin.removeprefix("http://") in ours)
-
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
-        if not self._own_page(request):
-            raise web.HTTPForbidden(text="the playground only takes requests from its own page")
+        if self._stopping:
+            raise web.HTTPServiceUnavailable(text="the playground is stopping")
         socket = web.WebSocketResponse(heartbeat=30)
         await socket.prepare(request)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -251,8 +289,23 @@ class Playground:
         return None
 
 
+def _slack_escaped(text: str) -> str:
+    """What people type reaches apps with &, < and > as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _ack_text(body: str, content_type: str) -> str:
+    """What Slack shows the person from a slash command's ack: its body, or the body's `text`."""
+    if content_type == "application/json":
+        try:
+            return str(json.loads(body).get("text") or "")
+        except (ValueError, AttributeError):
+            return body
+    return body.strip()
+
+
 def _ephemeral(channel: str, text: str) -> dict[str, Any]:
-    return {"type": "ephemeral", "channel": channel, "html": markdown_html(text)}
+    return {"type": "ephemeral", "channel": channel, "html": mrkdwn_html(text)}
 
 
 async def _write(socket: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any]]) -> None:
@@ -267,5 +320,9 @@ async def run_playground(settings: Settings, catalog: AgentCatalog, port: int, s
           flush=True)
     try:
         await stop.wait()
+        loop, me = asyncio.get_running_loop(), asyncio.current_task()
+        assert me is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C: stop now, mid-answer or not
+            loop.add_signal_handler(sig, me.cancel)
     finally:
-        await playground.stop(settings.shutdown_grace_s)
+        await playground.stop()

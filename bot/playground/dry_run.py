@@ -9,7 +9,6 @@ Claude: every reply opens by saying that nothing was sent, and reports no token 
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from bot.redact import Redaction
 from bot.usage import CACHE_WRITE_FACTOR
 
 API_KEY = "dry-run"  # what the SDK is given: it must send some key, and this one goes nowhere
+HEADING = "🧪 **Dry run: nothing was sent to Claude.**"
 EXCERPT_CHARS = 400
 _REDACTED = re.compile(r"\[REDACTED ([a-z0-9-]+)\]")
 
@@ -34,6 +34,12 @@ _REDACTED = re.compile(r"\[REDACTED ([a-z0-9-]+)\]")
 class SentMessage:
     role: str
     text: str
+
+    @property
+    def earlier_report(self) -> bool:
+        """One of these reports, back in the thread as the bot's turn: a live run would have
+        Claude's answer there instead."""
+        return self.role == "assistant" and self.text.startswith(HEADING)
 
 
 @dataclass(frozen=True)
@@ -55,19 +61,20 @@ class DryRunReport:
         system = [block.get("text", "") for block in _blocks(body.get("system"))]
         messages = tuple(SentMessage(m.get("role", "?"), _text(m.get("content"))) for m in body.get("messages", []))
         agent = next((a.name for a in catalog.agents if system and a.system_prompt == system[0]), None)
-        everything = "".join(system) + "".join(m.text for m in messages)
-        tools = json.dumps(body.get("tools", [])) if body.get("tools") else ""
+        # Earlier reports are left out of the estimate: they stand where Claude's answers would be.
+        sent = "".join(system) + "".join(m.text for m in messages if not m.earlier_report)
+        people = "".join(m.text for m in messages if m.role == "user")
         model = str(body.get("model", "?"))
         return cls(agent, model, int(body.get("max_tokens", 0)), tuple(len(s) for s in system), messages,
-                   Counter(_REDACTED.findall(everything)), estimate_tokens(everything + tools), prices.get(model))
+                   Counter(_REDACTED.findall(people)), estimate_tokens(sent), prices.get(model))
 
     def markdown(self) -> str:
         """The report as the bot posts it in the thread."""
         system = sum(self.system_parts)
         parts = " + ".join(f"{n:,}" for n in self.system_parts)
         lines = [
-            "🧪 **Dry run: nothing was sent to Claude.** Without `ANTHROPIC_API_KEY` the playground shows "
-            "what the bot would send instead of an answer.",
+            f"{HEADING} Without `ANTHROPIC_API_KEY` the playground shows what the bot would send instead "
+            "of an answer.",
             "",
             f"- **Agent:** {self.agent or 'none of the loaded agents (system prompt not recognised)'}",
             f"- **Model:** `{self.model}`, answering in at most {self.max_tokens:,} tokens",
@@ -82,8 +89,13 @@ class DryRunReport:
             "",
             "**The conversation, as Claude would read it:**",
         ]
+        earlier = sum(m.earlier_report for m in self.messages)
+        if earlier:
+            lines.insert(-2, f"- **Left out of the estimate:** {earlier} earlier dry-run report"
+                             f"{'s' if earlier != 1 else ''} in the thread (a live run sends Claude's answers there)")
         for number, sent in enumerate(self.messages, 1):
-            lines += ["", f"*{number}. {sent.role}*", _quote(_excerpt(sent.text))]
+            text = "(an earlier dry-run report: in a live run, Claude's answer)" if sent.earlier_report else sent.text
+            lines += ["", f"*{number}. {sent.role}*", _quote(_excerpt(text))]
         return "\n".join(lines) + "\n"
 
     def _redactions(self) -> str:
@@ -97,9 +109,9 @@ class DryRunReport:
         # The whole request is written to the prompt cache (its last block carries the marker).
         first = self.input_tokens * per_in * CACHE_WRITE_FACTOR / 1_000_000
         most = self.max_tokens * per_out / 1_000_000
-        return (f"about ${first:.4f} for the input, written to the prompt cache (follow-ups read most of it "
-                f"back for a tenth of the price), plus at most ${most:.4f} for the answer "
-                f"(at ${per_in:g} / ${per_out:g} per million tokens)")
+        return (f"at most about ${first:.4f} for the input (all of it written to the prompt cache; what an "
+                f"earlier question already cached is read back for a tenth of the price), plus at most "
+                f"${most:.4f} for the answer (at ${per_in:g} / ${per_out:g} per million tokens)")
 
 
 class DryRunClaude(LocalServer):
@@ -125,7 +137,9 @@ class DryRunClaude(LocalServer):
             return sse.error(400, "invalid_request_error", "dry run: only streamed answers are described")
         report = DryRunReport.of(body, self.catalog, self.prices)
         self.reports.append(report)
-        response = await sse.start_stream(request, body, {}, f"dry_run_{len(self.reports)}")
+        # The footer names the model the answer came from: here, none did.
+        labelled = {**body, "model": f"{report.model} (dry run)"}
+        response = await sse.start_stream(request, labelled, {}, f"dry_run_{len(self.reports)}")
         await sse.send_text(response, _paragraphs(report.markdown()))
         await sse.end_stream(response, "end_turn", 0)
         return response

@@ -13,7 +13,8 @@ class LocalServer:
         self.origin = ""  # http://127.0.0.1:PORT once started
 
     async def start(self, host: str = "127.0.0.1", port: int = 0):
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # Open WebSockets and streams are cut after 2 s on stop, not aiohttp's 60.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

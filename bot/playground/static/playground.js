@@ -76,7 +76,10 @@ function render() {
 
   const open = state.thread && state.thread.channel === channel.id ? state.thread : null;
   $("thread").hidden = !open;
-  if (open) {
+  if (!open) {
+    $("thread-messages").innerHTML = "";
+    $("thread-status").textContent = "";
+  } else {
     const parent = state.messages.get(key(open.channel, open.ts));
     const replies = all.filter((m) => m.channel === open.channel && m.thread_ts === open.ts).sort((a, b) => (a.ts < b.ts ? -1 : 1));
     fill($("thread-messages"), [parent, ...replies].filter(Boolean).map((m) => messageHtml(m, 0)).join(""));
@@ -130,14 +133,19 @@ function bindMessageActions() {
 function composer(formId, inputId, target) {
   const input = $(inputId);
   const send = () => {
-    const text = input.value;
-    if (!text.trim()) return;
-    socket.send(JSON.stringify({ type: "send", text, ...target() }));
+    const where = target();
+    if (!input.value.trim() || !where) return;
+    if (socket.readyState !== WebSocket.OPEN) {  // keep the text: nothing was sent
+      $("banner").textContent = "Not connected to the playground, so that was not sent. Reload the page to reconnect.";
+      $("banner").className = "banner dry-run";
+      return;
+    }
+    socket.send(JSON.stringify({ type: "send", text: input.value, ...where }));
     input.value = "";
   };
   $(formId).onsubmit = (event) => { event.preventDefault(); send(); };
   input.onkeydown = (event) => {  // Enter sends, Shift+Enter starts a new line: as in Slack
-    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); send(); }
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); }
   };
 }
 
@@ -146,6 +154,6 @@ function escapeHtml(text) {
 }
 
 composer("channel-composer", "channel-input", () => ({ channel: state.current }));
-composer("thread-composer", "thread-input", () => ({ channel: state.thread.channel, thread_ts: state.thread.ts }));
+composer("thread-composer", "thread-input", () => (state.thread ? { channel: state.thread.channel, thread_ts: state.thread.ts } : null));
 $("close-thread").onclick = () => { state.thread = null; render(); };
 connect();
