@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -162,3 +163,12 @@ async def test_other_web_pages_cannot_drive_the_bot(live):
             assert refused.value.status == 403
         async with session.ws_connect(live.url + "ws", headers={"Origin": live.url.rstrip("/")}) as page:
             assert (await page.receive_json())["type"] == "hello"
+
+
+async def test_a_gateway_without_a_key_answers_live(settings, fake_claude):
+    """ANTHROPIC_BASE_URL alone (a gateway that holds the key) is live, not a dry run."""
+    gateway = replace(settings, anthropic_api_key=None)
+    async for playground in started(gateway):
+        assert playground.dry_run is None and "Messages API at " + fake_claude.url in playground.mode.banner
+        sent = await playground.send(GENERAL, "@backend-engineer hello")
+        assert await watching(playground, fake_claude).answered(GENERAL, sent["ts"]) == "Hello from **Claude**."
