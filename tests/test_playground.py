@@ -172,3 +172,15 @@ async def test_a_gateway_without_a_key_answers_live(settings, fake_claude):
         assert playground.dry_run is None and "Messages API at " + fake_claude.url in playground.mode.banner
         sent = await playground.send(GENERAL, "@backend-engineer hello")
         assert await watching(playground, fake_claude).answered(GENERAL, sent["ts"]) == "Hello from **Claude**."
+
+
+async def test_a_long_answer_continues_in_a_second_message_on_the_page(live, fake_claude):
+    paragraph = "Partition the table by month and keep the hot partition small. " * 30 + "\n\n"
+    fake_claude.then(Reply(chunks=(paragraph,) * 8))  # ~15,000 characters: over one Slack message
+    sent = await live.send(GENERAL, "@backend-engineer tell me everything about partitioning")
+    await watching(live, fake_claude).idle()
+    async with aiohttp.ClientSession() as session, session.ws_connect(live.url + "ws") as page:
+        hello = await page.receive_json()  # a page opened now shows the thread as it stands
+    answers = [m for m in hello["messages"] if m and m["is_bot"] and m["thread_ts"] == sent["ts"]]
+    assert len(answers) == 2 and not answers[0]["feedback"] and answers[1]["feedback"]
+    assert sum(a["html"].count("Partition the table") for a in answers) == 8 * 30
