@@ -20,6 +20,8 @@ def test_wheel_carries_the_shipped_agent_and_finds_it_outside_the_repo(tmp_path)
     shipped = unpacked / "bot" / "_shipped_agents" / "backend-senior-engineer.md"
     assert shipped.read_bytes() == (ROOT / "agents" / "backend-senior-engineer.md").read_bytes()
     assert (unpacked / "bot" / "slack" / "manifest.schema.json").exists()
+    for page in ("index.html", "playground.js", "playground.css"):  # the playground works from a wheel too
+        assert (unpacked / "bot" / "playground" / "static" / page).exists()
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
