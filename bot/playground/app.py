@@ -30,7 +30,7 @@ from bot.playground.dry_run import API_KEY as PLACEHOLDER_KEY, DryRunClaude
 from bot.playground.local_server import LocalServer
 from bot.playground.render import BOT_NAME, message_view, mrkdwn_html
 from bot.playground.slack_emulator import (
-    BOT_USER_ID, Change, DeliveryFailed, SlackEmulator, SlackError, press_button, run_command, say,
+    BOT_USER_ID, Change, DeliveryFailed, Message, SlackEmulator, SlackError, press_button, run_command, say,
 )
 from bot.slack.answers import ThreadAnswers
 from bot.slack.app import SlackBot, create_app
@@ -233,29 +233,31 @@ class Playground:
         return {
             "type": "hello", "dry_run": self.mode.dry_run, "banner": self.mode.banner, "you": YOU[1],
             "bot": BOT_NAME, "channels": [{"id": c.id, "name": c.name} for c in CHANNELS],
-            "messages": [self._view(m.channel, m.ts) for m in self.slack.messages],
+            "messages": [self._view_of(m) for m in self.slack.messages],
             "statuses": [{"channel": c, "thread_ts": t, "status": s} for (c, t), s in self.slack.status_now.items() if s],
         }
 
-    def _view(self, channel: str, ts: str) -> dict[str, Any] | None:
-        try:
-            message = self.slack.find(channel, ts)
-        except SlackError:  # deleted meanwhile
-            return None
-        return message_view(message, self.slack.users, self.slack.reactions.get((channel, ts))).as_json()
+    def _view_of(self, message: Message) -> dict[str, Any]:
+        reactions = self.slack.reactions.get((message.channel, message.ts))
+        return message_view(message, self.slack.users, reactions).as_json()
 
     def _broadcast(self, change: Change) -> None:
+        if not self._sockets:
+            return  # no page open: nothing to render for
+        update: dict[str, Any] | None
         if change.kind == "message":
-            view = self._view(change.channel, change.ts or "")
-            update = {"type": "message", "message": view} if view else None
+            try:
+                update = {"type": "message", "message": self._view_of(self.slack.find(change.channel, change.ts or ""))}
+            except SlackError:  # deleted meanwhile
+                update = None
         elif change.kind == "deleted":
             update = {"type": "deleted", "channel": change.channel, "ts": change.ts}
         elif change.kind == "status":
             update = {"type": "status", "channel": change.channel, "thread_ts": change.thread_ts, "status": change.text}
         else:
             update = _ephemeral(change.channel, change.text)
-        for queue in self._sockets.values():
-            if update:
+        if update:
+            for queue in self._sockets.values():
                 queue.put_nowait(update)
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
