@@ -121,8 +121,7 @@ def _inline(line: str, users: Mapping[str, str]) -> str:
 def _control(inside: str, users: Mapping[str, str]) -> str:
     target, _, label = inside.partition("|")
     if target.startswith("@"):
-        name = BOT_NAME if target[1:] == BOT_USER_ID else users.get(target[1:], target[1:])
-        return f'<span class="mention">@{html.escape(name)}</span>'
+        return f'<span class="mention">@{html.escape(_name(target[1:], users))}</span>'
     if target.startswith(("http://", "https://", "mailto:")):
         href = html.escape(_unentity(target), quote=True)
         return f'<a href="{href}" target="_blank" rel="noopener noreferrer">{html.escape(_unentity(label or target))}</a>'
@@ -145,4 +144,8 @@ def _element(element: Mapping[str, Any], users: Mapping[str, str]) -> str:
 
 
 def _mentions(text: str, users: Mapping[str, str]) -> str:
-    return _MENTION.sub(lambda m: f"@{BOT_NAME if m[1] == BOT_USER_ID else users.get(m[1], m[1])}", text)
+    return _MENTION.sub(lambda m: f"@{_name(m[1], users)}", text)
+
+
+def _name(user_id: str, users: Mapping[str, str]) -> str:
+    return BOT_NAME if user_id == BOT_USER_ID else users.get(user_id, user_id)
