@@ -462,15 +462,9 @@ async def run_command(slack: SlackEmulator, url: str, text: str, *, channel: str
                "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": command,
                "text": text, "api_app_id": "A0001", "trigger_id": "1.2.3",
                "response_url": slack.response_url(channel)}
-    body = urlencode(payload)
-    ts = int(time.time())
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(ts),
-               "X-Slack-Signature": sign(body, ts, slack.signing_secret)}
     started = time.monotonic()
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url, data=body.encode(), headers=headers) as response:
-            text_body = await response.text()
-            return response, text_body, time.monotonic() - started
+    response = await deliver(url, payload, form=True, secret=slack.signing_secret)
+    return response, await response.text(), time.monotonic() - started  # the body was read on delivery
 
 
 async def press_button(url: str, message: Message, user: str, action_id: str, value: str,
