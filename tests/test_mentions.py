@@ -9,7 +9,7 @@ import asyncio
 import time
 
 from fakes.claude_api import Failure, Reply, StreamError
-from bot.playground.slack_emulator import deliver, event_callback, mention
+from bot.playground.slack_emulator import Message, deliver, event_callback, mention, press_button
 
 from bot.slack.split import SLACK_MARKDOWN_LIMIT
 
@@ -232,10 +232,6 @@ async def test_retried_event_and_second_copy_do_not_answer_twice(bot):
 
 
 async def test_feedback_button_is_acknowledged(bot):
-    payload = {"type": "block_actions", "user": {"id": "UALICE"}, "team": {"id": "T0001"},
-               "channel": {"id": "C1"}, "message": {"ts": "1.2"}, "container": {"type": "message"},
-               "actions": [{"type": "feedback_buttons", "action_id": "answer_feedback", "value": "helpful",
-                            "block_id": "b", "action_ts": "1.3"}], "api_app_id": "A0001", "token": "t"}
-    import json
-    response = await deliver(bot.events_url, {"payload": json.dumps(payload)}, form=True)
+    answer = Message("C1", "1.2", "1.1", text="An answer", bot_id="BBOT")
+    response = await press_button(bot.events_url, answer, "UALICE", "answer_feedback", "helpful")
     assert response.status == 200
