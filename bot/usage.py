@@ -10,33 +10,60 @@ from dataclasses import dataclass
 from bot.claude import Usage
 
 MILLION = 1_000_000
-# USD per million tokens (input, output). Cache reads cost 0.1x input, 5-minute cache writes 1.25x.
-DEFAULT_PRICES: Mapping[str, tuple[float, float]] = {"claude-sonnet-5-5": (2.0, 10.0)}
-CACHE_READ_FACTOR = 0.1
-CACHE_WRITE_FACTOR = 1.25
+CACHE_READ_FACTOR = 0.1  # cache reads, where a model's price does not say otherwise
+CACHE_WRITE_FACTOR = 1.25  # 5-minute cache writes (the bot's cache_control has no ttl)
+LONG_PROMPT_TOKENS = 100_000  # Haiku 5.5 bills a longer prompt at its higher band
 
 
-def parse_prices(text: str) -> dict[str, tuple[float, float]]:
-    """`BOT_PRICES`: "model=in/out,model=in/out" in USD per million tokens."""
-    prices: dict[str, tuple[float, float]] = {}
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens. Thinking tokens are output tokens (the API counts them in
+    `output_tokens`) and cost the same."""
+
+    input: float
+    output: float
+    cache_read: float | None = None  # None: 0.1x input
+    long_prompt: Price | None = None  # every token of a request whose prompt is over LONG_PROMPT_TOKENS
+
+    def cost(self, usage: Usage) -> float:
+        prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+        if self.long_prompt is not None and prompt > LONG_PROMPT_TOKENS:
+            return self.long_prompt.cost(usage)
+        read = self.input * CACHE_READ_FACTOR if self.cache_read is None else self.cache_read
+        return (usage.input_tokens * self.input + usage.cache_read_input_tokens * read
+                + usage.cache_creation_input_tokens * self.input * CACHE_WRITE_FACTOR
+                + usage.output_tokens * self.output) / MILLION
+
+
+# Anthropic's pricing page (platform.claude.com/docs/en/about-claude/pricing), 2026-12: cache
+# hits on Sonnet and Opus 5.5 cost 0.05x input since 2026-10-07; Haiku 5.5 is priced in two
+# bands by prompt length (input, cache reads and writes), the higher one on every token.
+DEFAULT_PRICES: Mapping[str, Price] = {
+    "claude-sonnet-5-5": Price(2.0, 10.0, cache_read=0.10),
+    "claude-opus-5-5": Price(4.0, 20.0, cache_read=0.20),
+    "claude-haiku-5-5": Price(0.10, 0.50, cache_read=0.01, long_prompt=Price(0.50, 2.50, cache_read=0.05)),
+}
+
+
+def parse_prices(text: str) -> dict[str, Price]:
+    """`BOT_PRICES`: "model=in/out[/cache_read],…" in USD per million tokens."""
+    prices: dict[str, Price] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        model, _, pair = item.partition("=")
+        model, _, values = item.partition("=")
         try:
-            given, taken = (float(x) for x in pair.split("/"))
+            numbers = [float(x) for x in values.split("/")]
+            if len(numbers) not in (2, 3) or min(numbers) < 0:
+                raise ValueError
         except ValueError:
-            raise ValueError(f"BOT_PRICES: {item!r} should look like model=2/10") from None
-        prices[model.strip()] = (given, taken)
+            raise ValueError(f"BOT_PRICES: {item!r} should look like model=2/10 or model=2/10/0.1") from None
+        prices[model.strip()] = Price(numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None)
     return prices
 
 
-def cost_usd(usage: Usage, model: str, prices: Mapping[str, tuple[float, float]]) -> float | None:
+def cost_usd(usage: Usage, model: str, prices: Mapping[str, Price]) -> float | None:
     """The call's cost, or None when the model has no price."""
-    if model not in prices:
-        return None
-    per_in, per_out = prices[model]
-    return (usage.input_tokens * per_in + usage.cache_read_input_tokens * per_in * CACHE_READ_FACTOR
-            + usage.cache_creation_input_tokens * per_in * CACHE_WRITE_FACTOR
-            + usage.output_tokens * per_out) / MILLION
+    price = prices.get(model)
+    return None if price is None else price.cost(usage)
 
 
 @dataclass(frozen=True)

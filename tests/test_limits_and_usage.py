@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+import pytest
 from dataclasses import replace
 
 from conftest import start_bot
@@ -19,12 +21,18 @@ async def test_every_claude_call_is_in_the_ledger_with_its_tokens_and_cost(bot, 
     usage = bot.claude.usages[0]
     assert (agent_row.input_tokens, agent_row.output_tokens) == (usage["input_tokens"], usage["output_tokens"])
     assert agent_row.cache_write_tokens == usage["cache_creation_input_tokens"]
+    # Sonnet 5.5: $2 in, $10 out (thinking included), cache writes 1.25x, cache reads $0.10.
     expected = (usage["input_tokens"] * 2 + usage["cache_creation_input_tokens"] * 2 * 1.25
-                + usage["cache_read_input_tokens"] * 2 * 0.1 + usage["output_tokens"] * 10) / 1e6
+                + usage["cache_read_input_tokens"] * 0.10 + usage["output_tokens"] * 10) / 1e6
+    assert usage["output_tokens"] > 1_500  # medium effort thought before it wrote
     assert abs(agent_row.cost_usd - expected) < 1e-9
     (user_row,) = store.usage_totals("user", 1)
     assert user_row.key == "UALICE" and user_row.calls == 2  # the routing call and the answer
-    assert user_row.unpriced_calls == 1  # the router's model has no default price
+    assert user_row.unpriced_calls == 0  # the router's Haiku 5.5 has a default price too
+    (router_row,) = [r for r in store.usage_totals("agent", 1) if r.key == "(router)"]
+    route = bot.claude.route_usages[0]
+    assert router_row.cost_usd == pytest.approx((route["input_tokens"] * 0.10 + route["cache_creation_input_tokens"]
+                                                 * 0.125 + route["output_tokens"] * 0.50) / 1e6)
 
 
 async def test_a_user_over_the_daily_allowance_gets_a_polite_reply_and_no_claude_call(settings, fake_slack,
@@ -72,7 +80,7 @@ async def test_usage_command_prints_totals_by_user_channel_and_agent(bot, settin
     for heading in ("by user", "by channel", "by agent"):
         assert heading in out
     assert "UALICE" in out and "UBOB" in out and "C2" in out and "backend-senior-engineer" in out
-    assert "no price" in out  # the router's model
+    assert "no price" not in out and "*" not in out  # every call priced, the router's included
 
 
 async def test_an_attempt_that_broke_off_mid_stream_is_in_the_ledger_too(bot, settings):
