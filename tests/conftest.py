@@ -36,6 +36,8 @@ async def fake_claude() -> AsyncIterator[FakeClaude]:
     fake = await FakeClaude().start()
     yield fake
     await fake.stop()
+    # Whatever the test was about, the bot sent nothing the real Messages API refuses.
+    assert fake.refusals_expected or not fake.refused, f"requests the real API would refuse: {fake.refused}"
 
 
 @pytest.fixture

@@ -11,42 +11,69 @@ from typing import Any
 
 from aiohttp import web
 
+SIGNATURE = "EqQBCkYIBxgCKkAlocal"  # opaque; sent back unchanged in a tool loop, never read
 NO_USAGE = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
 
 
-def message(body: Mapping[str, Any], text: str, stop_reason: str | None, usage: Mapping[str, int]) -> dict[str, Any]:
-    """A complete `message` object answering the request `body`."""
+def message(body: Mapping[str, Any], text: str, stop_reason: str | None, usage: Mapping[str, int],
+            thinking: bool = False) -> dict[str, Any]:
+    """A complete `message` object answering the request `body` (a `thinking` block first when
+    the model thought: its text omitted, as the 5.5 models' default display does)."""
+    content: list[dict[str, Any]] = [{"type": "thinking", "thinking": "", "signature": SIGNATURE}] if thinking else []
+    if text:
+        content.append({"type": "text", "text": text})
     return {
         "id": "msg_local", "type": "message", "role": "assistant", "model": body.get("model", "claude"),
-        "content": [{"type": "text", "text": text}] if text else [],
-        "stop_reason": stop_reason, "stop_sequence": None,
+        "content": content, "stop_reason": stop_reason, "stop_sequence": None,
         "usage": {**NO_USAGE, **usage},
     }
 
 
 async def start_stream(request: web.Request, body: Mapping[str, Any], usage: Mapping[str, int],
                        request_id: str) -> web.StreamResponse:
-    """Open the event stream: `message_start`, then one text block begins."""
+    """Open the event stream with `message_start`; content blocks follow."""
     response = web.StreamResponse(headers={"content-type": "text/event-stream", "request-id": request_id})
     await response.prepare(request)
     await send_event(response, "message_start", {"type": "message_start", "message": message(body, "", None, usage)})
-    await send_event(response, "content_block_start", {"type": "content_block_start", "index": 0,
-                                                       "content_block": {"type": "text", "text": ""}})
     return response
 
 
-async def send_text(response: web.StreamResponse, chunks: Iterable[str], delay: float = 0.0) -> None:
+async def send_thinking(response: web.StreamResponse, index: int = 0, delay: float = 0.0) -> None:
+    """A thinking block with its text omitted: the server "skips streaming thinking tokens
+    entirely and delivers only the signature" (platform.claude.com, Building with extended thinking)."""
+    await send_event(response, "content_block_start", {"type": "content_block_start", "index": index,
+                                                       "content_block": {"type": "thinking", "thinking": "",
+                                                                         "signature": ""}})
+    await asyncio.sleep(delay)
+    await send_event(response, "content_block_delta", {"type": "content_block_delta", "index": index,
+                                                       "delta": {"type": "signature_delta", "signature": SIGNATURE}})
+    await send_event(response, "content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+async def start_text(response: web.StreamResponse, index: int = 0) -> None:
+    await send_event(response, "content_block_start", {"type": "content_block_start", "index": index,
+                                                       "content_block": {"type": "text", "text": ""}})
+
+
+async def send_text(response: web.StreamResponse, chunks: Iterable[str], delay: float = 0.0, index: int = 0) -> None:
     for chunk in chunks:
         await asyncio.sleep(delay)
-        await send_event(response, "content_block_delta", {"type": "content_block_delta", "index": 0,
+        await send_event(response, "content_block_delta", {"type": "content_block_delta", "index": index,
                                                            "delta": {"type": "text_delta", "text": chunk}})
 
 
-async def end_stream(response: web.StreamResponse, stop_reason: str, output_tokens: int) -> None:
-    await send_event(response, "content_block_stop", {"type": "content_block_stop", "index": 0})
+async def end_block(response: web.StreamResponse, index: int = 0) -> None:
+    await send_event(response, "content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+async def end_stream(response: web.StreamResponse, stop_reason: str, output_tokens: int,
+                     thinking_tokens: int = 0) -> None:
+    usage: dict[str, Any] = {"output_tokens": output_tokens}
+    if thinking_tokens:
+        usage["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
     await send_event(response, "message_delta", {"type": "message_delta",
                                                  "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                                 "usage": {"output_tokens": output_tokens}})
+                                                 "usage": usage})
     await send_event(response, "message_stop", {"type": "message_stop"})
 
 

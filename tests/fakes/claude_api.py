@@ -1,6 +1,9 @@
-"""A fake Anthropic Messages API: scripted replies as JSON or server-sent events.
+"""A fake Anthropic Messages API that holds requests to the real one's rules: scripted replies
+as JSON or server-sent events, and the refusals, thinking and limits of the 5.5 models.
 
-It records every request body so tests can assert on what was sent to Claude.
+Every rule names its source. It records every request body so tests can assert on what was
+sent to Claude, and every request it refused (`refused`): the test fixtures fail a test whose
+bot sent a request the real API would refuse, unless the test expects that.
 """
 
 from __future__ import annotations
@@ -13,18 +16,33 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.models import EFFORTS, MAX_OUTPUT_TOKENS
 from bot.playground import messages_stream as sse
 from bot.playground.local_server import LocalServer
+
+# The models Claude serves (models overview); any other id answers 404 as a retired one does:
+# {"type": "not_found_error", "message": "model: <id>"} (API errors page).
+SERVED_MODELS = ("claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5")
+# Effort when a request names none: Sonnet 5.5 "high"; Opus and Haiku 5.5 "medium" (effort page).
+DEFAULT_EFFORT = {"claude-sonnet-5-5": "high", "claude-opus-5-5": "medium", "claude-haiku-5-5": "medium"}
+# How many tokens the fake thinks at each effort before it writes. The real amount varies with
+# the question; what matters is that thinking counts toward max_tokens (Sonnet 5.5 migration
+# guide: max_tokens "covers thinking plus text"), so a tight limit cuts answers short.
+THINKING_TOKENS = {"low": 300, "medium": 1_500, "high": 4_000, "xhigh": 8_000, "max": 16_000}
+CHARS_PER_TOKEN = 4
+MAX_CACHE_BREAKPOINTS = 4  # prompt caching page: "up to 4 cache breakpoints"
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A streamed answer: `chunks` of text, each after `delay` seconds."""
+    """A streamed answer: `chunks` of text, each after `delay` seconds, after `first_delay`
+    seconds of thinking. `thinking_tokens` overrides what the effort would spend."""
 
     chunks: tuple[str, ...] = ("Hello ", "from ", "**Claude**.")
     delay: float = 0.0
     first_delay: float = 0.0
     stop_reason: str = "end_turn"
+    thinking_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,22 +64,118 @@ class StreamError:
 
 @dataclass(frozen=True)
 class Route:
-    """The router's answer: a `route_to_agent` tool call naming `agent` (or "none")."""
+    """The router's answer: JSON naming `agent` (or "none"), held to the request's schema.
+    `stop_reason="refusal"` answers with no JSON, as a declined request does."""
 
     agent: str
     delay: float = 0.0
+    stop_reason: str = "end_turn"
+
+
+def refusal(body: dict[str, Any]) -> tuple[int, str, str] | None:
+    """(status, error type, message) for a request the real Messages API refuses, else None."""
+    model = body.get("model")
+    if model not in SERVED_MODELS:
+        return 404, "not_found_error", f"model: {model}"
+    haiku = model == "claude-haiku-5-5"
+    # Sampling: Sonnet/Opus 5.5 refuse any non-default value; Haiku 5.5 takes only temperature 1
+    # and top_p 0.99, and no top_k (Haiku 5.5 migration guide).
+    if "top_k" in body or (not haiku and ("temperature" in body or "top_p" in body)) or \
+            (haiku and body.get("temperature", 1) != 1) or (haiku and body.get("top_p", 0.99) != 0.99):
+        return 400, "invalid_request_error", "temperature, top_p and top_k are not supported for this model."
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or not 1 <= max_tokens <= MAX_OUTPUT_TOKENS:
+        return 400, "invalid_request_error", f"max_tokens: must be between 1 and {MAX_OUTPUT_TOKENS} for {model}"
+    messages = body.get("messages") or []
+    if not messages:
+        return 400, "invalid_request_error", "messages: at least one message is required"
+    if messages[-1].get("role") == "assistant":  # prefill (all three 5.5 migration guides)
+        return 400, "invalid_request_error", ("This model does not support assistant message prefill. "
+                                              "The conversation must end with a user message.")
+    # Forced tool use: refused on Sonnet and Opus 5.5; Haiku 5.5 accepts it ("What's new in
+    # Claude Sonnet 5.5"; Opus 5.5 and Haiku 5.5 migration guides).
+    if (body.get("tool_choice") or {}).get("type") in ("tool", "any") and not haiku:
+        return 400, "invalid_request_error", 'tool_choice: type "tool" and "any" are not supported for this model.'
+    config = body.get("output_config") or {}
+    effort = config.get("effort", DEFAULT_EFFORT[model])
+    if effort not in EFFORTS:
+        return 400, "invalid_request_error", f"output_config.effort: must be one of {', '.join(EFFORTS)}"
+    thinking = body.get("thinking") or {"type": "adaptive"}
+    kind = thinking.get("type")
+    if kind == "enabled" or "budget_tokens" in thinking:
+        return 400, "invalid_request_error", ('"thinking.type.enabled" is not supported for this model. Use '
+                                              '"thinking.type.adaptive" and "output_config.effort" to control '
+                                              'thinking behavior.')
+    if kind == "disabled" and not (haiku and effort in ("low", "medium", "high")):
+        # Haiku 5.5 turns thinking off at low/medium/high only (Prompting Claude Haiku 5.5);
+        # Sonnet 5.5 names between_tools instead; Opus 5.5 always thinks.
+        return 400, "invalid_request_error", ('"thinking.type.disabled" is not supported for this model'
+                                              + (' at this effort.' if haiku else '. Use "thinking.type.adaptive".'))
+    if kind == "between_tools" and (model != "claude-sonnet-5-5" or effort not in ("low", "medium", "high")
+                                    or set(thinking) != {"type"}):
+        # Sonnet 5.5's lowest setting, at low/medium/high, with no other field (its migration guide).
+        return 400, "invalid_request_error", "thinking.type.between_tools is not supported here."
+    if kind not in ("adaptive", "disabled", "between_tools") or \
+            thinking.get("display", "omitted") not in ("summarized", "omitted"):
+        return 400, "invalid_request_error", f"thinking: unsupported setting {thinking!r}"
+    schema_problem = _schema_problem(config.get("format"))
+    if schema_problem:
+        return 400, "invalid_request_error", f"output_config.format: {schema_problem}"
+    if len(_cache_blocks(body)[1]) > MAX_CACHE_BREAKPOINTS:
+        return 400, "invalid_request_error", "A maximum of 4 blocks with cache_control may be provided."
+    return None
+
+
+def _schema_problem(output_format: Any) -> str | None:
+    """Structured outputs take {"type": "json_schema", "schema": …} and need
+    `additionalProperties: false` on every object (structured outputs page)."""
+    if output_format is None:
+        return None
+    if not isinstance(output_format, dict) or output_format.get("type") != "json_schema" or \
+            not isinstance(output_format.get("schema"), dict):
+        return 'expected {"type": "json_schema", "schema": {...}}'
+
+    def walk(schema: Any) -> str | None:
+        if isinstance(schema, dict):
+            if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
+                return "objects must set additionalProperties to false"
+            return next(filter(None, (walk(v) for v in schema.values())), None)
+        if isinstance(schema, list):
+            return next(filter(None, (walk(v) for v in schema)), None)
+        return None
+
+    return walk(output_format["schema"])
+
+
+def thinks(body: dict[str, Any]) -> bool:
+    """Adaptive thinking is on by default on the 5.5 models; `disabled` and `between_tools`
+    (without tools) leave only text."""
+    return (body.get("thinking") or {}).get("type", "adaptive") == "adaptive"
+
+
+def thinking_tokens(body: dict[str, Any], scripted: int | None = None) -> int:
+    if not thinks(body):
+        return 0
+    if scripted is not None:
+        return scripted
+    effort = (body.get("output_config") or {}).get("effort") or DEFAULT_EFFORT[body["model"]]
+    return THINKING_TOKENS[effort]
+
+
+def tokens(text: str) -> int:
+    return len(text) // CHARS_PER_TOKEN + 1 if text else 0
 
 
 class PromptCache:
     """Anthropic's prompt cache, as far as billing shows it: a request reads from cache the
     longest prefix (tools, system, messages, block by block) that an earlier request wrote at
     one of its cache breakpoints, looking back at most 20 blocks from each of its own
-    breakpoints; it writes up to its last breakpoint (prefixes under 1,024 tokens are not
-    cached); the rest is plain input. Tokens are counted as 4 characters each. Entries do not
+    breakpoints; it writes up to its last breakpoint (prefixes under 512 tokens, the 5.5 models'
+    minimum, are not cached); the rest is plain input. Tokens are counted as 4 characters each. Entries do not
     expire: figures assume follow-ups within the 5-minute cache lifetime."""
 
     LOOKBACK = 20
-    MINIMUM_TOKENS = 1024
+    MINIMUM_TOKENS = 512  # Sonnet/Opus/Haiku 5.5 model pages: minimum cacheable prompt
 
     def __init__(self) -> None:
         self._written: set[int] = set()
@@ -121,6 +235,9 @@ class FakeClaude(LocalServer):
         self.default = Reply()
         self.down: Failure | None = None  # set: every answer request fails like this
         self.retry_after_ms = 5  # what failures ask the client to wait
+        self.refused: list[tuple[dict[str, Any], str]] = []  # (request, why) the real API would refuse
+        self.refusals_expected = False  # a test that sends refused requests on purpose says so
+        self.timeline: list[str] = []  # "answer asked", "route asked", "route answered", in order
         self.app.router.add_post("/v1/messages", self._messages)
 
     def then(self, *replies: Reply | Failure | StreamError) -> "FakeClaude":
@@ -134,45 +251,90 @@ class FakeClaude(LocalServer):
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        if body.get("tools"):
+        routing = bool((body.get("output_config") or {}).get("format"))
+        (self.route_requests if routing else self.requests).append(body)
+        self.timeline.append("route asked" if routing else "answer asked")
+        if not routing:
+            self.headers.append(dict(request.headers))
+        refused = refusal(body)
+        if refused is not None:
+            status, error_type, message = refused
+            self.refused.append((body, f"{status} {error_type}: {message}"))
+            return sse.error(status, error_type, message, {"request-id": f"req_refused_{len(self.refused)}"})
+        if routing:
             return await self._route(body)
-        self.requests.append(body)
-        self.headers.append(dict(request.headers))
         reply = self.down or (self.script.popleft() if self.script else self.default)
         usage = self.cache.usage(body)
-        if isinstance(reply, Reply):
-            usage["output_tokens"] = len("".join(reply.chunks)) // 4 + 1
-        self.usages.append(usage)
         if isinstance(reply, Failure):
+            self.usages.append({**usage, "output_tokens": 0})
             # The SDK honours retry-after-ms: its retries stay real but fast in tests.
             return sse.error(reply.status, reply.error_type, reply.message,
                              {"request-id": f"req_fail_{len(self.requests)}", "retry-after-ms": str(self.retry_after_ms)})
-        if not body.get("stream"):
-            text = "".join(reply.chunks) if isinstance(reply, Reply) else ""
-            return web.json_response(sse.message(body, text, getattr(reply, "stop_reason", "end_turn"), usage))
-        if isinstance(reply, Reply):
-            await asyncio.sleep(reply.first_delay)
+        if isinstance(reply, StreamError):
+            self.usages.append({**usage, "output_tokens": 1})
             response = await sse.start_stream(request, body, {**usage, "output_tokens": 1}, f"req_{len(self.requests)}")
-            await sse.send_text(response, reply.chunks, reply.delay)
-            await sse.end_stream(response, reply.stop_reason, usage["output_tokens"])
-        else:
-            response = await sse.start_stream(request, body, {}, f"req_{len(self.requests)}")
+            await sse.start_text(response)
             await sse.send_text(response, reply.chunks_before)
             await sse.send_event(response, "error", {"type": "error", "error": {"type": reply.error_type,
                                                                                 "message": "boom"}})
+            return response
+        thought = min(thinking_tokens(body, reply.thinking_tokens), body["max_tokens"])
+        chunks, stop_reason = _within(reply.chunks, body["max_tokens"] - thought, reply.stop_reason)
+        output = thought + tokens("".join(chunks))
+        usage = {**usage, "output_tokens": output}
+        self.usages.append(usage)
+        if not body.get("stream"):
+            await asyncio.sleep(reply.first_delay)
+            message = sse.message(body, "".join(chunks), stop_reason, usage, thinking=thinks(body))
+            if thought:
+                message["usage"]["output_tokens_details"] = {"thinking_tokens": thought}
+            return web.json_response(message)
+        response = await sse.start_stream(request, body, {**usage, "output_tokens": 1}, f"req_{len(self.requests)}")
+        index = 0
+        if thinks(body):  # "Responses may begin with a thinking block" (5.5 migration guides)
+            await sse.send_thinking(response, index, delay=reply.first_delay)
+            index += 1
+        else:
+            await asyncio.sleep(reply.first_delay)
+        if chunks:
+            await sse.start_text(response, index)
+            await sse.send_text(response, chunks, reply.delay, index)
+            await sse.end_block(response, index)
+        await sse.end_stream(response, stop_reason, output, thought)
         return response
 
     async def _route(self, body: dict[str, Any]) -> web.Response:
-        self.route_requests.append(body)
         usage = self.cache.usage(body)
-        usage["output_tokens"] = 20
-        self.route_usages.append(usage)
         route = self.routes.popleft() if self.routes else Route(
-            self.default_route or body["tools"][0]["input_schema"]["properties"]["agent"]["enum"][0])
+            self.default_route or body["output_config"]["format"]["schema"]["properties"]["agent"]["enum"][0])
         if isinstance(route, Failure):
+            self.route_usages.append({**usage, "output_tokens": 0})
             return sse.error(route.status, route.error_type, route.message, {"retry-after-ms": "5"})
+        enum = body["output_config"]["format"]["schema"]["properties"]["agent"]["enum"]
+        assert route.agent in enum, f"the real API cannot answer {route.agent!r} outside the schema's enum {enum}"
         await asyncio.sleep(route.delay)
-        message = sse.message(body, "", "tool_use", usage)
-        message["content"] = [{"type": "tool_use", "id": "toolu_fake", "name": "route_to_agent",
-                               "input": {"agent": route.agent}}]
+        thought = min(thinking_tokens(body), body["max_tokens"])
+        # Constrained decoding: the text is JSON that fits the schema (structured outputs page).
+        text = "" if route.stop_reason == "refusal" else json.dumps({"agent": route.agent})
+        usage["output_tokens"] = thought + tokens(text)
+        self.route_usages.append(usage)
+        message = sse.message(body, text, route.stop_reason, usage, thinking=thinks(body))
+        if thought:
+            message["usage"]["output_tokens_details"] = {"thinking_tokens": thought}
+        self.timeline.append("route answered")
         return web.json_response(message)
+
+
+def _within(chunks: tuple[str, ...], room_tokens: int, stop_reason: str) -> tuple[tuple[str, ...], str]:
+    """The text that fits in what max_tokens leaves after thinking; cut there with
+    stop_reason "max_tokens", as the API does."""
+    room = max(room_tokens, 0) * CHARS_PER_TOKEN
+    if tokens("".join(chunks)) <= room_tokens:
+        return chunks, stop_reason
+    kept: list[str] = []
+    for chunk in chunks:
+        if room <= 0:
+            break
+        kept.append(chunk[:room])
+        room -= len(chunk)
+    return tuple(kept), "max_tokens"
