@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from bot.models import EFFORTS, is_effort
+
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:(?:[ \t]|$)")
 
@@ -34,6 +36,7 @@ class Agent:
     source: Path
     color: str | None = None
     tools: tuple[str, ...] = ()
+    effort: str | None = None  # the file's own `effort:`, which wins over the bot's settings
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -87,6 +90,11 @@ class ModelChoices:
         if text.lower() in self.aliases:
             return self.aliases[text.lower()], None
         if text.startswith("claude-"):
+            if text != self.default and text not in self.aliases.values():
+                # Dated ids of older models get retired: Claude then answers 404.
+                return text, (f"model {text!r} is not one of the current models "
+                              f"({', '.join(sorted(set(self.aliases.values())))}); if Claude no longer "
+                              f"serves it, answers fall back to {self.default}")
             return text, None
         return self.default, f"unknown model {text!r}, using {self.default}"
 
@@ -114,6 +122,11 @@ def parse_agent(text: str, source: Path, models: ModelChoices) -> tuple[Agent, l
         raise AgentFileError(f"{source}: no description (routing and help need one)")
     name = meta.pop("name", None) or source.stem
     model, warning = models.resolve(meta.pop("model", None))
+    warnings = [f"{source}: {warning}"] if warning else []
+    effort = meta.pop("effort", None)
+    if effort is not None and not is_effort(str(effort).strip().lower()):
+        warnings.append(f"{source}: unknown effort {effort!r} (one of {', '.join(EFFORTS)}), using the bot's setting")
+        effort = None
     color = meta.pop("color", None)
     agent = Agent(
         name=str(name).strip(),
@@ -123,9 +136,10 @@ def parse_agent(text: str, source: Path, models: ModelChoices) -> tuple[Agent, l
         source=source,
         color=str(color).strip() if color else None,
         tools=_tool_list(meta.pop("tools", None)),
+        effort=str(effort).strip().lower() if effort is not None else None,
         extra=MappingProxyType(meta),
     )
-    return agent, [f"{source}: {warning}"] if warning else []
+    return agent, warnings
 
 
 def load_agents(directory: Path, models: ModelChoices) -> AgentCatalog:

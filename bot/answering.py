@@ -18,7 +18,7 @@ from bot.conversation import Turn, build_messages, estimate_tokens
 from bot.logs import log_event
 from bot.metrics import COST, FAILURES, TOKENS
 from bot.router import NONE, Router, RoutingError
-from bot.usage import DEFAULT_PRICES, LedgerEntry, Requester, cost_usd
+from bot.usage import DEFAULT_PRICES, LedgerEntry, Price, Requester, cost_usd
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,26 @@ class Ledger(Protocol):
 
 @dataclass(frozen=True)
 class Budget:
-    prices: Mapping[str, tuple[float, float]]
+    prices: Mapping[str, Price]
     user_daily_tokens: int | None = None  # None: unlimited
+
+
+@dataclass(frozen=True)
+class Efforts:
+    """How hard Claude thinks (output_config.effort); an agent file's own `effort` wins."""
+
+    chat: str = "medium"  # answers in a chat want a fast first token
+    review: str = "high"  # reviews are asked for on purpose and read with care
+
+    def for_answer(self, agent: Agent, review: bool) -> str:
+        return agent.effort or (self.review if review else self.chat)
 
 
 class Answerer:
     def __init__(self, catalog: AgentCatalog, claude: Claude, default_agent: str,
                  max_context_tokens: int = 150_000, router: Router | None = None,
                  memory: AgentMemory | None = None, ledger: Ledger | None = None,
-                 budget: Budget = Budget(DEFAULT_PRICES)):
+                 budget: Budget = Budget(DEFAULT_PRICES), efforts: Efforts = Efforts()):
         self.catalog = catalog
         self.claude = claude
         self.default_agent = default_agent
@@ -88,6 +99,7 @@ class Answerer:
         self.memory = memory
         self.ledger = ledger
         self.budget = budget
+        self.efforts = efforts
 
     def _record(self, requester: Requester | None, purpose: str, agent: str, model: str, usage: Usage,
                 seconds: float, request_id: str, claude_request_id: str | None) -> None:
@@ -112,12 +124,16 @@ class Answerer:
         lines = "\n".join(f"• *{a.name}* — {first_sentence(a.description)}" for a in self.catalog.agents)
         return f"That's outside what I can help with here. I can help with:\n{lines}"
 
-    async def choose_agent(self, turns: Sequence[Turn], request_id: str, conversation: str | None,
-                           agent_name: str | None, requester: Requester | None = None) -> Agent | None:
-        """The agent for this conversation (None: no agent fits). A conversation keeps its agent."""
+    def _default(self) -> Agent:
         default = self.catalog.get(self.default_agent)
         if default is None:
             raise LookupError(f"default agent {self.default_agent!r} is not loaded")
+        return default
+
+    def _settled_agent(self, conversation: str | None, agent_name: str | None) -> Agent | None:
+        """The agent this conversation already has (named, remembered, or the only choice without
+        a router); None: the router decides."""
+        default = self._default()
         remembered = self.memory.agent_of(conversation) if self.memory and conversation else None
         if remembered == NONE:
             remembered = None  # nothing fitted before: a new question in the thread is routed afresh
@@ -126,8 +142,19 @@ class Answerer:
             if self.memory and conversation and not remembered:
                 self.memory.remember_agent(conversation, chosen.name)  # e.g. a review: follow-ups stay
             return chosen
-        if self.router is None:
-            return default
+        return default if self.router is None else None
+
+    async def choose_agent(self, turns: Sequence[Turn], request_id: str, conversation: str | None,
+                           agent_name: str | None, requester: Requester | None = None) -> Agent | None:
+        """The agent for this conversation (None: no agent fits). A conversation keeps its agent."""
+        return self._settled_agent(conversation, agent_name) or await self._route(turns, request_id, conversation,
+                                                                                  requester)
+
+    async def _route(self, turns: Sequence[Turn], request_id: str, conversation: str | None,
+                     requester: Requester | None) -> Agent | None:
+        """Ask the router (None: no agent fits); when it fails, the default agent answers."""
+        assert self.router is not None
+        default = self._default()
         # The thread's first message and the question: a mid-thread "what do you make of this?"
         # means nothing without what it is about.
         question = turns[-1].rendered()[:QUESTION_CHARS]
@@ -143,9 +170,10 @@ class Answerer:
             chosen = self.catalog.get(route.agent) if route.agent else None
             self._record(requester, "route", ROUTER, route.model, route.usage, route.seconds, request_id, None)
             log_event(log, "routed", request_id=request_id, agent=route.agent or "none",
-                      seconds=round(route.seconds, 3), input_tokens=route.usage.input_tokens,
+                      seconds=round(route.seconds, 3), attempts=route.attempts, input_tokens=route.usage.input_tokens,
                       output_tokens=route.usage.output_tokens, cache_read_tokens=route.usage.cache_read_input_tokens,
-                      cache_write_tokens=route.usage.cache_creation_input_tokens)
+                      cache_write_tokens=route.usage.cache_creation_input_tokens,
+                      thinking_tokens=route.usage.thinking_tokens)
         if self.memory and conversation:
             # "none" is remembered too: the edge then answers that thread only when mentioned.
             self.memory.remember_agent(conversation, chosen.name if chosen else NONE)
@@ -153,10 +181,11 @@ class Answerer:
 
     async def answer(self, request_id: str, read_conversation: ReadConversation, sink: AnswerSink,
                      surface: str, *, conversation: str | None = None, agent_name: str | None = None,
-                     requester: Requester | None = None) -> Answer | None:
+                     requester: Requester | None = None, review: bool = False) -> Answer | None:
         """Answer the conversation's last turn into `sink`; returns the answer, or None when the
         user was told it failed. `conversation` names the thread (its agent is remembered);
-        `agent_name` skips routing."""
+        `agent_name` skips routing; `review`: a code review, which may think harder."""
+        verdict: asyncio.Task[Agent | None] | None = None
         try:
             await sink.working()  # first, so the user sees at once that the question was heard
             if self.over_daily_limit(requester):
@@ -168,7 +197,15 @@ class Answerer:
             if not any(t.text.strip() for t in turns):  # a bare mention, nothing before it
                 await sink.fail(NOTHING_TO_ANSWER, warning=False)
                 return None
-            agent = await self.choose_agent(turns, request_id, conversation, agent_name, requester)
+            agent = self._settled_agent(conversation, agent_name)
+            if agent is None and len(self.catalog.agents) == 1:
+                # One agent: the router only tells on-topic from off-topic. It runs beside the
+                # answer, whose text waits for its verdict: Claude thinks before it writes for
+                # longer than the router takes, so the check costs no wait (bench/routing_cost.py).
+                verdict = asyncio.create_task(self._route(turns, request_id, conversation, requester))
+                agent, sink = self._default(), HeldForVerdict(sink, verdict)
+            elif agent is None:
+                agent = await self._route(turns, request_id, conversation, requester)
             if agent is None:
                 await sink.fail(self.help_text(), warning=False)
                 return None
@@ -181,8 +218,13 @@ class Answerer:
                 self._record(requester, "failed attempt", agent.name, agent.model, usage, 0.0, request_id,
                              claude_request_id)
 
-            answer = await self.claude.stream(agent, messages, surface, sink, lost)
+            effort = self.efforts.for_answer(agent, review)
+            answer = await self.claude.stream(agent, messages, surface, sink, lost, effort)
             await sink.finish(answer, agent)
+        except OffTopic:
+            log_event(log, "declined", request_id=request_id, reason="no agent fits")
+            await sink.fail(self.help_text(), warning=False)
+            return None
         except ClaudeError as error:
             FAILURES.labels(error.kind).inc()
             log_event(log, "answer_failed", logging.WARNING, request_id=request_id,
@@ -207,15 +249,59 @@ class Answerer:
             await _tell(sink, "Something went wrong on my side and I couldn't finish this answer. "
                               "Please try again.", request_id)
             return None
+        finally:
+            if verdict is not None and not verdict.done():
+                verdict.cancel()  # the answer failed first: its verdict no longer matters
         self._record(requester, "answer", agent.name, answer.model, answer.usage, answer.seconds, request_id,
                      answer.request_id)
         log_event(log, "answer", request_id=request_id, agent=agent.name, model=answer.model,
-                  stop_reason=answer.stop_reason, seconds=round(answer.seconds, 3),
+                  fallback_from=answer.fallback_from, effort=effort, stop_reason=answer.stop_reason, seconds=round(answer.seconds, 3),
                   claude_request_id=answer.request_id, chars=len(answer.text),
                   turns=len(turns), input_tokens=answer.usage.input_tokens, output_tokens=answer.usage.output_tokens,
                   cache_read_tokens=answer.usage.cache_read_input_tokens,
-                  cache_write_tokens=answer.usage.cache_creation_input_tokens)
+                  cache_write_tokens=answer.usage.cache_creation_input_tokens,
+                  thinking_tokens=answer.usage.thinking_tokens)
         return answer
+
+
+class OffTopic(Exception):
+    """The router found that no agent fits, after the answer had started."""
+
+
+class HeldForVerdict:
+    """An AnswerSink whose text waits for the router: status and retries show at once, the first
+    text (or the finish) only once the router agrees that the agent fits."""
+
+    def __init__(self, sink: AnswerSink, verdict: asyncio.Task[Agent | None]):
+        self._sink = sink
+        self._verdict = verdict
+
+    async def _agreed(self) -> None:
+        if await asyncio.shield(self._verdict) is None:
+            raise OffTopic()
+
+    async def working(self) -> None:
+        await self._sink.working()
+
+    async def thinking(self) -> None:
+        await self._sink.thinking()
+
+    async def append(self, text: str) -> None:
+        await self._agreed()
+        await self._sink.append(text)
+
+    async def retrying(self, status: str) -> None:
+        await self._sink.retrying(status)
+
+    async def restart(self) -> None:
+        await self._sink.restart()
+
+    async def finish(self, answer: Answer, agent: Agent) -> None:
+        await self._agreed()
+        await self._sink.finish(answer, agent)
+
+    async def fail(self, message: str, warning: bool = True) -> None:
+        await self._sink.fail(message, warning)
 
 
 async def _tell(sink: AnswerSink, message: str, request_id: str) -> None:

@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import anthropic
@@ -19,6 +19,7 @@ import anthropic
 from bot.agents import Agent
 from bot.logs import log_event
 from bot.metrics import FIRST_TOKEN_SECONDS
+from bot.models import max_tokens_for
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Usage:
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    thinking_tokens: int = 0  # part of output_tokens (billed as output), for the record
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Answer:
     request_id: str | None
     seconds: float
     note: str | None = None  # an honest word to the user when the answer ended early
+    fallback_from: str | None = None  # the agent's model, when Claude no longer serves it
 
 
 class ClaudeError(Exception):
@@ -61,8 +64,8 @@ def stop_note(stop_reason: str | None, max_tokens: int) -> str | None:
     if stop_reason in (None, "end_turn", "stop_sequence"):
         return None
     if stop_reason == "max_tokens":
-        return (f"This answer reached the length limit ({max_tokens:,} tokens) and was cut off here. "
-                "Ask me to continue, or ask about one part at a time.")
+        return (f"This answer reached the length limit ({max_tokens:,} tokens, thinking included) and was cut "
+                "off here. Ask me to continue, or ask about one part at a time.")
     if stop_reason == "refusal":
         return "Claude declined to answer this request, so the answer stops here."
     if stop_reason == "model_context_window_exceeded":
@@ -71,10 +74,18 @@ def stop_note(stop_reason: str | None, max_tokens: int) -> str | None:
     return f"The answer stopped early (stop reason: {stop_reason})."
 
 
+def fallback_notice(model: str) -> str:
+    """What the footer says when the agent's own model is gone and the default model answered."""
+    return f"The agent's model `{model}` is no longer served by Claude, so the default model answered."
+
+
 class StreamListener(Protocol):
     """Where the answer goes as Claude writes it."""
 
     async def append(self, text: str) -> None: ...
+
+    async def thinking(self) -> None:
+        """Claude is thinking before it writes (which can take minutes at high effort): show it."""
 
     async def retrying(self, status: str) -> None:
         """Claude is busy: say so while the call is retried."""
@@ -129,12 +140,14 @@ class CircuitBreaker:
 
 
 class Claude:
-    def __init__(self, client: anthropic.AsyncAnthropic, max_tokens: int, deadline_s: float = 180.0,
-                 breaker: CircuitBreaker | None = None, backoff_s: float = 1.0, max_backoff_s: float = 20.0):
+    def __init__(self, client: anthropic.AsyncAnthropic, max_tokens: int | None = None, deadline_s: float = 180.0,
+                 breaker: CircuitBreaker | None = None, backoff_s: float = 1.0, max_backoff_s: float = 20.0,
+                 fallback_model: str | None = None):
         # The client should have max_retries=0: retries happen here, bounded by the deadline,
         # with the user told, and for errors inside a 200 stream too (the SDK retries none of it).
         self._client = client
-        self._max_tokens = max_tokens
+        self._max_tokens = max_tokens  # None: by effort (models.py)
+        self._fallback_model = fallback_model  # answers when an agent's model is gone (404)
         self._deadline_s = deadline_s
         self._breaker = breaker or CircuitBreaker()
         self._backoff_s = backoff_s
@@ -153,15 +166,21 @@ class Claude:
             {"type": "text", "text": surface, "cache_control": _CACHE},
         ]
 
+    def max_tokens(self, effort: str) -> int:
+        return max_tokens_for(effort, self._max_tokens)
+
     async def stream(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str,
-                     listener: StreamListener, on_lost_attempt: OnLostAttempt | None = None) -> Answer:
+                     listener: StreamListener, on_lost_attempt: OnLostAttempt | None = None,
+                     effort: str = "medium") -> Answer:
         """Stream an answer into `listener`, retrying what heals (overloads, rate limits, 5xx,
-        dropped connections, errors mid-stream) with backoff until the deadline.
+        dropped connections, errors mid-stream) with backoff until the deadline. An agent whose
+        model Claude no longer serves (404) is answered once more by the fallback model.
         `on_lost_attempt` hears of tokens an attempt used before it failed (they are billed)."""
         started = time.monotonic()
         deadline = started + self._deadline_s
         attempt = 0
         last_failure: ClaudeError | None = None
+        fallback_from: str | None = None
         # The breaker only turns away new questions: one already retrying keeps its deadline.
         if not self._breaker.allow():
             raise ClaudeError("unavailable", "Claude has been failing for a while, so I'm not sending new "
@@ -177,7 +196,8 @@ class Claude:
 
             try:
                 async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
-                    answer = await self._attempt(agent, messages, surface, on_text, started, on_lost_attempt)
+                    answer = await self._attempt(agent, messages, surface, effort, listener, on_text, started,
+                                                 on_lost_attempt)
             except TimeoutError as error:
                 self._breaker.failed()
                 # Out of time while retrying: the failure that made us retry says it best.
@@ -185,6 +205,13 @@ class Claude:
                                                   f"no complete answer within {self._deadline_s:g} s") from error
             except anthropic.APIError as error:
                 failure = last_failure = _as_claude_error(error, None)
+                if (failure.kind == "model_not_found" and fallback_from is None and self._fallback_model
+                        and agent.model != self._fallback_model):
+                    log_event(log, "model_not_found", logging.WARNING, model=agent.model, agent=agent.name,
+                              fallback=self._fallback_model, claude_request_id=failure.request_id)
+                    fallback_from, agent = agent.model, replace(agent, model=self._fallback_model)
+                    self._breaker.abandoned()
+                    continue
                 if failure.kind in RETRYABLE:
                     self._breaker.failed()  # a rejected request or key says nothing about Claude's health
                 else:
@@ -203,67 +230,83 @@ class Claude:
                 self._breaker.abandoned()  # the listener failed, or we were cancelled
                 raise
             self._breaker.succeeded()
-            return answer
+            return replace(answer, fallback_from=fallback_from) if fallback_from else answer
 
     def _wait_before_retry(self, error: anthropic.APIError, attempt: int) -> float:
         """Exponential backoff with full jitter, but never sooner than Claude asked (retry-after)."""
         backoff = random.uniform(0, min(self._max_backoff_s, self._backoff_s * 2 ** (attempt - 1)))
-        response = getattr(error, "response", None)
-        headers = response.headers if response is not None else {}
-        asked = 0.0
-        try:
-            if headers.get("retry-after-ms"):
-                asked = float(headers["retry-after-ms"]) / 1000
-            elif headers.get("retry-after"):
-                asked = float(headers["retry-after"])
-        except ValueError:
-            pass
-        return max(backoff, asked)
+        return max(backoff, retry_after_s(error))
 
-    async def _attempt(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str,
-                       on_text: OnText, started: float, on_lost_attempt: OnLostAttempt | None) -> Answer:
+    async def _attempt(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str, effort: str,
+                       listener: StreamListener, on_text: OnText, started: float,
+                       on_lost_attempt: OnLostAttempt | None) -> Answer:
         parts: list[str] = []
+        max_tokens = self.max_tokens(effort)
+        # Thinking is left adaptive (the 5.5 models' default; `disabled` is refused on Sonnet and
+        # Opus 5.5): effort sets its depth, and max_tokens leaves room for it.
         async with self._client.messages.stream(
             model=agent.model,
-            max_tokens=self._max_tokens,
+            max_tokens=max_tokens,
             system=self.system_blocks(agent, surface),
             messages=list(messages),
+            output_config={"effort": effort},  # type: ignore[typeddict-item]
             # Top-level marker: caches the conversation so far for the next turn.
             cache_control=_CACHE,
         ) as stream:
             request_id = stream.request_id
             called = time.monotonic()
             try:
-                async for text in stream.text_stream:
-                    if not parts:
-                        FIRST_TOKEN_SECONDS.observe(time.monotonic() - called)
-                    parts.append(text)
-                    await on_text(text)
+                async for event in stream:
+                    if event.type == "content_block_start" and event.content_block.type != "text":
+                        if not parts:  # a thinking block first: nothing to show but the status
+                            await listener.thinking()
+                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        if not parts:
+                            FIRST_TOKEN_SECONDS.observe(time.monotonic() - called)
+                        parts.append(event.delta.text)
+                        await on_text(event.delta.text)
                 final = await stream.get_final_message()
-            except anthropic.APIError:
+            except BaseException:  # broke off, or was cut short by us (an off-topic verdict, a shutdown)
                 if on_lost_attempt is not None:
                     try:  # the message started: its input (and any output so far) is billed
                         billed = stream.current_message_snapshot.usage
                     except AssertionError:
                         billed = None
                     if billed is not None:
-                        on_lost_attempt(_usage(billed), request_id)
+                        on_lost_attempt(usage_of(billed), request_id)
                 raise
         return Answer(
             text="".join(parts),
             model=final.model or agent.model,
             stop_reason=final.stop_reason,
-            usage=_usage(final.usage),
+            usage=usage_of(final.usage),
             request_id=request_id,
             seconds=time.monotonic() - started,
-            note=stop_note(final.stop_reason, self._max_tokens),
+            note=stop_note(final.stop_reason, max_tokens),
         )
 
 
-def _usage(usage: Any) -> Usage:
+def usage_of(usage: Any) -> Usage:
+    """The SDK's usage -> ours (thinking tokens are inside output_tokens; kept apart too)."""
+    details = getattr(usage, "output_tokens_details", None)
     return Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0,
                  cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-                 cache_creation_input_tokens=usage.cache_creation_input_tokens or 0)
+                 cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+                 thinking_tokens=(details.thinking_tokens or 0) if details is not None else 0)
+
+
+def retry_after_s(error: anthropic.APIError) -> float:
+    """How long Claude asked us to wait before retrying (retry-after-ms, then retry-after)."""
+    response = getattr(error, "response", None)
+    headers = response.headers if response is not None else {}
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        if headers.get("retry-after"):
+            return float(headers["retry-after"])
+    except ValueError:
+        pass
+    return 0.0
 
 
 RETRYABLE = frozenset({"overloaded", "rate_limited", "unavailable", "timeout"})
@@ -295,7 +338,10 @@ def _as_claude_error(error: anthropic.APIError, request_id: str | None) -> Claud
     if status in (401, 403) or kind_in_body in ("authentication_error", "permission_error"):
         return ClaudeError("auth", "Claude rejected this bot's API key, so I can't answer. "
                            "An admin needs to check ANTHROPIC_API_KEY.", request_id, detail)
-    rejected = kind_in_body in ("invalid_request_error", "not_found_error", "request_too_large")
+    if status == 404 or kind_in_body == "not_found_error":
+        return ClaudeError("model_not_found", "Claude no longer serves the model this agent asks for, so I "
+                           "couldn't answer. An admin needs to update the agent file's `model:`.", request_id, detail)
+    rejected = kind_in_body in ("invalid_request_error", "request_too_large")
     if rejected or (status is not None and 400 <= status < 500 and status != 408):
         return ClaudeError("bad_request", "Claude could not take this request (it may be too long). "
                            "Try a shorter question or a new thread.", request_id, detail)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.agents import Agent, AgentCatalog
 from bot.conversation import Turn
-from bot.claude import Answer
+from bot.claude import Answer, fallback_notice
 from bot.config import ConfigError, Problem, Settings, load_settings
 from bot.logs import log_event, setup_logging
 
@@ -96,7 +96,9 @@ def agents_command(settings: Settings) -> int:
     print(f"Agents from {settings.agents_dir or shipped_agents_dir()}:")
     for agent in catalog.agents:
         color = f"{color_emoji(agent.color)} {agent.color}" if agent.color else "no colour"
-        print(f"  {agent.name}  [{agent.model}, {color}]  {agent.source}\n      {first_sentence(agent.description)}")
+        effort = f", effort {agent.effort}" if agent.effort else ""
+        print(f"  {agent.name}  [{agent.model}, {color}{effort}]  {agent.source}\n"
+              f"      {first_sentence(agent.description)}")
     for warning in catalog.warnings:
         print(f"  warning: {warning}")
     if catalog.skipped:
@@ -122,18 +124,24 @@ def usage_command(settings: Settings, days: int) -> int:
         print()
         print(format_totals(f"by {by}", rows) if rows else f"by {by}: no calls")
     if unpriced:
-        print("\n* includes calls to a model with no price: set BOT_PRICES=model=in/out (USD per million tokens)")
+        print("\n* includes calls to a model with no price: set BOT_PRICES=model=in/out[/cache_read] (USD per million tokens)")
     return 0
 
 
 def check_command(settings: Settings, http: bool, manifest: Path) -> int:
+    from bot.models import max_tokens_for
     from bot.slack.manifest import manifest_problems
 
     problems: list[str] = [str(p) for p in settings.problems(slack=True, socket_mode=not http, http=http)]
     catalog, agent_problems = _usable_catalog(settings)
     problems += agent_problems + [f"{manifest}: {p}" for p in manifest_problems(manifest)]
     for agent in catalog.agents:
-        print(f"agent {agent.name}: model {agent.model}, from {agent.source}")
+        effort = f", effort {agent.effort}" if agent.effort else ""
+        print(f"agent {agent.name}: model {agent.model}{effort}, from {agent.source}")
+    print(f"thinking: answers at effort {settings.effort} (max_tokens "
+          f"{max_tokens_for(settings.effort, settings.max_tokens):,}), reviews at {settings.review_effort} "
+          f"({max_tokens_for(settings.review_effort, settings.max_tokens):,}); "
+          f"routing {'with ' + settings.router_model if settings.routing else 'off'}")
     for warning in catalog.warnings:
         print(f"warning: {warning}")
     if problems:
@@ -179,6 +187,9 @@ class TerminalSink:
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    async def thinking(self) -> None:
+        pass  # "thinking…" is already on the terminal
+
     async def retrying(self, status: str) -> None:
         print(status, file=sys.stderr, flush=True)
 
@@ -189,10 +200,12 @@ class TerminalSink:
         sys.stdout.write("\n")
         if answer.note:
             print(f"\n⚠️ {answer.note}")
+        if answer.fallback_from:
+            print(f"⚠️ {fallback_notice(answer.fallback_from)}", file=sys.stderr)
         u = answer.usage
-        print(f"— {agent.name} · {answer.model} · {u.input_tokens} in, {u.output_tokens} out, "
-              f"{u.cache_read_input_tokens} cache read, {u.cache_creation_input_tokens} cache write",
-              file=sys.stderr)
+        print(f"— {agent.name} · {answer.model} · {u.input_tokens} in, {u.output_tokens} out "
+              f"({u.thinking_tokens} thinking), {u.cache_read_input_tokens} cache read, "
+              f"{u.cache_creation_input_tokens} cache write", file=sys.stderr)
 
     async def fail(self, message: str, warning: bool = True) -> None:
         print(f"\n⚠️ {message}" if warning else message, file=sys.stderr)

@@ -14,7 +14,8 @@ from typing import TypeVar
 
 from dotenv import load_dotenv
 
-from bot.usage import DEFAULT_PRICES, parse_prices
+from bot.models import EFFORTS, MAX_OUTPUT_TOKENS
+from bot.usage import DEFAULT_PRICES, Price, parse_prices
 
 T = TypeVar("T", int, float)
 
@@ -60,15 +61,17 @@ class Settings:
     review_agent: str = "backend-senior-engineer"
     routing: bool = True
     router_model: str = "claude-haiku-5-5"
-    router_timeout_s: float = 15.0
-    max_tokens: int = 8000
+    router_timeout_s: float = 10.0
+    effort: str = "medium"  # chat answers: a fast first token matters more than the deepest thought
+    review_effort: str = "high"  # reviews are read carefully and asked for on purpose
+    max_tokens: int | None = None  # None: room for the thinking the effort brings (models.py)
     max_context_tokens: int = 150_000
     claude_timeout_s: float = 120.0
     answer_deadline_s: float = 180.0
     max_concurrency: int = 8
     allowed_channels: frozenset[str] | None = None  # None: every channel
     user_daily_tokens: int | None = None  # None: unlimited
-    prices: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     shutdown_grace_s: float = 30.0
     http_port: int | None = None  # Socket Mode: serve /healthz, /readyz, /metrics on this port
     log_level: str = "INFO"
@@ -153,8 +156,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         review_agent=env.get("BOT_REVIEW_AGENT", "backend-senior-engineer"),
         routing=_switch(env, "BOT_ROUTING", True),
         router_model=env.get("BOT_ROUTER_MODEL", "claude-haiku-5-5"),
-        router_timeout_s=_positive(env, "BOT_ROUTER_TIMEOUT_S", 15.0, float, "a number of seconds"),
-        max_tokens=_positive(env, "BOT_MAX_TOKENS", 8000, int, "a whole number"),
+        router_timeout_s=_positive(env, "BOT_ROUTER_TIMEOUT_S", 10.0, float, "a number of seconds"),
+        effort=_effort(env, "BOT_EFFORT", "medium"),
+        review_effort=_effort(env, "BOT_REVIEW_EFFORT", "high"),
+        max_tokens=_max_tokens(env),
         max_context_tokens=_positive(env, "BOT_MAX_CONTEXT_TOKENS", 150_000, int, "a whole number"),
         claude_timeout_s=_positive(env, "BOT_CLAUDE_TIMEOUT_S", 120.0, float, "a number of seconds"),
         max_concurrency=_positive(env, "BOT_MAX_CONCURRENCY", 8, int, "a whole number"),
@@ -178,7 +183,24 @@ def _with_trailing_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def _prices(env: Mapping[str, str]) -> dict[str, tuple[float, float]]:
+def _effort(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, default).strip().lower()
+    if value not in EFFORTS:
+        raise ConfigError(f"{name} must be one of {', '.join(EFFORTS)}, got {env[name]!r}")
+    return value
+
+
+def _max_tokens(env: Mapping[str, str]) -> int | None:
+    if not env.get("BOT_MAX_TOKENS"):
+        return None
+    value = _positive(env, "BOT_MAX_TOKENS", 0, int, "a whole number")
+    if value > MAX_OUTPUT_TOKENS:  # the Messages API refuses a larger max_tokens
+        raise ConfigError(f"BOT_MAX_TOKENS must be at most {MAX_OUTPUT_TOKENS:,} (the models' output limit), "
+                          f"got {value}")
+    return value
+
+
+def _prices(env: Mapping[str, str]) -> dict[str, Price]:
     try:
         return parse_prices(env.get("BOT_PRICES", ""))
     except ValueError as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anthropic
 
 from bot.agents import AgentCatalog, ModelChoices, load_agents, shipped_agents_dir
-from bot.answering import Answerer, Budget
+from bot.answering import Answerer, Budget, Efforts
 from bot.claude import CircuitBreaker, Claude
 from bot.config import Settings
 from bot.router import Router
@@ -27,6 +27,8 @@ def create_answerer(settings: Settings, catalog: AgentCatalog | None = None, sto
         max_retries=0,  # Claude (claude.py) retries, bounded by the answer's deadline
     )
     router = Router(client, settings.router_model, settings.router_timeout_s) if settings.routing else None
-    return Answerer(catalog or load_catalog(settings), Claude(client, settings.max_tokens, settings.answer_deadline_s, breaker),
-                    settings.default_agent, settings.max_context_tokens, router, store, store,
-                    Budget(settings.prices, settings.user_daily_tokens))
+    claude = Claude(client, settings.max_tokens, settings.answer_deadline_s, breaker,
+                    fallback_model=settings.default_model)
+    return Answerer(catalog or load_catalog(settings), claude, settings.default_agent, settings.max_context_tokens,
+                    router, store, store, Budget(settings.prices, settings.user_daily_tokens),
+                    Efforts(settings.effort, settings.review_effort))

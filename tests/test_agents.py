@@ -48,11 +48,29 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 @pytest.mark.parametrize("model, expected", [
     ("sonnet", "claude-sonnet-5-5"), ("opus", "claude-opus-5-5"), ("haiku", "claude-haiku-5-5"),
-    ("inherit", "claude-sonnet-5-5"), ("claude-opus-4-1", "claude-opus-4-1"),
+    ("inherit", "claude-sonnet-5-5"), ("claude-haiku-5-5", "claude-haiku-5-5"),
 ])
-def test_model_aliases_inherit_and_full_ids_resolve(tmp_path, model, expected):
+def test_model_aliases_inherit_and_current_ids_resolve(tmp_path, model, expected):
     agent, warnings = parse_agent(f"---\nname: a\ndescription: d\nmodel: {model}\n---\nBody\n", tmp_path / "a.md", MODELS)
     assert agent.model == expected and warnings == []
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-20250514", "claude-opus-4-1"])
+def test_a_model_id_that_is_not_current_is_kept_with_a_warning(tmp_path, model):
+    agent, warnings = parse_agent(f"---\nname: a\ndescription: d\nmodel: {model}\n---\nBody\n", tmp_path / "a.md", MODELS)
+    assert agent.model == model  # Claude may still serve it; if not, answers fall back
+    (warning,) = warnings
+    assert f"model '{model}' is not one of the current models" in warning
+    assert "fall back to claude-sonnet-5-5" in warning
+
+
+@pytest.mark.parametrize("value, effort, warned", [("high", "high", False), ("XHigh", "xhigh", False),
+                                                   ("extreme", None, True)])
+def test_an_agent_files_effort_is_read_and_a_wrong_one_is_reported(tmp_path, value, effort, warned):
+    agent, warnings = parse_agent(f"---\nname: a\ndescription: d\neffort: {value}\n---\nBody\n", tmp_path / "a.md",
+                                  MODELS)
+    assert agent.effort == effort and "effort" not in agent.extra
+    assert bool(warnings) == warned and all("unknown effort 'extreme'" in w for w in warnings)
 
 
 def test_no_model_means_the_default_model(tmp_path):

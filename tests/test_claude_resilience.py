@@ -23,6 +23,9 @@ class Listener:
     async def append(self, text: str) -> None:
         self.text += text
 
+    async def thinking(self) -> None:
+        pass
+
     async def retrying(self, status: str) -> None:
         self.statuses.append(status)
 
@@ -40,7 +43,7 @@ class Clock:
 
 def claude(fake, deadline: float = 10.0, breaker: CircuitBreaker | None = None) -> Claude:
     client = anthropic.AsyncAnthropic(api_key="sk-ant-test", base_url=fake.url, max_retries=0)
-    return Claude(client, 1000, deadline, breaker, backoff_s=0.01, max_backoff_s=0.05)
+    return Claude(client, None, deadline, breaker, backoff_s=0.01, max_backoff_s=0.05)
 
 
 async def test_overloads_and_rate_limits_are_retried_with_the_user_told(fake_claude):

@@ -71,7 +71,10 @@ async def test_claude_is_sent_agent_body_verbatim_resolved_model_and_cache_marke
     assert request["system"][1]["cache_control"] == {"type": "ephemeral"}
     assert request["cache_control"] == {"type": "ephemeral"}
     assert request["messages"] == [{"role": "user", "content": "Alice: How do I shard a Postgres table?"}]
-    assert request["stream"] is True and request["max_tokens"] == 8000
+    assert request["stream"] is True
+    # Chat answers think at medium effort, with room for that thinking and a long answer.
+    assert request["output_config"] == {"effort": "medium"} and request["max_tokens"] == 32_000
+    assert "thinking" not in request  # adaptive, the 5.5 default: "disabled" is refused on Sonnet 5.5
     assert bot.claude.headers[0]["Authorization"] == "Bearer sk-ant-test-key"
 
 

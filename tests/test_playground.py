@@ -15,6 +15,7 @@ from conftest import RunningBot
 from fakes.claude_api import FakeClaude, Reply
 
 from bot.config import Settings
+from bot.usage import Price
 from bot.playground.app import CHANNELS, Playground
 from bot.playground.dry_run import DryRunReport
 from bot.playground.render import message_view
@@ -90,15 +91,17 @@ async def test_dry_run_answers_direct_messages_without_a_mention(dry_run):
 def test_dry_run_report_estimates_tokens_and_cost_with_the_bots_prices(tmp_path):
     catalog = load_catalog(Settings(data_dir=tmp_path))
     agent = catalog.agents[0]
-    body = {"model": "claude-sonnet-5-5", "max_tokens": 1000, "stream": True,
+    body = {"model": "claude-sonnet-5-5", "max_tokens": 1000, "stream": True, "output_config": {"effort": "medium"},
             "system": [{"type": "text", "text": agent.system_prompt}, {"type": "text", "text": "x" * 30}],
             "messages": [{"role": "user", "content": [{"type": "text", "text": "y" * 300}]}]}
-    report = DryRunReport.of(body, catalog, {"claude-sonnet-5-5": (2.0, 10.0)})
+    report = DryRunReport.of(body, catalog, {"claude-sonnet-5-5": Price(2.0, 10.0, cache_read=0.1)})
     tokens = -(-(len(agent.system_prompt) + 330) // 3)
     assert (report.agent, report.input_tokens, report.redacted) == (agent.name, tokens, {})
     text = report.markdown()
     assert f"at most about ${tokens * 2 * 1.25 / 1e6:.4f} for the input (all of it written to the prompt cache" in text
-    assert "at most $0.0100 for the answer" in text
+    assert "read back at $0.1 per million tokens" in text
+    assert "at most $0.0100 for thinking and the answer" in text
+    assert "effort `medium`, thinking and answering in at most 1,000 tokens" in text
     assert "**Redacted:** nothing" in text
     unknown = DryRunReport.of({**body, "model": "claude-next", "system": "custom"}, catalog, {})
     assert unknown.agent is None and "no price known for `claude-next` (set BOT_PRICES)" in unknown.markdown()

@@ -31,16 +31,19 @@ async def routed_bot(three_agents, fake_slack, fake_claude):
     await server.stop()
 
 
-async def test_a_new_question_is_routed_by_a_small_forced_tool_call_and_answered_by_that_agent(routed_bot):
+async def test_a_new_question_is_routed_by_a_small_structured_output_call_and_answered_by_that_agent(routed_bot):
     bot = routed_bot
     bot.claude.routes.append(Route("sql-tuner"))
     ts, _ = await bot.mention("Why is SELECT * FROM orders WHERE user_id = 7 slow?")
     await bot.idle()
     (route,) = bot.claude.route_requests
     assert route["model"] == "claude-haiku-5-5"
-    assert route["tool_choice"] == {"type": "tool", "name": "route_to_agent"}
-    assert route["tools"][0]["input_schema"]["properties"]["agent"]["enum"] == [
+    # No forced tool (refused on the 5.5 models): JSON held to a schema naming the loaded agents.
+    assert "tools" not in route and "tool_choice" not in route
+    assert route["output_config"]["format"]["schema"]["properties"]["agent"]["enum"] == [
         "backend-senior-engineer", "incident-commander", "sql-tuner", "none"]
+    # As little thinking as Haiku 5.5 allows, so the output is the answer.
+    assert route["output_config"]["effort"] == "low" and route["thinking"] == {"type": "disabled"}
     system = route["system"][0]
     assert system["cache_control"] == {"type": "ephemeral"}
     assert "<example>" in system["text"]  # descriptions with their examples
@@ -52,6 +55,41 @@ async def test_a_new_question_is_routed_by_a_small_forced_tool_call_and_answered
     assert answer["system"][0]["text"] == "You tune SQL."
     footer = bot.slack.thread("C1", ts)[0].blocks[0]["elements"][0]["text"]
     assert footer.startswith("🟢 *sql-tuner*")
+
+
+@pytest.mark.parametrize("router_model, thinking", [
+    ("claude-haiku-5-5", {"type": "disabled"}),
+    ("claude-sonnet-5-5", {"type": "between_tools"}),  # Sonnet 5.5 refuses "disabled"
+    ("claude-opus-5-5", None),  # Opus 5.5 always thinks: low effort is the least, and max_tokens has room
+])
+async def test_routing_works_on_every_current_router_model_under_its_rules(three_agents, fake_slack, fake_claude,
+                                                                           router_model, thinking):
+    bot, server = await start_bot(replace(three_agents, router_model=router_model), fake_slack, fake_claude)
+    try:
+        fake_claude.routes.append(Route("incident-commander"))
+        ts, _ = await bot.mention("prod is down")
+        await bot.idle()
+        (route,) = fake_claude.route_requests
+        assert route.get("thinking") == thinking
+        assert fake_claude.requests[0]["system"][0]["text"] == "You run incidents."
+        assert fake_claude.refused == []
+    finally:
+        await server.stop()
+
+
+async def test_one_overload_or_timeout_of_the_router_is_retried(three_agents, fake_slack, fake_claude):
+    bot, server = await start_bot(replace(three_agents, router_timeout_s=2.0), fake_slack, fake_claude)
+    try:
+        fake_claude.routes.extend([Failure(), Route("sql-tuner")])  # a 529, then the answer
+        await bot.mention("index advice?")
+        await bot.idle()
+        fake_claude.routes.extend([Route("sql-tuner", delay=5), Route("sql-tuner")])  # a hang, then the answer
+        await bot.mention("another index question", channel="C2")
+        await bot.idle()
+        assert len(fake_claude.route_requests) == 4
+        assert [r["system"][0]["text"] for r in fake_claude.requests] == ["You tune SQL."] * 2
+    finally:
+        await server.stop()
 
 
 async def test_follow_ups_stay_with_the_threads_agent_without_routing_again(routed_bot):
@@ -79,9 +117,10 @@ async def test_when_no_agent_fits_the_thread_gets_what_the_bot_can_help_with(rou
 
 
 @pytest.mark.parametrize("trouble", [
-    [Failure(status=500, error_type="api_error")],  # the router is not retried: the default agent answers
-    [Route("ghost-agent")],  # a name that is not loaded
-    [Route("sql-tuner", delay=20)],  # slower than the router's timeout
+    [Failure(status=500, error_type="api_error")] * 2,  # still failing when retried
+    [Failure(status=400, error_type="invalid_request_error")],  # not retried
+    [Route("none", stop_reason="refusal")],  # declined: no JSON
+    [Route("sql-tuner", delay=20)] * 2,  # slower than the router's timeout, twice
 ])
 async def test_a_failing_router_never_blocks_the_answer_the_default_agent_takes_it(three_agents, fake_slack,
                                                                                     fake_claude, trouble):
@@ -162,3 +201,22 @@ async def test_the_router_always_sees_the_question_even_after_a_long_opening(rou
     await bot.idle()
     question = bot.claude.route_requests[0]["messages"][0]["content"]
     assert "SELECT is slow, why?" in question and "incident log" in question
+
+
+async def test_with_one_agent_the_answer_starts_at_once_and_the_router_only_declines_off_topic(bot):
+    # The shipped agent alone: routing only tells on-topic from off-topic, beside the answer.
+    bot.claude.routes.append(Route("backend-senior-engineer", delay=0.5))
+    ts, _ = await bot.mention("how do I size a connection pool?")
+    await bot.idle()
+    assert bot.claude.timeline == ["answer asked", "route asked", "route answered"] or \
+        bot.claude.timeline == ["route asked", "answer asked", "route answered"]
+    assert bot.slack.thread("C1", ts)[0].markdown == "Hello from **Claude**."
+
+    bot.claude.routes.append(Route("none", delay=0.5))
+    bot.claude.then(Reply(chunks=("Paris will be sunny.",)))  # the answer is ready before the verdict
+    ts, _ = await bot.mention("what's the weather in Paris?")
+    await bot.idle()
+    (reply,) = bot.slack.thread("C1", ts)
+    assert "I can help with" in reply.markdown and "sunny" not in reply.markdown
+    assert bot.claude.route_requests[-1]["output_config"]["format"]["schema"]["properties"]["agent"]["enum"] == [
+        "backend-senior-engineer", "none"]

@@ -22,7 +22,8 @@ from bot.conversation import estimate_tokens
 from bot.playground import messages_stream as sse
 from bot.playground.local_server import LocalServer
 from bot.redact import Redaction
-from bot.usage import CACHE_WRITE_FACTOR
+from bot.claude import Usage
+from bot.usage import CACHE_WRITE_FACTOR, MILLION, Price
 
 API_KEY = "dry-run"  # what the SDK is given: it must send some key, and this one goes nowhere
 HEADING = "🧪 **Dry run: nothing was sent to Claude.**"
@@ -49,15 +50,16 @@ class DryRunReport:
     agent: str | None  # None: the system prompt matches no loaded agent
     model: str
     max_tokens: int
+    effort: str | None  # None: the model's default
     system_parts: tuple[int, ...]  # characters in each system block
     messages: tuple[SentMessage, ...]
     redacted: Mapping[str, int]  # kind -> how many placeholders the request carries
     input_tokens: int  # estimated the way the bot budgets a thread (pessimistic)
-    price: tuple[float, float] | None  # USD per million input / output tokens
+    price: Price | None
 
     @classmethod
     def of(cls, body: Mapping[str, Any], catalog: AgentCatalog,
-           prices: Mapping[str, tuple[float, float]]) -> DryRunReport:
+           prices: Mapping[str, Price]) -> DryRunReport:
         system = [block.get("text", "") for block in _blocks(body.get("system"))]
         messages = tuple(SentMessage(m.get("role", "?"), _text(m.get("content"))) for m in body.get("messages", []))
         agent = next((a.name for a in catalog.agents if system and a.system_prompt == system[0]), None)
@@ -65,7 +67,8 @@ class DryRunReport:
         sent = "".join(system) + "".join(m.text for m in messages if not m.earlier_report)
         people = "".join(m.text for m in messages if m.role == "user")
         model = str(body.get("model", "?"))
-        return cls(agent, model, int(body.get("max_tokens", 0)), tuple(len(s) for s in system), messages,
+        effort = (body.get("output_config") or {}).get("effort")
+        return cls(agent, model, int(body.get("max_tokens", 0)), effort, tuple(len(s) for s in system), messages,
                    Counter(_REDACTED.findall(people)), estimate_tokens(sent), prices.get(model))
 
     def markdown(self) -> str:
@@ -77,7 +80,8 @@ class DryRunReport:
             "of an answer.",
             "",
             f"- **Agent:** {self.agent or 'none of the loaded agents (system prompt not recognised)'}",
-            f"- **Model:** `{self.model}`, answering in at most {self.max_tokens:,} tokens",
+            f"- **Model:** `{self.model}`, effort `{self.effort or 'the model default'}`, thinking and "
+            f"answering in at most {self.max_tokens:,} tokens",
             f"- **System prompt:** {system:,} characters ({parts}: the agent's instructions, then how to "
             "write for Slack)",
             f"- **Conversation:** {len(self.messages)} message{'s' if len(self.messages) != 1 else ''} "
@@ -105,19 +109,20 @@ class DryRunReport:
     def _cost(self) -> str:
         if self.price is None:
             return f"no price known for `{self.model}` (set BOT_PRICES)"
-        per_in, per_out = self.price
+        per_in, per_out = self.price.input, self.price.output
         # The whole request is written to the prompt cache (its last block carries the marker).
         first = self.input_tokens * per_in * CACHE_WRITE_FACTOR / 1_000_000
         most = self.max_tokens * per_out / 1_000_000
+        read = self.price.cost(Usage(cache_read_input_tokens=MILLION))
         return (f"at most about ${first:.4f} for the input (all of it written to the prompt cache; what an "
-                f"earlier question already cached is read back for a tenth of the price), plus at most "
-                f"${most:.4f} for the answer (at ${per_in:g} / ${per_out:g} per million tokens)")
+                f"earlier question already cached is read back at ${read:g} per million tokens), plus at most "
+                f"${most:.4f} for thinking and the answer (at ${per_in:g} / ${per_out:g} per million tokens)")
 
 
 class DryRunClaude(LocalServer):
     """Answers the Messages API with a report of each request; counts what it was asked."""
 
-    def __init__(self, catalog: AgentCatalog, prices: Mapping[str, tuple[float, float]]):
+    def __init__(self, catalog: AgentCatalog, prices: Mapping[str, Price]):
         super().__init__()
         self.catalog = catalog
         self.prices = prices
@@ -131,7 +136,7 @@ class DryRunClaude(LocalServer):
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        if body.get("tools") or not body.get("stream"):
+        if body.get("tools") or body.get("output_config", {}).get("format") or not body.get("stream"):
             # Only routing asks this way, and the playground turns routing off in a dry run:
             # choosing an agent without Claude would be pretending.
             return sse.error(400, "invalid_request_error", "dry run: only streamed answers are described")
@@ -140,7 +145,9 @@ class DryRunClaude(LocalServer):
         # The footer names the model the answer came from: here, none did.
         labelled = {**body, "model": f"{report.model} (dry run)"}
         response = await sse.start_stream(request, labelled, {}, f"dry_run_{len(self.reports)}")
+        await sse.start_text(response)
         await sse.send_text(response, _paragraphs(report.markdown()))
+        await sse.end_block(response)
         await sse.end_stream(response, "end_turn", 0)
         return response
 

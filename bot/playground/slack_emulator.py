@@ -125,8 +125,18 @@ class SlackEmulator(LocalServer):
         self.socket_acks: dict[str, float] = {}  # envelope_id -> when the app acked it
         self.socket_connected = asyncio.Event()
         self.status_now: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> status shown now
+        # assistant.threads.setStatus: "A two minute timeout applies, which will cause the status
+        # to be removed if no message has been sent" (docs.slack.dev method page).
+        self.status_timeout_s = 120.0
+        self.expired_statuses: list[tuple[str, str, str]] = []  # (channel, thread_ts, status) Slack took away
+        self._status_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self.watchers: list[Watcher] = []  # told of every Change (the playground's page)
         self._response_channels: dict[str, str] = {}  # response_url id -> the command's channel
+
+    async def stop(self) -> None:
+        for timer in self._status_timers.values():
+            timer.cancel()
+        await super().stop()
 
     # -- what tests look at ------------------------------------------------------------
 
@@ -192,9 +202,20 @@ class SlackEmulator(LocalServer):
             self._changed(Change("message", channel, ts))
 
     def _set_status(self, channel: str, thread_ts: str, status: str) -> None:
-        if self.status_now.get((channel, thread_ts), "") != status:
-            self.status_now[(channel, thread_ts)] = status
+        key = (channel, thread_ts)
+        if key in self._status_timers:
+            self._status_timers.pop(key).cancel()
+        if status:  # each setStatus starts the two minutes again
+            self._status_timers[key] = asyncio.get_running_loop().call_later(
+                self.status_timeout_s, self._status_expired, channel, thread_ts)
+        if self.status_now.get(key, "") != status:
+            self.status_now[key] = status
             self._changed(Change("status", channel, None, thread_ts, status))
+
+    def _status_expired(self, channel: str, thread_ts: str) -> None:
+        self._status_timers.pop((channel, thread_ts), None)
+        self.expired_statuses.append((channel, thread_ts, self.status_now.get((channel, thread_ts), "")))
+        self._set_status(channel, thread_ts, "")
 
     async def _dispatch(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]

@@ -188,7 +188,8 @@ class ThreadAnswers:
 
             answer = await self._answerer.answer(request_id, read, reply, SLACK_SURFACE, agent_name=payload["agent"],
                                                  conversation=f"{target.channel}/{target.thread_ts}",
-                                                 requester=Requester(target.user, target.channel, target.thread_ts))
+                                                 requester=Requester(target.user, target.channel, target.thread_ts),
+                                                 review=payload["kind"] == "review" or bool(payload.get("review")))
             # The bot's own messages never come back as events: the transcript learns them here,
             # an answer split over several messages as one turn (its other messages recorded empty).
             for n, ts in enumerate(reply.posted):

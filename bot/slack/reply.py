@@ -23,7 +23,7 @@ from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.agents import Agent, color_emoji
-from bot.claude import Answer
+from bot.claude import Answer, fallback_notice
 from bot.logs import log_event
 from bot.slack.errors import slack_error_code
 from bot.slack.events import ThreadTarget
@@ -36,6 +36,9 @@ STREAM_INTERVAL_S = 1.0
 # chat.update is Tier 3 (50+/min): the fallback edits a message at most every 1.5 s.
 UPDATE_INTERVAL_S = 1.5
 THINKING_STATUS = "is thinking…"
+# Slack takes a thread's status away after two minutes without a message (setStatus docs);
+# a long think at high effort outlasts that, so the status is set again before it lapses.
+STATUS_REFRESH_S = 90.0
 LOADING_MESSAGES = ["Reading your question…", "Thinking it through…", "Writing the answer…"]
 WORKING_REACTION = "eyes"
 FEEDBACK_ACTION = "answer_feedback"
@@ -116,6 +119,8 @@ class ThreadReply:
         self.posted: list[str] = []  # ts of every message this answer posted
         self._on_posted = on_posted  # told at once, so a crash leaves no message unaccounted for
         self.notices: list[str] = []  # shown in the footer, e.g. what was redacted
+        self._status = THINKING_STATUS  # what the thread's status says while nothing is shown
+        self._keep_status: asyncio.Task[None] | None = None
 
     # -- AnswerSink --------------------------------------------------------------------
 
@@ -123,9 +128,12 @@ class ThreadReply:
         t = self._target
         await self._quietly("reactions.add", self._client.reactions_add(
             channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
-        await self._quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
-            channel_id=t.channel, thread_ts=t.thread_ts, status=THINKING_STATUS,
-            loading_messages=LOADING_MESSAGES))
+        await self._set_status(THINKING_STATUS)
+        self._keep_status = asyncio.create_task(self._keep_status_alive(), name=f"{self._request_id}-status")
+
+    async def thinking(self) -> None:
+        if self._status != THINKING_STATUS:  # e.g. after "Claude is busy, retrying…"
+            await self._set_status(THINKING_STATUS)
 
     async def append(self, text: str) -> None:
         ops = self._splitter.feed(text)
@@ -138,8 +146,20 @@ class ThreadReply:
             self._pump = asyncio.create_task(self._pump_text(), name=f"{self._request_id}-pump")
 
     async def retrying(self, status: str) -> None:
+        await self._set_status(status)
+
+    async def _set_status(self, status: str) -> None:
+        self._status = status
+        loading = {"loading_messages": LOADING_MESSAGES} if status == THINKING_STATUS else {}
         await self._quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
-            channel_id=self._target.channel, thread_ts=self._target.thread_ts, status=status))
+            channel_id=self._target.channel, thread_ts=self._target.thread_ts, status=status, **loading))
+
+    async def _keep_status_alive(self) -> None:
+        """Until the answer shows, say again what the status says before Slack lets it lapse."""
+        while True:
+            await asyncio.sleep(STATUS_REFRESH_S)
+            if not self.posted:
+                await self._set_status(self._status)
 
     async def restart(self) -> None:
         """Claude broke off mid-answer and starts again: what was shown goes, so the thread
@@ -163,6 +183,7 @@ class ThreadReply:
             self._pump, self._stopping = None, asyncio.Event()
 
     async def finish(self, answer: Answer, agent: Agent) -> None:
+        self._stop_keeping_status()
         await self._stop_pump()
         async with self._lock:
             await self._apply(self._splitter.finish())  # closes a code block the answer left open
@@ -170,10 +191,12 @@ class ThreadReply:
                 await self._add_paragraph("_Claude returned an empty answer. Try rephrasing the question._")
             if answer.note:
                 await self._add_paragraph(f"_⚠️ {answer.note}_")
-            await self._close(footer_blocks(agent, answer.model, self.notices))
+            notices = [*self.notices, *([f"⚠️ {fallback_notice(answer.fallback_from)}"] if answer.fallback_from else [])]
+            await self._close(footer_blocks(agent, answer.model, notices))
         await self._done()
 
     async def fail(self, message: str, warning: bool = True) -> None:
+        self._stop_keeping_status()
         await self._stop_pump()
         text = f"⚠️ {message}" if warning else message
         async with self._lock:
@@ -302,7 +325,12 @@ class ThreadReply:
     def _reset(self) -> None:
         self._stream, self._ts, self._text, self._sent = None, None, "", 0
 
+    def _stop_keeping_status(self) -> None:
+        if self._keep_status is not None:
+            self._keep_status.cancel()
+
     async def _done(self) -> None:
+        self._stop_keeping_status()
         t = self._target
         await self._quietly("reactions.remove", self._client.reactions_remove(
             channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
