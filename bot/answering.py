@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.agents import Agent, AgentCatalog, first_sentence
 from bot.claude import Answer, Claude, ClaudeError, StreamListener, Usage
@@ -150,6 +150,16 @@ class Answerer:
         return self._settled_agent(conversation, agent_name) or await self._route(turns, request_id, conversation,
                                                                                   requester)
 
+    async def _verdict(self, turns: Sequence[Turn], request_id: str, conversation: str | None,
+                       requester: Requester | None) -> Agent | None:
+        """The router's word on an answer already under way: any failure of its own (not only
+        the router's) lets the answer through, as a failed router does."""
+        try:
+            return await self._route(turns, request_id, conversation, requester)
+        except Exception:
+            log.exception("routing crashed", extra={"fields": {"request_id": request_id}})
+            return self._default()
+
     async def _route(self, turns: Sequence[Turn], request_id: str, conversation: str | None,
                      requester: Requester | None) -> Agent | None:
         """Ask the router (None: no agent fits); when it fails, the default agent answers."""
@@ -165,6 +175,8 @@ class Answerer:
         except RoutingError as error:
             log_event(log, "routing_failed", logging.WARNING, request_id=request_id, error=str(error),
                       fallback=default.name)
+            if error.usage is not None:  # it answered, unusably: still billed
+                self._record(requester, "route", ROUTER, error.model, error.usage, 0.0, request_id, None)
             chosen: Agent | None = default
         else:
             chosen = self.catalog.get(route.agent) if route.agent else None
@@ -202,7 +214,7 @@ class Answerer:
                 # One agent: the router only tells on-topic from off-topic. It runs beside the
                 # answer, whose text waits for its verdict: Claude thinks before it writes for
                 # longer than the router takes, so the check costs no wait (bench/routing_cost.py).
-                verdict = asyncio.create_task(self._route(turns, request_id, conversation, requester))
+                verdict = asyncio.create_task(self._verdict(turns, request_id, conversation, requester))
                 agent, sink = self._default(), HeldForVerdict(sink, verdict)
             elif agent is None:
                 agent = await self._route(turns, request_id, conversation, requester)
@@ -214,12 +226,14 @@ class Answerer:
             if not messages:
                 await sink.fail(NOTHING_TO_ANSWER, warning=False)
                 return None
-            def lost(usage: Usage, claude_request_id: str | None) -> None:
-                self._record(requester, "failed attempt", agent.name, agent.model, usage, 0.0, request_id,
-                             claude_request_id)
+            def lost(usage: Usage, model: str, claude_request_id: str | None) -> None:
+                self._record(requester, "failed attempt", agent.name, model, usage, 0.0, request_id, claude_request_id)
 
             effort = self.efforts.for_answer(agent, review)
-            answer = await self.claude.stream(agent, messages, surface, sink, lost, effort)
+            answer = await _unless_off_topic(self.claude.stream(agent, messages, surface, sink, lost, effort), verdict)
+            # Billed, whatever happens next (an off-topic verdict, Slack failing to show it).
+            self._record(requester, "answer", agent.name, answer.model, answer.usage, answer.seconds, request_id,
+                         answer.request_id)
             await sink.finish(answer, agent)
         except OffTopic:
             log_event(log, "declined", request_id=request_id, reason="no agent fits")
@@ -252,8 +266,6 @@ class Answerer:
         finally:
             if verdict is not None and not verdict.done():
                 verdict.cancel()  # the answer failed first: its verdict no longer matters
-        self._record(requester, "answer", agent.name, answer.model, answer.usage, answer.seconds, request_id,
-                     answer.request_id)
         log_event(log, "answer", request_id=request_id, agent=agent.name, model=answer.model,
                   fallback_from=answer.fallback_from, effort=effort, stop_reason=answer.stop_reason, seconds=round(answer.seconds, 3),
                   claude_request_id=answer.request_id, chars=len(answer.text),
@@ -266,6 +278,28 @@ class Answerer:
 
 class OffTopic(Exception):
     """The router found that no agent fits, after the answer had started."""
+
+
+async def _unless_off_topic(answering: Coroutine[Any, Any, Answer],
+                            verdict: asyncio.Task[Agent | None] | None) -> Answer:
+    """The answer, cut short the moment the router finds no agent fits (closing the stream
+    stops Claude), rather than when its first text arrives, which may be minutes of thinking
+    away."""
+    if verdict is None:
+        return await answering
+    streaming = asyncio.ensure_future(answering)
+    verdict.add_done_callback(lambda done: streaming.cancel() if _declined(done) else None)
+    try:
+        return await streaming
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if _declined(verdict) and not (current and current.cancelling()):
+            raise OffTopic() from None
+        raise  # a shutdown
+
+
+def _declined(verdict: asyncio.Task[Agent | None]) -> bool:
+    return verdict.done() and not verdict.cancelled() and verdict.exception() is None and verdict.result() is None
 
 
 class HeldForVerdict:

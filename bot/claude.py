@@ -19,12 +19,12 @@ import anthropic
 from bot.agents import Agent
 from bot.logs import log_event
 from bot.metrics import FIRST_TOKEN_SECONDS
-from bot.models import max_tokens_for
+from bot.models import max_tokens_for, takes_effort
 
 log = logging.getLogger(__name__)
 
 OnText = Callable[[str], Awaitable[None]]
-OnLostAttempt = Callable[["Usage", "str | None"], None]
+OnLostAttempt = Callable[["Usage", str, "str | None"], None]  # (usage, model, Claude's request id)
 _CACHE = {"type": "ephemeral"}
 
 
@@ -205,13 +205,19 @@ class Claude:
                                                   f"no complete answer within {self._deadline_s:g} s") from error
             except anthropic.APIError as error:
                 failure = last_failure = _as_claude_error(error, None)
-                if (failure.kind == "model_not_found" and fallback_from is None and self._fallback_model
-                        and agent.model != self._fallback_model):
+                if failure.kind == "model_not_found":
                     log_event(log, "model_not_found", logging.WARNING, model=agent.model, agent=agent.name,
                               fallback=self._fallback_model, claude_request_id=failure.request_id)
-                    fallback_from, agent = agent.model, replace(agent, model=self._fallback_model)
-                    self._breaker.abandoned()
-                    continue
+                    if fallback_from is None and self._fallback_model and agent.model != self._fallback_model:
+                        # Straight on with the default model: this call stays the breaker's probe.
+                        fallback_from, agent = agent.model, replace(agent, model=self._fallback_model)
+                        last_failure = None
+                        continue
+                    if fallback_from is not None or agent.model == self._fallback_model:
+                        failure = last_failure = ClaudeError(
+                            "model_not_found", f"Claude doesn't serve the default model `{agent.model}`, so I "
+                            "couldn't answer. An admin needs to check BOT_DEFAULT_MODEL.", failure.request_id,
+                            str(failure))
                 if failure.kind in RETRYABLE:
                     self._breaker.failed()  # a rejected request or key says nothing about Claude's health
                 else:
@@ -249,7 +255,7 @@ class Claude:
             max_tokens=max_tokens,
             system=self.system_blocks(agent, surface),
             messages=list(messages),
-            output_config={"effort": effort},  # type: ignore[typeddict-item]
+            output_config={"effort": effort} if takes_effort(agent.model) else anthropic.omit,  # type: ignore[typeddict-item]
             # Top-level marker: caches the conversation so far for the next turn.
             cache_control=_CACHE,
         ) as stream:
@@ -273,7 +279,7 @@ class Claude:
                     except AssertionError:
                         billed = None
                     if billed is not None:
-                        on_lost_attempt(usage_of(billed), request_id)
+                        on_lost_attempt(usage_of(billed), agent.model, request_id)
                 raise
         return Answer(
             text="".join(parts),

@@ -9,6 +9,7 @@ the output limit is chosen with the effort, never on its own.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 EFFORTS = ("low", "medium", "high", "xhigh", "max")  # output_config.effort, lowest first
@@ -19,6 +20,15 @@ MAX_OUTPUT_TOKENS = 128_000  # every 5.5 model (model overview pages)
 # happens, so a generous limit costs nothing; a tight one cuts answers short. Opus 5.5's guide:
 # "at xhigh or max effort ... start at 64k tokens"; the effort page sets 128k for agentic coding.
 MAX_TOKENS_BY_EFFORT = {"low": 16_000, "medium": 32_000, "high": 64_000, "xhigh": 96_000, "max": 128_000}
+
+
+# The effort parameter is documented for the Claude 5 generation (effort page); an older model
+# that is still served is sent none and thinks at its own default.
+_TAKES_EFFORT = re.compile(r"^claude-[a-z]+-5(-|$)")
+
+
+def takes_effort(model: str) -> bool:
+    return bool(_TAKES_EFFORT.match(model))
 
 
 def is_effort(value: object) -> bool:

@@ -19,7 +19,7 @@ import anthropic
 
 from bot.agents import Agent
 from bot.claude import Usage, retry_after_s, usage_of
-from bot.models import least_thinking
+from bot.models import least_thinking, takes_effort
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,13 @@ class Route:
 
 
 class RoutingError(Exception):
-    """The router gave no usable answer; the caller falls back to the default agent."""
+    """The router gave no usable answer; the caller falls back to the default agent. `usage`:
+    what a call that did answer (unusably) was billed."""
+
+    def __init__(self, message: str, usage: Usage | None = None, model: str = ""):
+        super().__init__(message)
+        self.usage = usage
+        self.model = model
 
 
 class Router:
@@ -75,8 +81,10 @@ class Router:
             "system": [{"type": "text", "text": f"{ROUTER_SYSTEM}\n\n<agents>\n{listing}\n</agents>",
                         "cache_control": {"type": "ephemeral"}}],
             "messages": [{"role": "user", "content": question[:QUESTION_MAX_CHARS] or "(empty message)"}],
-            "output_config": {"effort": EFFORT, "format": {"type": "json_schema", "schema": schema}},
+            "output_config": {"format": {"type": "json_schema", "schema": schema}},
         }
+        if takes_effort(model):
+            request["output_config"]["effort"] = EFFORT
         thinking = least_thinking(model, EFFORT)
         if thinking is not None:
             request["thinking"] = thinking
@@ -84,7 +92,7 @@ class Router:
 
     async def route(self, agents: Sequence[Agent], question: str) -> Route:
         """The agent for `question`. Each attempt gets half the deadline, so one that hangs
-        leaves time for the retry; what a failed attempt was billed is in the returned usage."""
+        leaves time for the retry (an overload or a timeout bills nothing)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self._timeout_s
@@ -105,7 +113,8 @@ class Router:
                 await asyncio.sleep(wait)
         chosen = _chosen_agent(message)
         if chosen != NONE and chosen not in {a.name for a in agents}:
-            raise RoutingError(f"router gave no agent name (stop_reason={message.stop_reason}): {chosen!r}")
+            raise RoutingError(f"router gave no agent name (stop_reason={message.stop_reason}): {chosen!r}",
+                               usage_of(message.usage), self._model)
         return Route(None if chosen == NONE else chosen, usage_of(message.usage), loop.time() - started,
                      self._model, attempt)
 

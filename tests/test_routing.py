@@ -220,3 +220,47 @@ async def test_with_one_agent_the_answer_starts_at_once_and_the_router_only_decl
     assert "I can help with" in reply.markdown and "sunny" not in reply.markdown
     assert bot.claude.route_requests[-1]["output_config"]["format"]["schema"]["properties"]["agent"]["enum"] == [
         "backend-senior-engineer", "none"]
+
+
+async def test_an_off_topic_verdict_cuts_a_long_think_short_and_the_bill_is_kept(bot, settings):
+    from bot.store import Store
+
+    bot.claude.routes.append(Route("none", delay=0.3))
+    bot.claude.then(Reply(chunks=("Paris will be sunny.",), first_delay=30))  # thinking for 30 s
+    ts, _ = await bot.mention("what's the weather in Paris?")
+    await bot.idle(timeout=5)  # told at once, not after the 30 s of thinking
+    (reply,) = bot.slack.thread("C1", ts)
+    assert "I can help with" in reply.markdown
+    rows = {r.key: r for r in Store.in_data_dir(settings.data_dir).usage_totals("agent", 1)}
+    answer = rows["backend-senior-engineer"]
+    assert answer.calls == 1 and answer.cost_usd > 0  # the answer's start was billed, and recorded
+
+
+async def test_an_answer_with_no_text_found_off_topic_is_still_in_the_ledger(bot, settings):
+    from bot.store import Store
+
+    bot.claude.routes.append(Route("none", delay=0.3))
+    bot.claude.then(Reply(chunks=()))  # finished (thinking only) before the verdict
+    ts, _ = await bot.mention("tell me a joke")
+    await bot.idle()
+    assert "I can help with" in bot.slack.thread("C1", ts)[0].markdown
+    (row,) = [r for r in Store.in_data_dir(settings.data_dir).usage_totals("agent", 1)
+              if r.key == "backend-senior-engineer"]
+    assert row.output_tokens == bot.claude.usages[0]["output_tokens"] > 0
+
+
+async def test_a_router_whose_thinking_uses_up_max_tokens_falls_back_and_its_bill_is_kept(three_agents, fake_slack,
+                                                                                        fake_claude, monkeypatch):
+    from bot import router
+    from bot.store import Store
+
+    monkeypatch.setattr(router, "MAX_TOKENS", 64)  # what a forced-tool router once had: Opus thinks past it
+    bot, server = await start_bot(replace(three_agents, router_model="claude-opus-5-5"), fake_slack, fake_claude)
+    try:
+        await bot.mention("index advice?")
+        await bot.idle()
+        assert fake_claude.requests[0]["system"][0]["text"].startswith("You are a Senior Backend Engineer")
+        (row,) = [r for r in Store.in_data_dir(three_agents.data_dir).usage_totals("agent", 1) if r.key == "(router)"]
+        assert row.output_tokens == 64
+    finally:
+        await server.stop()

@@ -141,3 +141,17 @@ async def test_agents_and_check_warn_about_model_ids_that_are_not_current(tmp_pa
     assert "thinking: answers at effort medium (max_tokens 32,000), reviews at high (64,000)" in out
     code, _, err = await run_cli("check", "--manifest", MANIFEST, env={**env, "BOT_EFFORT": "loud"}, cwd=tmp_path)
     assert code == 2 and "BOT_EFFORT must be one of low, medium, high, xhigh, max, got 'loud'" in err
+
+
+async def test_when_the_default_model_itself_is_gone_the_admin_is_told_which_setting(settings, fake_slack, fake_claude):
+    fake_claude.refusals_expected = True  # the 404 is the point
+    bot, server = await start_bot(replace(settings, default_model="claude-sonnet-4-20250514",
+                                          model_aliases={"sonnet": "claude-sonnet-4-20250514"}), fake_slack, fake_claude)
+    try:
+        ts, _ = await bot.mention("hi")
+        await bot.idle()
+        (reply,) = fake_slack.thread("C1", ts)
+        assert "doesn't serve the default model `claude-sonnet-4-20250514`" in reply.markdown
+        assert "BOT_DEFAULT_MODEL" in reply.markdown and len(fake_claude.requests) == 1
+    finally:
+        await server.stop()

@@ -158,7 +158,7 @@ class ThreadReply:
         """Until the answer shows, say again what the status says before Slack lets it lapse."""
         while True:
             await asyncio.sleep(STATUS_REFRESH_S)
-            if not self.posted:
+            if not (self.posted or self._text):  # text on its way to Slack clears the status anyway
                 await self._set_status(self._status)
 
     async def restart(self) -> None:

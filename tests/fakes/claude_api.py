@@ -314,11 +314,14 @@ class FakeClaude(LocalServer):
         assert route.agent in enum, f"the real API cannot answer {route.agent!r} outside the schema's enum {enum}"
         await asyncio.sleep(route.delay)
         thought = min(thinking_tokens(body), body["max_tokens"])
-        # Constrained decoding: the text is JSON that fits the schema (structured outputs page).
+        # Constrained decoding: the text is JSON that fits the schema (structured outputs page),
+        # unless max_tokens runs out first: then it "may not match your schema".
         text = "" if route.stop_reason == "refusal" else json.dumps({"agent": route.agent})
+        kept, stop_reason = _within((text,), body["max_tokens"] - thought, route.stop_reason)
+        text = "".join(kept)
         usage["output_tokens"] = thought + tokens(text)
         self.route_usages.append(usage)
-        message = sse.message(body, text, route.stop_reason, usage, thinking=thinks(body))
+        message = sse.message(body, text, stop_reason, usage, thinking=thinks(body))
         if thought:
             message["usage"]["output_tokens_details"] = {"thinking_tokens": thought}
         self.timeline.append("route answered")
