@@ -43,7 +43,7 @@ async def send(fake_claude, **body):
      "additionalProperties"),
 ])
 async def test_requests_the_real_api_refuses_are_refused(fake_claude, change, words):
-    fake_claude.refusals_expected = True
+    fake_claude.expected_refusals = {400, 404}
     with pytest.raises(anthropic.APIStatusError) as refused:
         await send(fake_claude, **{**OK, **change})
     assert refused.value.status_code in (400, 404) and words in str(refused.value)
@@ -53,7 +53,7 @@ async def test_requests_the_real_api_refuses_are_refused(fake_claude, change, wo
 @pytest.mark.parametrize("extra", [{"temperature": 0.2}, {"top_p": 0.9}, {"top_k": 5}])
 async def test_sampling_parameters_are_refused(fake_claude, extra):
     # SDK 2.15 no longer takes them as arguments; a gateway or an older client could still send them.
-    fake_claude.refusals_expected = True
+    fake_claude.expected_refusals = {400, 404}
     with pytest.raises(anthropic.BadRequestError):
         await send(fake_claude, **OK, extra_body=extra)
 

@@ -112,7 +112,7 @@ async def test_an_agent_whose_model_is_gone_is_answered_by_the_default_model_and
     folder.mkdir()
     source = (ROOT / "agents" / "backend-senior-engineer.md").read_text()
     (folder / "backend-senior-engineer.md").write_text(source.replace("model: sonnet", f"model: {retired}"))
-    fake_claude.refusals_expected = True  # the 404 is the point
+    fake_claude.expected_refusals = {404}  # the retired model is the point
     bot, server = await start_bot(replace(settings, agents_dir=folder), fake_slack, fake_claude)
     try:
         ts, _ = await bot.mention("how do I size a pool?")
@@ -144,7 +144,7 @@ async def test_agents_and_check_warn_about_model_ids_that_are_not_current(tmp_pa
 
 
 async def test_when_the_default_model_itself_is_gone_the_admin_is_told_which_setting(settings, fake_slack, fake_claude):
-    fake_claude.refusals_expected = True  # the 404 is the point
+    fake_claude.expected_refusals = {404}  # the retired model is the point
     bot, server = await start_bot(replace(settings, default_model="claude-sonnet-4-20250514",
                                           model_aliases={"sonnet": "claude-sonnet-4-20250514"}), fake_slack, fake_claude)
     try:

@@ -205,7 +205,7 @@ class SlackEmulator(LocalServer):
         key = (channel, thread_ts)
         if key in self._status_timers:
             self._status_timers.pop(key).cancel()
-        if status:  # each setStatus starts the two minutes again
+        if status:  # each setStatus sets the status anew, so its two minutes start again (as we read the docs)
             self._status_timers[key] = asyncio.get_running_loop().call_later(
                 self.status_timeout_s, self._status_expired, channel, thread_ts)
         if self.status_now.get(key, "") != status:

@@ -235,8 +235,8 @@ class FakeClaude(LocalServer):
         self.default = Reply()
         self.down: Failure | None = None  # set: every answer request fails like this
         self.retry_after_ms = 5  # what failures ask the client to wait
-        self.refused: list[tuple[dict[str, Any], str]] = []  # (request, why) the real API would refuse
-        self.refusals_expected = False  # a test that sends refused requests on purpose says so
+        self.refused: list[tuple[dict[str, Any], int, str]] = []  # (request, status, why) the real API refuses
+        self.expected_refusals: set[int] = set()  # statuses a test provokes on purpose (e.g. 404 for a retired model)
         self.timeline: list[str] = []  # "answer asked", "route asked", "route answered", in order
         self.app.router.add_post("/v1/messages", self._messages)
 
@@ -259,7 +259,7 @@ class FakeClaude(LocalServer):
         refused = refusal(body)
         if refused is not None:
             status, error_type, message = refused
-            self.refused.append((body, f"{status} {error_type}: {message}"))
+            self.refused.append((body, status, f"{error_type}: {message}"))
             return sse.error(status, error_type, message, {"request-id": f"req_refused_{len(self.refused)}"})
         if routing:
             return await self._route(body)
