@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from bot.config import Settings
 from bot.slack.answers import ThreadAnswers
-from bot.slack.app import SlackBot, create_app
+from bot.slack.app import SlackBot, create_app, slack_client
+from bot.slack.budget import SlackBudget
 from bot.slack.server import web_application
 from bot.store import Store
 from bot.wiring import create_answerer
@@ -123,10 +124,12 @@ class BotServer(LocalServer):
         await self.bot.answers.close()
 
 
-async def start_bot(settings: Settings, fake_slack: SlackEmulator, fake_claude: FakeClaude) -> tuple[RunningBot, BotServer]:
-    """The bot in HTTP mode, served exactly as `run --http` serves it."""
+async def start_bot(settings: Settings, fake_slack: SlackEmulator, fake_claude: FakeClaude,
+                    budget: SlackBudget | None = None) -> tuple[RunningBot, BotServer]:
+    """The bot in HTTP mode, served exactly as `run --http` serves it (with `budget`: a Slack
+    rate budget already partly spent)."""
     store = Store.in_data_dir(settings.data_dir)
-    slack_bot = create_app(settings, create_answerer(settings, store=store), store)
+    slack_bot = create_app(settings, create_answerer(settings, store=store), store, slack_client(settings, budget))
     server = await BotServer(slack_bot).start()
     return RunningBot(server.origin, slack_bot.answers, fake_slack, fake_claude), server
 

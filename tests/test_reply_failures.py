@@ -69,16 +69,14 @@ async def test_a_bare_mention_gets_a_friendly_prompt_and_no_claude_call(bot):
     assert bot.claude.requests == []
 
 
-async def test_answers_in_fallback_mode_share_one_chat_update_budget(bot):
+async def test_answers_in_fallback_mode_edit_within_the_chat_update_tier(bot):
     bot.slack.refuse["chat.startStream"] = "feature_not_enabled"
     for _ in range(3):
         bot.claude.then(Reply(chunks=WORDS, delay=0.1))  # 3 s of text each
-    started = time.monotonic()
     await asyncio.gather(*(bot.mention(f"q{n}", channel=f"C{n}") for n in range(3)))
     await bot.idle(timeout=30)
-    seconds = time.monotonic() - started
-    updates = bot.slack.methods().count("chat.update")
-    assert updates <= seconds / 1.2 + 1  # Tier 3: about 50 a minute for the whole workspace
+    assert bot.slack.rate_limited == []  # the emulator enforces Tier 3; the edits kept to it
+    assert bot.slack.methods().count("chat.update") >= 3  # edited as the text came, not only at the end
     for n in range(3):
         (reply,) = [m for m in bot.slack.messages if m.channel == f"C{n}" and m.bot_id]
         assert reply.markdown == "".join(WORDS)
@@ -86,6 +84,7 @@ async def test_answers_in_fallback_mode_share_one_chat_update_budget(bot):
 
 async def test_slack_rate_limits_are_waited_out_on_every_call(bot):
     bot.slack.fail_with = {"chat.startStream": [429, 429], "reactions.add": [429]}
+    bot.claude.then(Reply(chunks=("Hello ", "from ", "**Claude**."), delay=0.3))  # long enough to stream
     ts, _ = await bot.mention("q")
     await bot.idle()
     assert [m.markdown for m in bot.slack.thread("C1", ts)] == ["Hello from **Claude**."]

@@ -11,6 +11,7 @@ requests, or envelopes over a Socket Mode connection.
 from __future__ import annotations
 
 import asyncio
+import math
 import hashlib
 import hmac
 import itertools
@@ -95,6 +96,34 @@ class Change:
 Watcher = Callable[[Change], None]
 
 
+# Slack's rate tiers, per app per workspace (docs.slack.dev method pages; `rate_limits` in
+# slack-ruby/slack-api-ref's docs.slack.dev/methods/*.json): Tier 2 20+/min, Tier 3 50+/min,
+# Tier 4 100+/min, "bursts tolerated"; chat.postMessage about 1 a second per channel with short
+# bursts ("Rate limits" page). Modelled as token buckets holding a minute's worth (a second's
+# and a short burst for chat.postMessage); past one, HTTP 429 with Retry-After.
+RATE_TIERS = {
+    "chat.startStream": 20, "chat.stopStream": 20, "reactions.remove": 20,
+    "chat.update": 50, "chat.delete": 50, "reactions.add": 50, "conversations.replies": 50,
+    "chat.appendStream": 100, "users.info": 100, "files.info": 100, "chat.postEphemeral": 100,
+    "assistant.threads.setTitle": 100, "assistant.threads.setSuggestedPrompts": 100,
+}
+POSTS_PER_SECOND_PER_CHANNEL, POST_BURST = 1.0, 3
+
+
+class _Tier:
+    def __init__(self, per_second: float, burst: float, now: float):
+        self.per_second, self.burst, self.tokens, self.at = per_second, burst, burst, now
+
+    def admit(self, now: float) -> float:
+        """0 when the call is allowed, else the seconds to wait (what Retry-After says)."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_second)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.per_second
+
+
 class SlackEmulator(LocalServer):
     """The Slack Web API (under /api/), file downloads, response_url and a Socket Mode socket.
     The credentials are the tests' fixed ones unless given (the playground makes its own)."""
@@ -112,6 +141,9 @@ class SlackEmulator(LocalServer):
         self.page_size = 1000  # Slack may page sooner than `limit` asks: lower it to test paging
         self.drop: dict[str, int] = {}  # method -> how many calls to hang up on (after applying them)
         self.fail_with: dict[str, list[int]] = {}  # method -> HTTP statuses to answer its next calls with
+        self.rate_limits = True  # enforce Slack's rate tiers (off for a test that is about something else)
+        self.rate_limited: list[tuple[str, float]] = []  # (method, Retry-After) of every 429 for a tier
+        self._tiers: dict[tuple[str, str], _Tier] = {}
         self._clock = itertools.count(1)
         self.app.router.add_post("/api/{method}", self._dispatch)
         self.app.router.add_get("/api/{method}", self._dispatch)
@@ -229,6 +261,11 @@ class SlackEmulator(LocalServer):
             headers = {"Retry-After": "0"} if status == 429 else {}
             return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "internal_error"},
                                      status=status, headers=headers)
+        wait = self._over_tier(method, args)
+        if wait:
+            self.rate_limited.append((method, wait))
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(max(1, math.ceil(wait)))})
         if method in self.refuse:
             return web.json_response({"ok": False, "error": self.refuse[method]})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -244,6 +281,22 @@ class SlackEmulator(LocalServer):
             assert request.transport is not None
             request.transport.close()
         return web.json_response({"ok": True, **result})
+
+    def _over_tier(self, method: str, args: dict) -> float:
+        if not self.rate_limits:
+            return 0.0
+        now = asyncio.get_running_loop().time()
+        if method == "chat.postMessage":
+            key = (method, str(args.get("channel", "")))
+            if key not in self._tiers:
+                self._tiers[key] = _Tier(POSTS_PER_SECOND_PER_CHANNEL, POST_BURST, now)
+        elif method in RATE_TIERS:
+            key = (method, "")
+            if key not in self._tiers:
+                self._tiers[key] = _Tier(RATE_TIERS[method] / 60, RATE_TIERS[method], now)
+        else:
+            return 0.0
+        return self._tiers[key].admit(now)
 
     # -- Socket Mode -----------------------------------------------------------------
 
@@ -286,6 +339,8 @@ class SlackEmulator(LocalServer):
 
     def _chat_update(self, args: dict) -> dict:
         message = self.find(args["channel"], args["ts"])
+        if message.streaming:  # a stream must be stopped before its message can be edited
+            raise SlackError("streaming_state_conflict")
         if "markdown_text" in args:
             message.text, message.is_markdown = args["markdown_text"], True
         elif "text" in args:
@@ -303,12 +358,15 @@ class SlackEmulator(LocalServer):
 
     def _chat_appendStream(self, args: dict) -> dict:
         message = self.find(args["channel"], args["ts"])
-        assert message.streaming, "appendStream on a stopped stream"
+        if not message.streaming:
+            raise SlackError("message_not_in_streaming_state")
         message.text += _chunk_text(args)
         return self._edited(message)
 
     def _chat_stopStream(self, args: dict) -> dict:
         message = self.find(args["channel"], args["ts"])
+        if not message.streaming:
+            raise SlackError("message_not_in_streaming_state")
         message.text += _chunk_text(args)
         message.blocks = args.get("blocks") or []
         message.streaming = False
@@ -448,24 +506,24 @@ async def deliver(url: str, payload: dict[str, Any], *, retry_num: int | None = 
             return response
 
 
-def message_event(message: Message) -> dict[str, Any]:
-    """The `message.*` event for a message (channel, private channel or DM)."""
-    kind = {"C": "channel", "G": "group", "D": "im"}[message.channel[0]]
+def message_event(message: Message, group_dm: bool = False) -> dict[str, Any]:
+    """The `message.*` event for a message (channel, private channel, DM or group DM)."""
+    kind = "mpim" if group_dm else {"C": "channel", "G": "group", "D": "im"}[message.channel[0]]
     return {**message.as_api(), "channel": message.channel, "channel_type": kind, "team": TEAM_ID,
             "event_ts": message.ts}
 
 
 async def say(slack: SlackEmulator, events_url: str, channel: str, text: str, *, user: str = "UALICE",
               thread_ts: str | None = None, files: list[dict] | None = None, bot_id: str | None = None,
-              event_id: str | None = None) -> tuple[Message, float]:
+              event_id: str | None = None, group_dm: bool = False) -> tuple[Message, float]:
     """Someone writes in Slack: the message appears, and Slack delivers its events at the same
     moment — `message.*` always, and `app_mention` too when it mentions the bot (not in DMs).
     Returns the message and the slowest ack in seconds."""
     message = slack.post_user_message(channel, text, user=user, thread_ts=thread_ts, files=files, bot_id=bot_id)
     base = event_id or f"Ev{message.ts.replace('.', '')}"
-    payloads = [event_callback(message_event(message), event_id=base + "m")]
+    payloads = [event_callback(message_event(message, group_dm), event_id=base + "m")]
     if f"<@{BOT_USER_ID}>" in text and not channel.startswith("D"):
-        mention_event = {**message_event(message), "type": "app_mention"}
+        mention_event = {**message_event(message, group_dm), "type": "app_mention"}
         mention_event.pop("channel_type")
         payloads.append(event_callback(mention_event, event_id=base + "a"))
     started = time.monotonic()

@@ -20,7 +20,7 @@ from bot.conversation import Turn
 from bot.logs import log_event
 from bot.metrics import ANSWER_SECONDS, ANSWERS, IN_FLIGHT, QUEUE_DEPTH
 from bot.slack.events import ThreadTarget, incoming
-from bot.slack.reply import SLACK_SURFACE, WORKING_REACTION, SlackPacing, ThreadReply, quietly
+from bot.slack.reply import SLACK_SURFACE, ThreadReply, quietly
 from bot.slack.threads import BotIdentity, ThreadReader
 from bot.store import Job, Store, StoredMessage
 from bot.usage import Requester
@@ -42,7 +42,6 @@ class ThreadAnswers:
         self._bot_name = bot_name
         self._tasks = BackgroundTasks()  # answers in flight
         self._notices = BackgroundTasks()  # "you are queued" timers: not work, not waited for
-        self._pacing = SlackPacing()  # rate tiers are per app: one budget for every answer
         self._one_at_a_time = KeyedLocks()  # per thread, so a follow-up sees the answer before it
         self._slots = asyncio.Semaphore(max_concurrency)
         self._wake = asyncio.Event()
@@ -172,7 +171,7 @@ class ThreadAnswers:
     async def _answer(self, job: Job, target: ThreadTarget, slot: Slot) -> None:
         payload, received = job.payload, time.monotonic()
         request_id = payload["request_id"]
-        reply = ThreadReply(self._client, target, request_id, self._pacing,
+        reply = ThreadReply(self._client, target, request_id,
                             on_posted=lambda ts: self._store.job_posted(job.id, ts))
         async with AsyncExitStack() as held:
             async def read() -> Sequence[Turn]:
@@ -215,8 +214,7 @@ class ThreadAnswers:
         if self._store.job_state(job_id) != "queued" or not self._accepting:
             return  # started (or even finished) meanwhile
         ahead = self._store.queued_count() - 1
-        await quietly("reactions.add", self._client.reactions_add(
-            channel=target.channel, timestamp=target.message_ts, name=WORKING_REACTION))
+        # The status only: a queue means load, and reactions are the first calls to spare then.
         await quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
             channel_id=target.channel, thread_ts=target.thread_ts,
             status=f"is queued behind {ahead} other question{'s' if ahead != 1 else ''}…" if ahead > 0

@@ -8,11 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
@@ -26,6 +22,7 @@ from bot.github import GitHub
 from bot.review import wants_review
 from bot.router import NONE
 from bot.slack.answers import ThreadAnswers
+from bot.slack.budget import BudgetedWebClient, BudgetRateLimitRetryHandler, SlackBudget
 from bot.slack.commands import register_review_command
 from bot.slack.events import Action, decide, incoming, new_request_id
 from bot.slack.reply import FEEDBACK_ACTION
@@ -64,12 +61,13 @@ class IdempotentConnectionErrorRetryHandler(AsyncConnectionErrorRetryHandler):
             state=state, request=request, response=response, error=error)
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
-    """Every Web API call goes through SLACK_API_URL, waits out 429s (Retry-After, any
-    method: Slack applied nothing), and retries server and connection errors where safe."""
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+def slack_client(settings: Settings, budget: SlackBudget | None = None) -> BudgetedWebClient:
+    """Every Web API call goes through SLACK_API_URL and waits for its turn in the rate-tier
+    budget; a 429 anyway is waited out (Retry-After, any method: Slack applied nothing) and
+    feeds the budget; server and connection errors are retried where safe."""
+    client = BudgetedWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, budget=budget)
     client.retry_handlers = [
-        AsyncRateLimitErrorRetryHandler(max_retry_count=4),
+        BudgetRateLimitRetryHandler(client.budget, max_retry_count=4),
         IdempotentServerErrorRetryHandler(max_retry_count=2),
         IdempotentConnectionErrorRetryHandler(max_retry_count=2),
     ]

@@ -1,18 +1,20 @@
 """One answer in a Slack thread: status, streamed text, splitting, footer, failure words.
 
-Streams with chat.startStream/appendStream/stopStream. Where Slack refuses streaming (some
-apps, workspaces or channel types), it posts the message and edits it with chat.update at a
-cadence Tier 3 allows. Long answers continue in further messages (see split.py).
+Each message of an answer reaches Slack the liveliest way the rate budget (budget.py) allows
+when its first text is ready: streamed (chat.startStream/appendStream/stopStream, Tier 2 to
+open and close); else posted and edited (chat.postMessage, then chat.update, Tier 3); else
+posted once, whole, when it is complete. The same edit path takes over where Slack refuses
+streaming (some apps, workspaces or channel types). Long answers continue in further
+messages (see split.py). The :eyes: reaction is the first thing to go when budget is short;
+the status and the answer never are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -25,16 +27,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.agents import Agent, color_emoji
 from bot.claude import Answer, fallback_notice
 from bot.logs import log_event
+from bot.slack.budget import SlackBudget
 from bot.slack.errors import slack_error_code
 from bot.slack.events import ThreadTarget
 from bot.slack.split import SLACK_MARKDOWN_LIMIT, Append, MarkdownSplitter, NextMessage
 
 log = logging.getLogger(__name__)
 
-# chat.appendStream is Tier 4 (100+/min): one call a second per answer leaves headroom.
+# At most one chat.appendStream a second per answer (Tier 4, shared by every answer), and one
+# chat.update every 2 s (Tier 3): each also only when the budget has a call to spare now.
 STREAM_INTERVAL_S = 1.0
-# chat.update is Tier 3 (50+/min): the fallback edits a message at most every 1.5 s.
-UPDATE_INTERVAL_S = 1.5
+UPDATE_INTERVAL_S = 2.0
+STREAM, EDIT, WHOLE = "stream", "edit", "whole"  # how a message reaches Slack, liveliest first
 THINKING_STATUS = "is thinking…"
 # Slack takes a thread's status away after two minutes without a message (setStatus docs);
 # a long think at high effort outlasts that, so the status is set again before it lapses.
@@ -68,31 +72,6 @@ def footer_blocks(agent: Agent, model: str, notices: Sequence[str] = ()) -> list
     ]
 
 
-class Pacer:
-    """Spaces the calls of one Slack method across every answer in flight: rate tiers are
-    per workspace, not per message."""
-
-    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic):
-        self._gap = 60.0 / per_minute
-        self._clock = clock
-        self._next = -math.inf
-
-    async def take(self) -> None:
-        now = self._clock()
-        wait = self._next - now
-        self._next = max(now, self._next) + self._gap
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-
-@dataclass
-class SlackPacing:
-    """One per app: shared by every answer."""
-
-    append_stream: Pacer = field(default_factory=lambda: Pacer(100))  # Tier 4
-    update: Pacer = field(default_factory=lambda: Pacer(50))  # Tier 3
-
-
 class ThreadReply:
     """An `AnswerSink` that writes into one Slack thread.
 
@@ -102,13 +81,16 @@ class ThreadReply:
     """
 
     def __init__(self, client: AsyncWebClient, target: ThreadTarget, request_id: str,
-                 pacing: SlackPacing | None = None, on_posted: Callable[[str], None] | None = None):
+                 budget: SlackBudget | None = None, on_posted: Callable[[str], None] | None = None):
         self._client = client
         self._target = target
         self._request_id = request_id
-        self._pacing = pacing or SlackPacing()
+        self._budget = budget or getattr(client, "budget", None) or SlackBudget()
         self._splitter = MarkdownSplitter()
         self._streaming = True  # False once Slack refused or broke streaming for this answer
+        self._mode: str | None = None  # how the current message reaches Slack; chosen with its first text
+        self._reacted = False  # :eyes: shown (and its removal paid for)
+        self._owed: list[str] = []  # calls reserved for the current message and not made yet
         self._stream: AsyncChatStream | None = None
         self._ts: str | None = None  # the current message, in post-and-update mode
         self._text = ""  # the current message's whole text
@@ -126,8 +108,14 @@ class ThreadReply:
 
     async def working(self) -> None:
         t = self._target
-        await self._quietly("reactions.add", self._client.reactions_add(
-            channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
+        # Cosmetic, and the first call to go when the budget is short (its removal with it).
+        if self._budget.reserve("reactions.add"):
+            if self._budget.reserve("reactions.remove"):
+                self._reacted = True
+                await self._quietly("reactions.add", self._client.reactions_add(
+                    channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
+            else:
+                self._budget.release("reactions.add")
         await self._set_status(THINKING_STATUS)
         self._keep_status = asyncio.create_task(self._keep_status_alive(), name=f"{self._request_id}-status")
 
@@ -167,6 +155,7 @@ class ThreadReply:
         await self._stop_pump()
         async with self._lock:
             if self._stream is not None and self._stream.ts:
+                self._paid("chat.stopStream")
                 await self._quietly("chat.stopStream", self._client.chat_stopStream(
                     channel=self._target.channel, ts=str(self._stream.ts)))
             for ts in self.posted:
@@ -217,7 +206,7 @@ class ThreadReply:
 
     async def _pump_text(self) -> None:
         while not self._stopping.is_set():
-            interval = STREAM_INTERVAL_S if self._streaming else UPDATE_INTERVAL_S
+            interval = STREAM_INTERVAL_S if self._mode in (None, STREAM) else UPDATE_INTERVAL_S
             try:
                 async with self._lock:
                     if len(self._text) > self._sent:
@@ -250,14 +239,39 @@ class ThreadReply:
             await self._close(None)
         self._text += f"\n\n{text}" if self._text else text
 
+    def _choose_mode(self) -> str:
+        """The liveliest way the budget allows for a message whose first text is ready. What
+        the way will need later (the stopStream, the final edit) is reserved now."""
+        budget, channel = self._budget, self._target.channel
+        if self._streaming and budget.reserve("chat.startStream"):
+            if budget.reserve("chat.stopStream"):
+                self._owed = ["chat.stopStream"]
+                return STREAM
+            budget.release("chat.startStream")
+        if budget.available("chat.postMessage", channel) >= 1 and budget.reserve("chat.update"):
+            self._owed = ["chat.update"]  # the final edit, with the footer
+            return EDIT
+        return WHOLE
+
+    def _paid(self, method: str) -> None:
+        if method in self._owed:
+            self._owed.remove(method)
+
     async def _send(self) -> None:
-        """Give Slack what it does not have yet of the current message. (Text that arrives
-        during the call is left for the next one.)"""
+        """Give Slack what it does not have yet of the current message, if the budget has a
+        call to spare now. (Text that arrives during the call is left for the next one.)"""
         text = self._text
-        if self._streaming:
+        if self._mode is None:
+            self._mode = self._choose_mode()
+            if self._mode != STREAM:
+                log_event(log, "answer_degraded", request_id=self._request_id, mode=self._mode,
+                          streaming_refused=not self._streaming)
+        if self._mode == STREAM:
+            stream = await self._open_stream()
+            # The first append opens the stream (its startStream is reserved); later ones wait a turn.
+            if stream.ts is not None and not self._budget.reserve("chat.appendStream"):
+                return
             try:
-                await self._pacing.append_stream.take()
-                stream = await self._open_stream()
                 await stream.append(markdown_text=text[self._sent:])
                 self._sent = len(text)
                 if stream.ts:
@@ -265,24 +279,66 @@ class ThreadReply:
                 return
             except Exception as error:  # refused, expired or timed out: edit the message instead
                 await self._stop_streaming(error)
-        await self._post_or_update(markdown_text=text)
-        self._sent = len(text)
+        if self._mode == EDIT:
+            t = self._target
+            if self._ts is None:
+                response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts,
+                                                               markdown_text=text)
+                self._ts = str(response["ts"])
+                self._note_posted(self._ts)
+            elif self._budget.reserve("chat.update"):
+                await self._client.chat_update(channel=t.channel, ts=self._ts, markdown_text=text)
+            else:
+                return
+            self._sent = len(text)
+        # WHOLE: the text waits until the message is complete.
 
     async def _close(self, blocks: list[dict[str, Any]] | None) -> None:
         """Finish the current message (its rest, then `blocks` under it); the next text starts a new one."""
-        if self._streaming:
+        # A markdown block carries the text when other blocks sit under it.
+        content: dict[str, Any] = ({"blocks": [{"type": "markdown", "text": self._text}, *blocks],
+                                    "text": self._text[:3000]} if blocks else {"markdown_text": self._text})
+        if self._mode == STREAM and self._stream is not None and self._stream.ts:
             try:
-                stream = await self._open_stream()
-                await stream.stop(markdown_text=self._text[self._sent:] or None, blocks=blocks)
-                self._note_posted(str(stream.ts))
+                await self._stream.stop(markdown_text=self._text[self._sent:] or None, blocks=blocks)
+                self._paid("chat.stopStream")
+                self._note_posted(str(self._stream.ts))
                 self._reset()
                 return
             except Exception as error:
+                self._paid("chat.stopStream")
                 await self._stop_streaming(error, stop_failed=True)
-        # A markdown block carries the text when other blocks sit under it.
-        body = [{"type": "markdown", "text": self._text}] + (blocks or [])
-        await self._post_or_update(blocks=body, text=self._text[:3000])
+        if self._ts is None:
+            # Nothing of it shown yet: one message, whole (never an empty stream).
+            t = self._target
+            response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, **content)
+            self._note_posted(str(response["ts"]))
+        else:
+            self._paid("chat.update")
+            await self._edit_to_complete(content)
         self._reset()
+
+    async def _edit_to_complete(self, content: dict[str, Any]) -> None:
+        """The message edited to its whole text and footer. One whose stream could not be
+        stopped refuses edits (streaming_state_conflict): stop it again, and if it still will
+        not take the edit, post the whole message anew and take the stuck one away."""
+        t, ts = self._target, str(self._ts)
+        try:
+            await self._client.chat_update(channel=t.channel, ts=ts, **content)
+            return
+        except SlackApiError as error:
+            if slack_error_code(error) != "streaming_state_conflict":
+                raise
+        await self._quietly("chat.stopStream", self._client.chat_stopStream(channel=t.channel, ts=ts))
+        try:
+            await self._client.chat_update(channel=t.channel, ts=ts, **content)
+            return
+        except SlackApiError as error:
+            log_event(log, "stuck_stream", logging.WARNING, request_id=self._request_id, ts=ts,
+                      error=slack_error_code(error))
+        response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, **content)
+        self._note_posted(str(response["ts"]))
+        await self._quietly("chat.delete", self._client.chat_delete(channel=t.channel, ts=ts))
 
     async def _open_stream(self) -> AsyncChatStream:
         if self._stream is None:
@@ -293,28 +349,27 @@ class ThreadReply:
         return self._stream
 
     async def _stop_streaming(self, error: Exception, stop_failed: bool = False) -> None:
-        """Carry on without streaming. The SDK's stream object is dropped whole: whatever it
-        still buffers is in our own text, which the edits send in full."""
+        """Carry on by editing. The SDK's stream object is dropped whole: whatever it still
+        buffers is in our own text, which the edits send in full."""
         reason = slack_error_code(error) if isinstance(error, SlackApiError) else repr(error)[:200]
         log_event(log, "streaming_failed", logging.WARNING, request_id=self._request_id,
                   error=reason, fallback="chat.update")
-        stream, self._stream, self._streaming = self._stream, None, False
+        stream, self._stream, self._streaming, self._mode = self._stream, None, False, EDIT
         if stream is not None and stream.ts:
             self._ts = str(stream.ts)
             self._note_posted(self._ts)
             if not stop_failed:  # a stream left open shows as still being written
+                self._paid("chat.stopStream")
                 await self._quietly("chat.stopStream", self._client.chat_stopStream(
                     channel=self._target.channel, ts=self._ts))
+        self._release_owed()
+        if self._budget.reserve("chat.update"):
+            self._owed = ["chat.update"]
 
-    async def _post_or_update(self, **content: Any) -> None:
-        t = self._target
-        if self._ts is None:
-            response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, **content)
-            self._ts = str(response["ts"])
-            self._note_posted(self._ts)
-        else:
-            await self._pacing.update.take()
-            await self._client.chat_update(channel=t.channel, ts=self._ts, **content)
+    def _release_owed(self) -> None:
+        for method in self._owed:
+            self._budget.release(method)
+        self._owed = []
 
     def _note_posted(self, ts: str) -> None:
         if ts not in self.posted:
@@ -323,7 +378,8 @@ class ThreadReply:
                 self._on_posted(ts)
 
     def _reset(self) -> None:
-        self._stream, self._ts, self._text, self._sent = None, None, "", 0
+        self._release_owed()
+        self._stream, self._ts, self._text, self._sent, self._mode = None, None, "", 0, None
 
     def _stop_keeping_status(self) -> None:
         if self._keep_status is not None:
@@ -332,8 +388,10 @@ class ThreadReply:
     async def _done(self) -> None:
         self._stop_keeping_status()
         t = self._target
-        await self._quietly("reactions.remove", self._client.reactions_remove(
-            channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
+        if self._reacted:
+            self._reacted = False
+            await self._quietly("reactions.remove", self._client.reactions_remove(
+                channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
 
     async def _quietly(self, method: str, call: Awaitable[Any]) -> None:
         await quietly(method, call, self._request_id)

@@ -1,0 +1,135 @@
+"""Slack as it really is: rate tiers enforced by the emulator (429 + Retry-After), a budget the
+bot spends on purpose, answers that degrade from streamed to edited to posted whole, and
+streams that open with their first text and always end complete."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fakes.claude_api import Reply
+
+from bot.slack.budget import SlackBudget
+from conftest import start_bot
+
+WORDS = tuple(f"word{i} " for i in range(20))
+ANSWER = "".join(WORDS)
+
+
+def spent(*methods: str) -> SlackBudget:
+    """A budget whose allowance for `methods` is used up (as by other answers a moment ago)."""
+    budget = SlackBudget()
+    for method in methods:
+        budget.used(method, count=int(budget.available(method)))
+    return budget
+
+
+def footer(message) -> bool:
+    return any(block.get("type") == "context_actions" for block in message.blocks)
+
+
+async def seen_while_answering(bot, channel: str, ts: str) -> list[str]:
+    """What the thread showed of the answer while it was being written."""
+    seen = []
+    await asyncio.sleep(0.01)
+    while bot.answers.busy:
+        replies = [m.markdown for m in bot.slack.thread(channel, ts) if m.bot_id]
+        if replies and replies[-1] not in seen:
+            seen.append(replies[-1])
+        await asyncio.sleep(0.02)
+    return seen
+
+
+async def test_a_burst_of_questions_is_answered_completely_once_each_without_a_single_429(bot):
+    bot.claude.default = Reply(chunks=WORDS, delay=0.03, first_delay=0.2)
+    asked = [await bot.mention(f"question {n}", channel=f"C{n % 5}") for n in range(60)]
+    await bot.idle(timeout=120)
+    for n, (ts, _) in enumerate(asked):
+        (reply,) = [m for m in bot.slack.thread(f"C{n % 5}", ts) if m.bot_id]
+        assert reply.markdown == ANSWER and footer(reply) and not reply.streaming
+    assert bot.slack.rate_limited == []  # the emulator enforces the tiers: the budget kept to them
+    methods = bot.slack.methods()
+    streamed = methods.count("chat.startStream")
+    assert 10 <= streamed < len(asked)  # streamed while Tier 2 allowed, the rest degraded
+    assert methods.count("chat.postMessage") == len(asked) - streamed  # posted (then edited) or posted whole
+    assert methods.count("reactions.add") < len(asked)  # cosmetic, so the first to go
+
+
+async def test_past_the_stream_budget_the_first_text_is_posted_then_edited(settings, fake_slack, fake_claude):
+    bot, server = await start_bot(settings, fake_slack, fake_claude, spent("chat.startStream"))
+    try:
+        fake_claude.then(Reply(chunks=WORDS, delay=0.25))  # 5 s of text
+        ts, _ = await bot.mention("q")
+        seen = await seen_while_answering(bot, "C1", ts)
+        assert seen[0] != ANSWER and ANSWER.startswith(seen[0])  # text showed before the end
+        (reply,) = fake_slack.thread("C1", ts)
+        assert reply.markdown == ANSWER and footer(reply)
+        assert "chat.startStream" not in fake_slack.methods() and "chat.update" in fake_slack.methods()
+    finally:
+        await server.stop()
+
+
+async def test_past_the_edit_budget_too_the_answer_is_posted_whole_when_complete(settings, fake_slack, fake_claude):
+    bot, server = await start_bot(settings, fake_slack, fake_claude, spent("chat.startStream", "chat.update"))
+    try:
+        fake_claude.then(Reply(chunks=WORDS, delay=0.1))
+        ts, _ = await bot.mention("q")
+        seen = await seen_while_answering(bot, "C1", ts)
+        assert seen in ([], [ANSWER])  # nothing partial, ever
+        (reply,) = fake_slack.thread("C1", ts)
+        assert reply.markdown == ANSWER and footer(reply)
+        assert ("C1", ts, "is thinking…") in fake_slack.statuses  # the status is never skipped
+        methods = fake_slack.methods()
+        assert "chat.startStream" not in methods and "chat.update" not in methods
+        assert methods.count("chat.postMessage") == 1
+    finally:
+        await server.stop()
+
+
+async def test_the_eyes_reaction_is_the_first_thing_to_go_when_budget_is_short(settings, fake_slack, fake_claude):
+    bot, server = await start_bot(settings, fake_slack, fake_claude, spent("reactions.remove"))
+    try:
+        ts, _ = await bot.mention("q")
+        await bot.idle()
+        assert "reactions.add" not in fake_slack.methods()  # not added when it could not be taken away
+        assert fake_slack.thread("C1", ts)[0].markdown == "Hello from **Claude**."
+    finally:
+        await server.stop()
+
+
+async def test_no_stream_is_ever_opened_without_text(bot):
+    bot.claude.then(Reply(chunks=("Hello from **Claude**.",)), Reply(chunks=()), Reply(chunks=WORDS, delay=0.05))
+    asked = [await bot.mention(f"q{n}", channel=f"C{n}") for n in range(3)]
+    await bot.idle()
+    for n, (ts, _) in enumerate(asked):
+        (reply,) = bot.slack.thread(f"C{n}", ts)
+        assert footer(reply) and not reply.streaming
+    assert "empty answer" in bot.slack.thread("C1", asked[1][0])[0].markdown  # posted whole: no stream at all
+    opened = [c.args for c in bot.slack.calls if c.method == "chat.startStream"]
+    assert opened and all(args.get("markdown_text") or args.get("chunks") for args in opened)
+
+
+async def test_a_stop_that_fails_still_leaves_one_complete_message_with_its_footer(bot):
+    bot.slack.refuse["chat.stopStream"] = "internal_error"  # the stream cannot be stopped at all
+    bot.claude.then(Reply(chunks=WORDS, delay=0.1))
+    ts, _ = await bot.mention("q")
+    await bot.idle()
+    (reply,) = bot.slack.thread("C1", ts)  # the stuck stream was taken away
+    assert reply.markdown == ANSWER and footer(reply) and not reply.streaming
+
+
+async def test_a_stop_that_slack_applied_but_whose_answer_was_lost_is_finished_by_an_edit(bot):
+    bot.slack.drop["chat.stopStream"] = 1  # applied, then the connection broke
+    bot.claude.then(Reply(chunks=WORDS, delay=0.1))
+    ts, _ = await bot.mention("q")
+    await bot.idle()
+    (reply,) = bot.slack.thread("C1", ts)
+    assert reply.markdown == ANSWER and footer(reply) and not reply.streaming
+
+
+async def test_a_429_slack_sends_anyway_makes_the_other_calls_of_that_method_wait_their_turn(bot):
+    bot.slack.fail_with = {"reactions.add": [429]}  # e.g. another process spent the allowance
+    asked = [await bot.mention(f"q{n}", channel=f"C{n}") for n in range(3)]
+    await bot.idle(timeout=20)
+    assert [c.method for c in bot.slack.calls].count("reactions.add") <= 4  # one retry, no storm
+    for n, (ts, _) in enumerate(asked):
+        assert bot.slack.thread(f"C{n}", ts)[0].markdown == "Hello from **Claude**."
