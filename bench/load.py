@@ -1,12 +1,15 @@
 """Load on one small machine: the real bot as its own process (HTTP mode, its own SQLite),
-local fakes of Slack and Claude in this process.
+local fakes of Slack and Claude in this process. The Slack emulation enforces Slack's rate
+tiers (429 + Retry-After), as Slack does.
 
-Scenario 1: N mentions arrive at once (each as app_mention + message.channels), the model
-takes 1 s to answer. Scenario 2: M ordinary channel messages the bot must ignore.
-Prints ack latency p50/p99, time until all are answered, the bot's CPU time per event,
-Slack API calls per answer, and the bot's peak memory.
+Scenario 0: single questions, one at a time: ack, status, first text, complete, calls.
+Scenario 1: N mentions arrive at once in 10 channels (each as app_mention + message.channels),
+the model takes 1 s to answer. Scenario 2: M ordinary channel messages the bot must ignore.
+Prints ack latency p50/p99, time until all are answered, 429s, how the answers reached Slack
+(streamed, posted then edited, posted whole), the bot's CPU time per event, Slack API calls
+per answer by method, and the bot's peak memory.
 
-    .venv/bin/python bench/load.py [--mentions 200] [--messages 2000] [--concurrency 16]
+    .venv/bin/python bench/load.py [--mentions 200] [--channels 10] [--messages 2000] [--concurrency 16]
 """
 
 from __future__ import annotations
@@ -80,8 +83,37 @@ async def timed_delivery(url: str, payload: dict) -> float:
     return time.monotonic() - started
 
 
-async def mentions(slack: SlackEmulator, url: str, pid: int, count: int) -> None:
-    questions = [slack.post_user_message(f"C{n % 50}", f"<@UBOT> question {n}", user=f"U{n % 30:04d}")
+async def singles(slack: SlackEmulator, url: str, count: int = 5) -> None:
+    """One question at a time, each in its own channel: what one user sees."""
+    figures: dict[str, list[float]] = {"ack": [], "status": [], "first text": [], "complete": []}
+    calls: Counter[str] = Counter()
+    for n in range(count):
+        question = slack.post_user_message(f"CS{n}", f"<@UBOT> single question {n}", user=f"U{n:04d}")
+        before, asked = len(slack.calls), time.monotonic()
+        figures["ack"].append(await timed_delivery(url, event_callback(message_event(question), event_id=f"EvS{n}")))
+        seen: dict[str, float] = {}
+        while "complete" not in seen:
+            now = time.monotonic() - asked
+            replies = [m for m in slack.thread(question.channel, question.ts) if m.bot_id]
+            if "status" not in seen and any(s[1] == question.ts and s[2] for s in slack.statuses):
+                seen["status"] = now
+            if "first text" not in seen and replies and replies[0].markdown:
+                seen["first text"] = now
+            if replies and not replies[-1].streaming and replies[-1].blocks:
+                seen["complete"] = now
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(0.3)  # the reaction's removal
+        for key in ("status", "first text", "complete"):
+            figures[key].append(seen[key])
+        calls.update(c.method for c in slack.calls[before:])
+    print(f"{count} single questions, one at a time (model: first text after 1 s, then 2 s of text):")
+    for key, values in figures.items():
+        print(f"  {key:<22} p50 {1000 * percentile(values, 50):7.1f} ms   max {1000 * max(values):7.1f} ms")
+    print("  Slack calls per answer " + ", ".join(f"{m} {c / count:g}" for m, c in sorted(calls.items())))
+
+
+async def mentions(slack: SlackEmulator, url: str, pid: int, count: int, channels: int) -> None:
+    questions = [slack.post_user_message(f"C{n % channels}", f"<@UBOT> question {n}", user=f"U{n % 30:04d}")
                  for n in range(count)]
     payloads = []
     for n, question in enumerate(questions):
@@ -90,6 +122,7 @@ async def mentions(slack: SlackEmulator, url: str, pid: int, count: int) -> None
         payloads.append(event_callback({**{k: v for k, v in event.items() if k != "channel_type"},
                                         "type": "app_mention"}, event_id=f"EvA{n}"))
     cpu_before, calls_before, started = cpu_seconds(pid), len(slack.calls), time.monotonic()
+    limited_before = len(slack.rate_limited)
     acks = await asyncio.gather(*(timed_delivery(url, p) for p in payloads))
     while not all(any(m.bot_id and not m.streaming for m in slack.thread(q.channel, q.ts)) for q in questions):
         await asyncio.sleep(0.05)
@@ -97,9 +130,14 @@ async def mentions(slack: SlackEmulator, url: str, pid: int, count: int) -> None
     await asyncio.sleep(0.5)  # let the last reactions.remove land
     calls = Counter(c.method for c in slack.calls[calls_before:])
     calls.pop("auth.test", None)
-    print(f"{count} mentions at once ({len(payloads)} events), model answers after 1 s:")
+    streamed = calls["chat.startStream"]
+    edited = len({c.args.get("ts") for c in slack.calls[calls_before:] if c.method == "chat.update"})
+    print(f"{count} mentions at once in {channels} channels ({len(payloads)} events), model answers after 1 s:")
     print(f"  ack latency            p50 {1000 * percentile(acks, 50):7.1f} ms   p99 {1000 * percentile(acks, 99):7.1f} ms")
     print(f"  all answered after     {seconds:7.2f} s")
+    print(f"  429s from Slack        {len(slack.rate_limited) - limited_before}")
+    print(f"  answers                {streamed} streamed, {edited} posted then edited, "
+          f"{count - streamed - edited} posted whole")
     print(f"  bot CPU per answer     {1000 * (cpu_seconds(pid) - cpu_before) / count:7.1f} ms")
     print(f"  Slack calls per answer {sum(calls.values()) / count:7.2f}  "
           + ", ".join(f"{m} {c / count:g}" for m, c in sorted(calls.items())))
@@ -118,14 +156,17 @@ async def chatter(slack: SlackEmulator, url: str, pid: int, count: int) -> None:
     print(f"  Slack calls            {len(slack.calls) - calls_before}")
 
 
-async def main(count: int, ignored: int, concurrency: int) -> None:
+async def main(count: int, channels: int, ignored: int, concurrency: int) -> None:
     slack, claude = await SlackEmulator().start(), await FakeClaude().start()
-    claude.default = Reply(chunks=("A short answer ", "that took a second."), first_delay=1.0)
+    claude.default = Reply(chunks=tuple(f"word{i} " for i in range(40)), delay=0.05, first_delay=1.0)  # 2 s of text
     with tempfile.TemporaryDirectory() as data:
         process, url = await start_bot(slack, claude, data, concurrency)
         try:
             print(f"BOT_MAX_CONCURRENCY={concurrency}, {os.cpu_count()} cores")
-            await mentions(slack, url, process.pid, count)
+            await singles(slack, url)
+            await asyncio.sleep(20)  # the single questions' allowance comes back
+            claude.default = Reply(chunks=("A short answer ", "that took a second."), first_delay=1.0)
+            await mentions(slack, url, process.pid, count, channels)
             await chatter(slack, url, process.pid, ignored)
             print(f"bot peak memory (VmHWM)  {peak_memory_mb(process.pid):7.1f} MB")
         finally:
@@ -138,7 +179,8 @@ async def main(count: int, ignored: int, concurrency: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--mentions", type=int, default=200)
+    parser.add_argument("--channels", type=int, default=10)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    asyncio.run(main(args.mentions, args.messages, args.concurrency))
+    asyncio.run(main(args.mentions, args.channels, args.messages, args.concurrency))

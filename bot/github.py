@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
+
+from typing import Any
 
 import aiohttp
 
@@ -25,18 +29,22 @@ class DiffTooLarge(Exception):
 
 
 MAX_FILE_PAGES = 30  # GitHub lists at most 3,000 files of a pull request
+RATE_LIMIT_WAIT_S = 5.0  # a rate limit that lifts this soon is waited out; a later one is explained
 
 
-def diff_from_file_patches(files: list[dict]) -> str:
-    """A unified diff rebuilt from the files API's per-file patches (binary or huge files have
-    none and appear as a header only)."""
-    parts = []
+def diff_from_file_patches(files: list[dict]) -> tuple[str, tuple[str, ...]]:
+    """A unified diff rebuilt from the files API's per-file patches, and the files whose
+    changes GitHub left out: binary files and very large diffs come without a `patch` ("List
+    pull requests files" docs), and appear here as a header only."""
+    parts, not_seen = [], []
     for file in files:
         name = file.get("filename", "?")
         old = file.get("previous_filename", name)
         patch = file.get("patch")
+        if not patch and file.get("changes", 1):  # a pure rename has no patch and nothing to see
+            not_seen.append(name)
         parts.append(f"diff --git a/{old} b/{name}\n--- a/{old}\n+++ b/{name}\n" + (f"{patch}\n" if patch else ""))
-    return "".join(parts)
+    return "".join(parts), tuple(not_seen)
 
 
 class GitHub:
@@ -50,29 +58,31 @@ class GitHub:
         path = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}"
         name = f"{ref.owner}/{ref.repo}#{ref.number}"
         info = await self._get_json(path, name)
+        not_seen: tuple[str, ...] = ()
         try:
             raw = await self._get_diff(path, name)
         except DiffTooLarge:
-            raw = await self._diff_from_files(f"{path}/files", name)
+            raw, not_seen = await self._diff_from_files(f"{path}/files", name)
         diff, left_out = fit_diff(raw)
         title = f"{ref.owner}/{ref.repo}#{ref.number}: {info.get('title') or 'untitled'}"
         description = (info.get("body") or "").strip()
-        return Material("pull request", title, diff, "diff", left_out), description
+        return Material("pull request", title, diff, "diff", left_out, not_seen), description
 
     async def commit(self, ref: CommitRef) -> tuple[Material, str]:
         path = f"/repos/{ref.owner}/{ref.repo}/commits/{ref.sha}"
         name = f"{ref.owner}/{ref.repo}@{ref.sha[:7]}"
         info = await self._get_json(path, name)
         message = ((info.get("commit") or {}).get("message") or "").strip()
+        not_seen: tuple[str, ...] = ()
         try:
             raw = await self._get_diff(path, name)
         except DiffTooLarge:
-            raw = diff_from_file_patches(info.get("files") or [])  # the commit's JSON carries them
+            raw, not_seen = diff_from_file_patches(info.get("files") or [])  # the commit's JSON carries them
         diff, left_out = fit_diff(raw)
         title = f"{name}: {message.splitlines()[0] if message else 'commit'}"
-        return Material("commit", title, diff, "diff", left_out), message
+        return Material("commit", title, diff, "diff", left_out, not_seen), message
 
-    async def _diff_from_files(self, path: str, name: str) -> str:
+    async def _diff_from_files(self, path: str, name: str) -> tuple[str, tuple[str, ...]]:
         """GitHub refuses a diff over its size limit (406); the files API still lists each
         file's patch, a page at a time."""
         files: list[dict] = []
@@ -96,7 +106,7 @@ class GitHub:
     async def _get_diff(self, path: str, name: str) -> str:
         return await self._get(path, "application/vnd.github.diff", name)
 
-    async def _get(self, path: str, accept: str, name: str) -> str:
+    async def _get(self, path: str, accept: str, name: str, waited: bool = False) -> str:
         try:
             async with aiohttp.ClientSession(timeout=self._timeout) as session:
                 async with session.get(self._api + path, headers=self._headers(accept)) as response:
@@ -105,14 +115,55 @@ class GitHub:
                         if body is None:
                             raise ReviewMaterialError(f"{name} is too large to review (over 5 MB of diff).")
                         return body.decode("utf-8", errors="replace")
-                    log_event(log, "github_error", logging.WARNING, path=path, status=response.status)
-                    if response.status == 406 and accept.endswith(".diff"):
+                    log_event(log, "github_error", logging.WARNING, path=path, status=response.status,
+                              ratelimit_remaining=response.headers.get("x-ratelimit-remaining"))
+                    text = (await read_at_most(response, 64 * 1024) or b"").decode("utf-8", errors="replace")
+                    if accept.endswith(".diff") and response.status in (406, 422) and _too_large(text):
                         raise DiffTooLarge(name)
+                    wait = _rate_limit_wait(response.status, response.headers)
+                    if wait is not None:
+                        if wait <= RATE_LIMIT_WAIT_S and not waited:
+                            await asyncio.sleep(wait)
+                            return await self._get(path, accept, name, waited=True)
+                        raise ReviewMaterialError(_rate_limited(name, wait, bool(self._token)))
                     raise ReviewMaterialError(_explain(response.status, name, bool(self._token)))
         except (aiohttp.ClientError, TimeoutError) as error:
             log_event(log, "github_unreachable", logging.WARNING, path=path, error=repr(error)[:200])
             raise ReviewMaterialError(f"I couldn't reach GitHub to fetch {name}. Please try again in a minute.") \
                 from error
+
+
+def _too_large(body: str) -> bool:
+    """GitHub's refusal of a diff it will not render: `errors[].code == "too_large"`."""
+    try:
+        errors = json.loads(body).get("errors") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(isinstance(e, dict) and e.get("code") == "too_large" for e in errors)
+
+
+def _rate_limit_wait(status: int, headers: Any) -> float | None:
+    """Seconds until GitHub takes requests again, if this answer is a rate limit ("Rate limits
+    for the REST API": 403 or 429, with `retry-after`, or `x-ratelimit-remaining: 0` and the
+    reset time in `x-ratelimit-reset`, epoch seconds); None otherwise."""
+    if status not in (403, 429):
+        return None
+    try:
+        if headers.get("retry-after"):
+            return max(float(headers["retry-after"]), 0.0)
+        if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
+            return max(float(headers["x-ratelimit-reset"]) - time.time(), 0.0)
+    except ValueError:
+        return 60.0
+    return 60.0 if status == 429 else None
+
+
+def _rate_limited(name: str, wait: float, has_token: bool) -> str:
+    when = time.strftime("%H:%M UTC", time.gmtime(time.time() + wait))
+    hint = "" if has_token else (" An admin can set GITHUB_TOKEN: GitHub allows far more requests with a token "
+                                 "than without one.")
+    return (f"GitHub's rate limit for this bot is used up, so I can't fetch {name} now. It lifts at about "
+            f"{when} (in {max(1, round(wait / 60))} min); please try again then.{hint}")
 
 
 def _explain(status: int, name: str, has_token: bool) -> str:

@@ -70,6 +70,7 @@ class Material:
     body: str  # code or diff, as Claude will see it
     language: str = ""
     left_out: tuple[str, ...] = ()  # files of a diff that did not fit
+    not_seen: tuple[str, ...] = ()  # files whose changes GitHub left out (binary, or too large to show)
 
 
 def parse_review_text(text: str) -> ReviewInput:
@@ -146,6 +147,9 @@ def review_request(material: Material, question: str, description: str = "") -> 
     if material.left_out:
         left_out = ("\n\nNot all of the diff could be sent (too large, or key material); these files are left out "
                     "wholly or in part: " + ", ".join(material.left_out) + ". Say so if it limits the review.")
+    if material.not_seen:
+        left_out += ("\n\nGitHub did not send the changes of these files (binary, or too large for it to show), so "
+                     "you cannot see them: " + ", ".join(material.not_seen) + ". Name them in the review as not seen.")
     fence = "````" if "```" in material.body else "```"
     return (
         f"Please review {what} following your Code Review Standards "

@@ -23,6 +23,8 @@ def event(**fields) -> dict:
     ({"thread_ts": "1.0", "text": "<@UBOB> you?"}, True, Action.RECORD),  # addressed to Bob
     ({"thread_ts": "1.0", "text": "<@UBOB> <@UBOT> both"}, True, Action.ANSWER),
     ({"channel": "D1", "channel_type": "im"}, False, Action.ANSWER),  # a DM
+    ({"channel": "G1", "channel_type": "mpim"}, False, Action.IGNORE),  # group DM chatter
+    ({"channel": "G1", "channel_type": "mpim", "text": "<@UBOT> hi"}, False, Action.ANSWER),  # mentioned there
     ({"subtype": "file_share", "text": "<@UBOT> see file"}, False, Action.ANSWER),
     ({"subtype": "thread_broadcast", "thread_ts": "1.0"}, True, Action.ANSWER),
     ({"bot_id": "BCI", "thread_ts": "1.0"}, True, Action.RECORD),  # another bot: context only

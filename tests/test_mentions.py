@@ -238,3 +238,15 @@ async def test_feedback_button_is_acknowledged(bot):
     answer = Message("C1", "1.2", "1.1", text="An answer", bot_id="BBOT")
     response = await press_button(bot.events_url, answer, "UALICE", "answer_feedback", "helpful")
     assert response.status == 200
+
+
+async def test_a_mention_in_a_group_dm_is_answered_in_its_thread_like_in_a_channel(bot):
+    from bot.playground.slack_emulator import say
+
+    message, _ = await say(bot.slack, bot.events_url, "G7", "<@UBOT> should we shard?", group_dm=True)
+    await bot.idle()
+    (reply,) = bot.slack.thread("G7", message.ts)
+    assert reply.markdown == "Hello from **Claude**."
+    await say(bot.slack, bot.events_url, "G7", "lunch?", group_dm=True)  # chatter there is left alone
+    await bot.idle()
+    assert len(bot.claude.requests) == 1

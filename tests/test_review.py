@@ -274,3 +274,39 @@ async def test_a_pull_request_too_large_for_githubs_diff_is_rebuilt_from_its_fil
     text = sent_text(bot)
     assert "+added in module 0" in text and "+added in module 149" in text  # both pages of files
     assert any("/files?per_page=100&page=2" in r["path"] for r in fake_github.requests)
+
+
+async def test_a_diff_github_refuses_with_422_is_rebuilt_and_files_without_a_patch_are_named_not_seen(
+        bot, fake_github):
+    diff = ("diff --git a/src/app.py b/src/app.py\n--- a/src/app.py\n+++ b/src/app.py\n@@ -1 +1,2 @@\n x\n+y = 1\n"
+            "diff --git a/data/model.bin b/data/model.bin\n--- a/data/model.bin\n+++ b/data/model.bin\n"
+            "@@ -1 +1 @@\n-a\n+b\n")
+    fake_github.pulls[("acme", "api", "78")] = Change("Ship the model", "", diff, too_large=True,
+                                                      too_large_status=422, no_patch=("data/model.bin",))
+    await bot.review("https://github.com/acme/api/pull/78")
+    await bot.idle()
+    text = sent_text(bot)
+    assert "+y = 1" in text
+    assert "you cannot see them: data/model.bin. Name them in the review as not seen." in text
+    post = review_post(bot)
+    footer = " ".join(e["text"] for e in bot.slack.thread("C1", post.ts)[0].blocks[0]["elements"])
+    assert "Not seen: GitHub sent no changes for `data/model.bin`" in footer
+
+
+async def test_githubs_rate_limit_is_explained_with_when_it_lifts_and_nothing_is_posted(bot, fake_github):
+    fake_github.pulls[("acme", "api", "79")] = Change("Fix", "", "diff --git a/x b/x\n")
+    fake_github.remaining = 0
+    await bot.review("https://github.com/acme/api/pull/79")
+    await bot.idle()
+    (response,) = bot.slack.responses
+    assert response["response_type"] == "ephemeral"
+    assert "GitHub's rate limit for this bot is used up" in response["text"] and "UTC (in 30 min)" in response["text"]
+    assert bot.claude.requests == [] and not any(m.bot_id for m in bot.slack.messages)
+
+
+async def test_a_short_secondary_rate_limit_is_waited_out(bot, fake_github):
+    fake_github.pulls[("acme", "api", "80")] = Change("Fix", "", "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n")
+    fake_github.retry_after = [1]
+    await bot.review("https://github.com/acme/api/pull/80")
+    await bot.idle()
+    assert "+b" in sent_text(bot) and bot.slack.responses == []

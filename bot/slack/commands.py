@@ -130,6 +130,10 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
         parent = str(posted["ts"])
         asker = await reader.name_of(user)
         notices = [request.summary()] if request.any else []
+        if material.not_seen:
+            shown = ", ".join(f"`{redact(name).text}`" for name in material.not_seen[:10])
+            more = f" and {len(material.not_seen) - 10} more" if len(material.not_seen) > 10 else ""
+            notices.append(f"Not seen: GitHub sent no changes for {shown}{more} (binary, or too large to show).")
         with store.transaction():
             store.take(channel, parent)
             store.join_thread(channel, parent)

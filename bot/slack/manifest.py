@@ -44,6 +44,7 @@ REQUIRED_BOT_SCOPES: tuple[str, ...] = (
     "groups:history",
     "im:history",
     "im:write",
+    "mpim:history",
     "files:read",
     "reactions:write",
     "users:read",
@@ -54,6 +55,7 @@ REQUIRED_BOT_EVENTS: tuple[str, ...] = (
     "message.channels",
     "message.groups",
     "message.im",
+    "message.mpim",
 )
 
 REVIEW_COMMAND = "/backend-review"

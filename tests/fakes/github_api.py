@@ -1,8 +1,12 @@
-"""A fake GitHub REST API: pull requests and commits as JSON or as a diff (by Accept header)."""
+"""A fake GitHub REST API: pull requests and commits as JSON or as a diff (by Accept header),
+with GitHub's limits: a diff too large to render (406 or 422, `errors[].code == "too_large"`),
+files listed without their `patch`, and rate limits (x-ratelimit-* headers, 403 when used up,
+429 with retry-after for the secondary limits; "Rate limits for the REST API")."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +24,9 @@ class Change:
     diff: str
     private: bool = False  # only GITHUB_TOKEN may read it
     html: bool = False  # a proxy answers with a login page instead of the API
-    too_large: bool = False  # GitHub answers 406 to the diff; the files API still works
+    too_large: bool = False  # GitHub refuses the diff (too_large_status); the files API still works
+    too_large_status: int = 406
+    no_patch: tuple[str, ...] = ()  # files the files API lists without a `patch` (binary, or huge)
     delay: float = 0.0  # seconds before GitHub answers
 
 
@@ -30,6 +36,9 @@ class FakeGitHub(LocalServer):
         self.pulls: dict[tuple[str, str, str], Change] = {}
         self.commits: dict[tuple[str, str, str], Change] = {}
         self.requests: list[dict[str, Any]] = []
+        self.remaining: int | None = None  # requests left in the rate-limit window (None: plenty)
+        self.reset_in_s = 1800.0  # when the window resets, from the moment it runs out
+        self.retry_after: list[float] = []  # secondary rate limits: answer 429 with these retry-afters first
         self.app.router.add_get("/repos/{owner}/{repo}/pulls/{number}", self._pull)
         self.app.router.add_get("/repos/{owner}/{repo}/pulls/{number}/files", self._files)
         self.app.router.add_get("/repos/{owner}/{repo}/commits/{sha}", self._commit)
@@ -38,7 +47,22 @@ class FakeGitHub(LocalServer):
     def url(self) -> str:
         return self.origin
 
+    def _limited(self) -> web.Response | None:
+        if self.retry_after:
+            return web.json_response({"message": "You have exceeded a secondary rate limit."}, status=429,
+                                     headers={"retry-after": str(self.retry_after.pop(0))})
+        if self.remaining is None:
+            return None
+        if self.remaining <= 0:
+            return web.json_response({"message": "API rate limit exceeded"}, status=403, headers={
+                "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time() + self.reset_in_s))})
+        self.remaining -= 1
+        return None
+
     async def _pull(self, request: web.Request) -> web.Response:
+        limited = self._limited()
+        if limited is not None:
+            return limited
         m = request.match_info
         change = self.pulls.get((m["owner"], m["repo"], m["number"]))
         if change is not None and change.delay:
@@ -46,10 +70,16 @@ class FakeGitHub(LocalServer):
         return self._serve(request, self.pulls.get((m["owner"], m["repo"], m["number"])), "pull")
 
     async def _commit(self, request: web.Request) -> web.Response:
+        limited = self._limited()
+        if limited is not None:
+            return limited
         m = request.match_info
         return self._serve(request, self.commits.get((m["owner"], m["repo"], m["sha"])), "commit")
 
     async def _files(self, request: web.Request) -> web.Response:
+        limited = self._limited()
+        if limited is not None:
+            return limited
         m = request.match_info
         change = self.pulls[(m["owner"], m["repo"], m["number"])]
         self.requests.append({"path": request.path_qs, "accept": request.headers.get("Accept"),
@@ -58,7 +88,10 @@ class FakeGitHub(LocalServer):
         for part in change.diff.split("diff --git ")[1:]:
             name = part.split(" b/", 1)[1].split("\n", 1)[0]
             patch = part.split("\n@@", 1)
-            files.append({"filename": name, "patch": "@@" + patch[1].rstrip("\n") if len(patch) > 1 else None})
+            entry: dict[str, Any] = {"filename": name, "changes": 1}
+            if len(patch) > 1 and name not in change.no_patch:  # GitHub leaves the key out, not empty
+                entry["patch"] = "@@" + patch[1].rstrip("\n")
+            files.append(entry)
         page, per_page = int(request.query.get("page", 1)), int(request.query.get("per_page", 30))
         return web.json_response(files[(page - 1) * per_page:page * per_page])
 
@@ -73,7 +106,8 @@ class FakeGitHub(LocalServer):
         if request.headers.get("Accept") == "application/vnd.github.diff":
             if change.too_large:
                 return web.json_response({"message": "Sorry, the diff exceeded the maximum number of files",
-                                          "errors": [{"code": "too_large"}]}, status=406)
+                                          "errors": [{"resource": "PullRequest", "field": "diff",
+                                                      "code": "too_large"}]}, status=change.too_large_status)
             return web.Response(text=change.diff, content_type="text/plain")
         if kind == "pull":
             return web.json_response({"title": change.title, "body": change.body, "state": "open"})
