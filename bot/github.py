@@ -41,8 +41,8 @@ def diff_from_file_patches(files: list[dict]) -> tuple[str, tuple[str, ...]]:
         name = file.get("filename", "?")
         old = file.get("previous_filename", name)
         patch = file.get("patch")
-        if not patch and file.get("changes", 1):  # a pure rename has no patch and nothing to see
-            not_seen.append(name)
+        if not patch and not (file.get("status") == "renamed" and not file.get("changes")):
+            not_seen.append(name)  # (a pure rename has no patch, and nothing to see)
         parts.append(f"diff --git a/{old} b/{name}\n--- a/{old}\n+++ b/{name}\n" + (f"{patch}\n" if patch else ""))
     return "".join(parts), tuple(not_seen)
 
@@ -118,9 +118,10 @@ class GitHub:
                     log_event(log, "github_error", logging.WARNING, path=path, status=response.status,
                               ratelimit_remaining=response.headers.get("x-ratelimit-remaining"))
                     text = (await read_at_most(response, 64 * 1024) or b"").decode("utf-8", errors="replace")
-                    if accept.endswith(".diff") and response.status in (406, 422) and _too_large(text):
+                    if accept.endswith(".diff") and (response.status == 406 or
+                                                     response.status == 422 and _too_large(text)):
                         raise DiffTooLarge(name)
-                    wait = _rate_limit_wait(response.status, response.headers)
+                    wait = _rate_limit_wait(response.status, response.headers, text)
                     if wait is not None:
                         if wait <= RATE_LIMIT_WAIT_S and not waited:
                             await asyncio.sleep(wait)
@@ -142,12 +143,15 @@ def _too_large(body: str) -> bool:
     return any(isinstance(e, dict) and e.get("code") == "too_large" for e in errors)
 
 
-def _rate_limit_wait(status: int, headers: Any) -> float | None:
+def _rate_limit_wait(status: int, headers: Any, body: str = "") -> float | None:
     """Seconds until GitHub takes requests again, if this answer is a rate limit ("Rate limits
     for the REST API": 403 or 429, with `retry-after`, or `x-ratelimit-remaining: 0` and the
-    reset time in `x-ratelimit-reset`, epoch seconds); None otherwise."""
+    reset time in `x-ratelimit-reset`, epoch seconds; a secondary limit may say so only in its
+    message, and then "wait at least one minute"); None otherwise."""
     if status not in (403, 429):
         return None
+    if "secondary rate limit" in body.lower() and not headers.get("retry-after"):
+        return 60.0
     try:
         if headers.get("retry-after"):
             return max(float(headers["retry-after"]), 0.0)

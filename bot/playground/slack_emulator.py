@@ -79,6 +79,7 @@ class DeliveryFailed(Exception):
 class Call:
     method: str
     args: dict[str, Any]
+    at: float = 0.0  # the emulator's loop time when the call arrived
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class SlackEmulator(LocalServer):
         self.page_size = 1000  # Slack may page sooner than `limit` asks: lower it to test paging
         self.drop: dict[str, int] = {}  # method -> how many calls to hang up on (after applying them)
         self.fail_with: dict[str, list[int]] = {}  # method -> HTTP statuses to answer its next calls with
+        self.fail_retry_after_s = 0  # the Retry-After of those 429s
         self.rate_limits = True  # enforce Slack's rate tiers (off for a test that is about something else)
         self.rate_limited: list[tuple[str, float]] = []  # (method, Retry-After) of every 429 for a tier
         self._tiers: dict[tuple[str, str], _Tier] = {}
@@ -252,13 +254,13 @@ class SlackEmulator(LocalServer):
     async def _dispatch(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _read_args(request)
-        self.calls.append(Call(method, args))
+        self.calls.append(Call(method, args, asyncio.get_running_loop().time()))
         token = self.app_token if method == "apps.connections.open" else self.bot_token
         if request.headers.get("Authorization") != f"Bearer {token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if self.fail_with.get(method):
             status = self.fail_with[method].pop(0)
-            headers = {"Retry-After": "0"} if status == 429 else {}
+            headers = {"Retry-After": str(self.fail_retry_after_s)} if status == 429 else {}
             return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "internal_error"},
                                      status=status, headers=headers)
         wait = self._over_tier(method, args)

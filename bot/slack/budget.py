@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -42,25 +44,38 @@ MARGIN = 1
 
 class Bucket:
     """A token bucket that hands out its tokens in order: a caller that must wait is given the
-    next token to come, so waiting callers are served first come, first served."""
+    next token to come, so waiting callers are served first come, first served.
+
+    A reservation takes a token now for a call made later; while it is held, the bucket
+    refills only up to its burst less what is held, so the held calls, made late and together,
+    still fit in what Slack counts when they arrive."""
 
     def __init__(self, per_second: float, burst: float, clock: Callable[[], float] = time.monotonic):
         self._rate, self._burst, self._clock = per_second, burst, clock
         self._tokens, self._at = burst, clock()
+        self.held = 0  # reserved tokens not spent yet
+        self._not_before = -math.inf  # Slack said 429: nothing before then
 
     def _refill(self) -> float:
         now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._tokens = min(self._burst - self.held, self._tokens + (now - self._at) * self._rate)
         self._at = now
         return self._tokens
 
     def available(self) -> float:
         """Tokens free now (below zero: that many are promised to callers already waiting)."""
-        return self._refill()
+        return self._refill() if self._clock() >= self._not_before else min(self._refill(), 0.0)
 
-    def try_take(self, count: int = 1) -> bool:
-        if self._refill() >= count:
-            self._tokens -= count
+    def reserve(self) -> bool:
+        if self._clock() >= self._not_before and self._refill() >= 1:
+            self._tokens -= 1
+            self.held += 1
+            return True
+        return False
+
+    def try_take(self) -> bool:
+        if self._clock() >= self._not_before and self._refill() >= 1:
+            self._tokens -= 1
             return True
         return False
 
@@ -69,25 +84,47 @@ class Bucket:
         self._tokens -= 1
         if self._tokens < 0:
             await asyncio.sleep(-self._tokens / self._rate)
+        while self._clock() < self._not_before:  # paused by a 429 while waiting, or before
+            await asyncio.sleep(self._not_before - self._clock())
 
-    def give_back(self) -> None:
-        self._tokens = min(self._burst, self._tokens + 1)
+    def spend_held(self) -> bool:
+        if self.held:
+            self.held -= 1
+            return True
+        return False
+
+    def release(self) -> None:
+        if self.held:
+            self.held -= 1
+            self._tokens += 1
 
     def pause(self, seconds: float) -> None:
-        """Slack answered 429 with Retry-After: nothing more until then."""
-        self._refill()
-        self._tokens = min(self._tokens, 0.0) - seconds * self._rate
+        """Slack answered 429 with Retry-After: nothing more until then (pauses overlap, not add)."""
+        self._not_before = max(self._not_before, self._clock() + seconds)
+
+
+# Set around a call the caller reserved a token for: that call spends its reservation, and no
+# other call can (a call without one always waits its turn).
+_PREPAID: ContextVar[bool] = ContextVar("slack_prepaid", default=False)
+
+
+@contextmanager
+def prepaid() -> Iterator[None]:
+    token = _PREPAID.set(True)
+    try:
+        yield
+    finally:
+        _PREPAID.reset(token)
 
 
 class SlackBudget:
     """The bot's Slack allowance: a bucket per method (per channel for chat.postMessage).
     `reserve` takes a token now for a call made later (e.g. the stopStream that will close a
-    stream opened now); the call then spends the reservation instead of a new token."""
+    stream opened now); that call, made under `prepaid()`, spends the reservation."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
         self._buckets: dict[tuple[str, str], Bucket] = {}
-        self._reserved: dict[tuple[str, str], int] = {}
 
     def _bucket(self, method: str, channel: str | None) -> Bucket | None:
         if method == "chat.postMessage":
@@ -104,40 +141,27 @@ class SlackBudget:
             self._buckets[key] = Bucket(per_minute / 60, per_minute - MARGIN, self._clock)
         return self._buckets[key]
 
-    def _key(self, method: str, channel: str | None) -> tuple[str, str]:
-        return (method, channel or "") if method == "chat.postMessage" else (method, "")
-
     def available(self, method: str, channel: str | None = None) -> float:
         bucket = self._bucket(method, channel)
         return math.inf if bucket is None else bucket.available()
 
-    def reserve(self, method: str, channel: str | None = None, count: int = 1) -> bool:
-        """Take `count` tokens now if they are free; the next calls of `method` spend them."""
+    def reserve(self, method: str, channel: str | None = None) -> bool:
+        """Take a token now if one is free; the call made later under `prepaid()` spends it."""
         bucket = self._bucket(method, channel)
-        if bucket is not None and not bucket.try_take(count):
-            return False
-        key = self._key(method, channel)
-        self._reserved[key] = self._reserved.get(key, 0) + count
-        return True
+        return bucket is None or bucket.reserve()
 
     def release(self, method: str, channel: str | None = None) -> None:
         """A reserved call that will not be made after all."""
-        key = self._key(method, channel)
-        if self._reserved.get(key):
-            self._reserved[key] -= 1
-            bucket = self._bucket(method, channel)
-            if bucket is not None:
-                bucket.give_back()
-
-    async def spend(self, method: str, channel: str | None = None) -> None:
-        """Before a call: use a reservation, or wait for this method's turn."""
-        key = self._key(method, channel)
-        if self._reserved.get(key):
-            self._reserved[key] -= 1
-            return
         bucket = self._bucket(method, channel)
         if bucket is not None:
-            await bucket.take()
+            bucket.release()
+
+    async def spend(self, method: str, channel: str | None = None) -> None:
+        """Before a call: spend its reservation, or wait for this method's turn."""
+        bucket = self._bucket(method, channel)
+        if bucket is None or (_PREPAID.get() and bucket.spend_held()):
+            return
+        await bucket.take()
 
     def used(self, method: str, channel: str | None = None, count: int = 1) -> None:
         """Calls made outside this budget (another process of the same app) count too."""
@@ -170,8 +194,9 @@ class BudgetedWebClient(AsyncWebClient):
 
 
 class BudgetRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
-    """Waits out a 429's Retry-After (as slack_sdk's handler does) and tells the budget, so
-    every other call of that method waits its turn instead of collecting a 429 of its own."""
+    """Waits out a 429's Retry-After and tells the budget, so every other call of that method
+    waits for the same moment instead of collecting a 429 of its own. (slack_sdk's own handler
+    reads only the header's first character: "30" would be 3 s.)"""
 
     def __init__(self, budget: SlackBudget, max_retry_count: int = 4):
         super().__init__(max_retry_count=max_retry_count)
@@ -180,14 +205,24 @@ class BudgetRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
     async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
                                              response: HttpResponse | None = None,
                                              error: Exception | None = None) -> None:
-        if response is not None:
-            asked = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), ["1"])
-            method, channel = _CALLING.get()
-            try:
-                self._budget.rate_limited(method, channel, float(asked[0]))
-            except ValueError:
-                pass
-        await super().prepare_for_next_attempt_async(state=state, request=request, response=response, error=error)
+        if response is None:
+            raise error  # type: ignore[misc]
+        wait = retry_after_s(response.headers)
+        method, channel = _CALLING.get()
+        self._budget.rate_limited(method, channel, wait)
+        state.next_attempt_requested = True
+        await asyncio.sleep(wait + random.random() / 4)
+        state.increment_current_attempt()
+
+
+def retry_after_s(headers: dict[str, Any]) -> float:
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    try:
+        return max(float(value), 0.0) if value is not None else 1.0
+    except ValueError:
+        return 1.0
 
 
 def channel_of(call_kwargs: dict[str, Any]) -> str | None:

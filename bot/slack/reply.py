@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.agents import Agent, color_emoji
 from bot.claude import Answer, fallback_notice
 from bot.logs import log_event
-from bot.slack.budget import SlackBudget
+from bot.slack.budget import SlackBudget, prepaid
 from bot.slack.errors import slack_error_code
 from bot.slack.events import ThreadTarget
 from bot.slack.split import SLACK_MARKDOWN_LIMIT, Append, MarkdownSplitter, NextMessage
@@ -112,8 +112,9 @@ class ThreadReply:
         if self._budget.reserve("reactions.add"):
             if self._budget.reserve("reactions.remove"):
                 self._reacted = True
-                await self._quietly("reactions.add", self._client.reactions_add(
-                    channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
+                with prepaid():
+                    await self._quietly("reactions.add", self._client.reactions_add(
+                        channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
             else:
                 self._budget.release("reactions.add")
         await self._set_status(THINKING_STATUS)
@@ -155,16 +156,10 @@ class ThreadReply:
         await self._stop_pump()
         async with self._lock:
             if self._stream is not None and self._stream.ts:
-                self._paid("chat.stopStream")
-                await self._quietly("chat.stopStream", self._client.chat_stopStream(
-                    channel=self._target.channel, ts=str(self._stream.ts)))
+                await self._quietly("chat.stopStream", self._call("chat.stopStream", self._client.chat_stopStream(
+                    channel=self._target.channel, ts=str(self._stream.ts))))
             for ts in self.posted:
-                try:
-                    await self._client.chat_delete(channel=self._target.channel, ts=ts)
-                except Exception:  # not allowed to delete: say it was superseded instead
-                    await self._quietly("chat.update", self._client.chat_update(
-                        channel=self._target.channel, ts=ts, text=SUPERSEDED,
-                        blocks=[{"type": "markdown", "text": SUPERSEDED}]))
+                await self._retract(ts)
             self.posted.clear()
             self._splitter = MarkdownSplitter()
             self._ts = None
@@ -181,26 +176,31 @@ class ThreadReply:
             if answer.note:
                 await self._add_paragraph(f"_⚠️ {answer.note}_")
             notices = [*self.notices, *([f"⚠️ {fallback_notice(answer.fallback_from)}"] if answer.fallback_from else [])]
-            await self._close(footer_blocks(agent, answer.model, notices))
-        await self._done()
+            try:
+                await self._close(footer_blocks(agent, answer.model, notices))
+            finally:
+                await self._done()
 
     async def fail(self, message: str, warning: bool = True) -> None:
         self._stop_keeping_status()
         await self._stop_pump()
         text = f"⚠️ {message}" if warning else message
-        async with self._lock:
-            if not (self._text or self.posted or self._stream or self._ts):
-                t = self._target
-                response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, text=text)
-                self._note_posted(str(response["ts"]))
-            else:
-                # The partial answer stays, and the same message says it is incomplete.
-                await self._apply(self._splitter.finish())
-                await self._add_paragraph(text)
-                await self._close(None)
-        await self._quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
-            channel_id=self._target.channel, thread_ts=self._target.thread_ts, status=""))
-        await self._done()
+        try:
+            async with self._lock:
+                if not (self._text or self.posted or self._stream or self._ts):
+                    t = self._target
+                    response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts,
+                                                                   text=text)
+                    self._note_posted(str(response["ts"]))
+                else:
+                    # The partial answer stays, and the same message says it is incomplete.
+                    await self._apply(self._splitter.finish())
+                    await self._add_paragraph(text)
+                    await self._close(None)
+            await self._quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
+                channel_id=self._target.channel, thread_ts=self._target.thread_ts, status=""))
+        finally:
+            await self._done()
 
     # -- the pump ----------------------------------------------------------------------
 
@@ -245,7 +245,7 @@ class ThreadReply:
         budget, channel = self._budget, self._target.channel
         if self._streaming and budget.reserve("chat.startStream"):
             if budget.reserve("chat.stopStream"):
-                self._owed = ["chat.stopStream"]
+                self._owed = ["chat.startStream", "chat.stopStream"]
                 return STREAM
             budget.release("chat.startStream")
         if budget.available("chat.postMessage", channel) >= 1 and budget.reserve("chat.update"):
@@ -253,9 +253,20 @@ class ThreadReply:
             return EDIT
         return WHOLE
 
-    def _paid(self, method: str) -> None:
-        if method in self._owed:
-            self._owed.remove(method)
+    async def _call(self, method: str, call: Awaitable[Any]) -> Any:
+        """Make a call; one this message reserved a token for spends that reservation."""
+        if method not in self._owed:
+            return await call
+        self._owed.remove(method)
+        with prepaid():
+            return await call
+
+    def _reserve(self, method: str) -> bool:
+        """A token for a call about to be made, if one is free now."""
+        if self._budget.reserve(method):
+            self._owed.append(method)
+            return True
+        return False
 
     async def _send(self) -> None:
         """Give Slack what it does not have yet of the current message, if the budget has a
@@ -269,10 +280,11 @@ class ThreadReply:
         if self._mode == STREAM:
             stream = await self._open_stream()
             # The first append opens the stream (its startStream is reserved); later ones wait a turn.
-            if stream.ts is not None and not self._budget.reserve("chat.appendStream"):
+            if stream.ts is not None and not self._reserve("chat.appendStream"):
                 return
             try:
-                await stream.append(markdown_text=text[self._sent:])
+                await self._call("chat.startStream" if stream.ts is None else "chat.appendStream",
+                                 stream.append(markdown_text=text[self._sent:]))
                 self._sent = len(text)
                 if stream.ts:
                     self._note_posted(str(stream.ts))
@@ -286,8 +298,9 @@ class ThreadReply:
                                                                markdown_text=text)
                 self._ts = str(response["ts"])
                 self._note_posted(self._ts)
-            elif self._budget.reserve("chat.update"):
-                await self._client.chat_update(channel=t.channel, ts=self._ts, markdown_text=text)
+            elif self._reserve("chat.update"):
+                await self._call("chat.update", self._client.chat_update(channel=t.channel, ts=self._ts,
+                                                                         markdown_text=text))
             else:
                 return
             self._sent = len(text)
@@ -300,13 +313,12 @@ class ThreadReply:
                                     "text": self._text[:3000]} if blocks else {"markdown_text": self._text})
         if self._mode == STREAM and self._stream is not None and self._stream.ts:
             try:
-                await self._stream.stop(markdown_text=self._text[self._sent:] or None, blocks=blocks)
-                self._paid("chat.stopStream")
+                await self._call("chat.stopStream", self._stream.stop(markdown_text=self._text[self._sent:] or None,
+                                                                      blocks=blocks))
                 self._note_posted(str(self._stream.ts))
                 self._reset()
                 return
             except Exception as error:
-                self._paid("chat.stopStream")
                 await self._stop_streaming(error, stop_failed=True)
         if self._ts is None:
             # Nothing of it shown yet: one message, whole (never an empty stream).
@@ -314,31 +326,51 @@ class ThreadReply:
             response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, **content)
             self._note_posted(str(response["ts"]))
         else:
-            self._paid("chat.update")
             await self._edit_to_complete(content)
         self._reset()
 
     async def _edit_to_complete(self, content: dict[str, Any]) -> None:
         """The message edited to its whole text and footer. One whose stream could not be
-        stopped refuses edits (streaming_state_conflict): stop it again, and if it still will
-        not take the edit, post the whole message anew and take the stuck one away."""
+        stopped refuses edits (streaming_state_conflict): stop it again first. If the edit still
+        fails (the message was deleted, say), the whole message is posted anew and the old one
+        taken away: the answer always ends complete, with its footer."""
         t, ts = self._target, str(self._ts)
         try:
-            await self._client.chat_update(channel=t.channel, ts=ts, **content)
+            await self._call("chat.update", self._client.chat_update(channel=t.channel, ts=ts, **content))
             return
         except SlackApiError as error:
-            if slack_error_code(error) != "streaming_state_conflict":
-                raise
-        await self._quietly("chat.stopStream", self._client.chat_stopStream(channel=t.channel, ts=ts))
-        try:
-            await self._client.chat_update(channel=t.channel, ts=ts, **content)
-            return
-        except SlackApiError as error:
-            log_event(log, "stuck_stream", logging.WARNING, request_id=self._request_id, ts=ts,
-                      error=slack_error_code(error))
+            code = slack_error_code(error)
+        if code == "streaming_state_conflict":
+            await self._quietly("chat.stopStream", self._client.chat_stopStream(channel=t.channel, ts=ts))
+            try:
+                await self._client.chat_update(channel=t.channel, ts=ts, **content)
+                return
+            except SlackApiError as error:
+                code = slack_error_code(error)
+        log_event(log, "final_edit_failed", logging.WARNING, request_id=self._request_id, ts=ts, error=code)
         response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, **content)
         self._note_posted(str(response["ts"]))
-        await self._quietly("chat.delete", self._client.chat_delete(channel=t.channel, ts=ts))
+        await self._retract(ts)
+
+    async def _retract(self, ts: str) -> None:
+        """Take a message of this answer away (deleted, or else marked superseded), stopping
+        its stream first if Slack still holds it open."""
+        channel = self._target.channel
+        try:
+            await self._client.chat_delete(channel=channel, ts=ts)
+            return
+        except Exception:  # not allowed to delete: say it was superseded instead
+            pass
+        superseded = {"text": SUPERSEDED, "blocks": [{"type": "markdown", "text": SUPERSEDED}]}
+        try:
+            await self._client.chat_update(channel=channel, ts=ts, **superseded)
+        except SlackApiError as error:
+            if slack_error_code(error) == "streaming_state_conflict":
+                await self._quietly("chat.stopStream", self._client.chat_stopStream(channel=channel, ts=ts))
+                await self._quietly("chat.update", self._client.chat_update(channel=channel, ts=ts, **superseded))
+        except Exception as error:
+            log_event(log, "slack_call_failed", logging.WARNING, request_id=self._request_id, method="chat.update",
+                      error=repr(error)[:200])
 
     async def _open_stream(self) -> AsyncChatStream:
         if self._stream is None:
@@ -359,12 +391,10 @@ class ThreadReply:
             self._ts = str(stream.ts)
             self._note_posted(self._ts)
             if not stop_failed:  # a stream left open shows as still being written
-                self._paid("chat.stopStream")
-                await self._quietly("chat.stopStream", self._client.chat_stopStream(
-                    channel=self._target.channel, ts=self._ts))
+                await self._quietly("chat.stopStream", self._call("chat.stopStream", self._client.chat_stopStream(
+                    channel=self._target.channel, ts=self._ts)))
         self._release_owed()
-        if self._budget.reserve("chat.update"):
-            self._owed = ["chat.update"]
+        self._reserve("chat.update")  # for the final edit, if one is free
 
     def _release_owed(self) -> None:
         for method in self._owed:
@@ -390,8 +420,9 @@ class ThreadReply:
         t = self._target
         if self._reacted:
             self._reacted = False
-            await self._quietly("reactions.remove", self._client.reactions_remove(
-                channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
+            with prepaid():
+                await self._quietly("reactions.remove", self._client.reactions_remove(
+                    channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
 
     async def _quietly(self, method: str, call: Awaitable[Any]) -> None:
         await quietly(method, call, self._request_id)

@@ -88,8 +88,10 @@ class FakeGitHub(LocalServer):
         for part in change.diff.split("diff --git ")[1:]:
             name = part.split(" b/", 1)[1].split("\n", 1)[0]
             patch = part.split("\n@@", 1)
-            entry: dict[str, Any] = {"filename": name, "changes": 1}
-            if len(patch) > 1 and name not in change.no_patch:  # GitHub leaves the key out, not empty
+            entry: dict[str, Any] = {"filename": name, "status": "modified", "changes": 1}
+            if name in change.no_patch:  # a binary file: no patch key at all, and no changes counted
+                entry["changes"] = 0
+            elif len(patch) > 1:
                 entry["patch"] = "@@" + patch[1].rstrip("\n")
             files.append(entry)
         page, per_page = int(request.query.get("page", 1)), int(request.query.get("per_page", 30))
