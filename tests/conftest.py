@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.slack.answers import ThreadAnswers
 from bot.slack.app import SlackBot, create_app, slack_client
 from bot.slack.budget import SlackBudget
-from bot.slack.server import web_application
+from bot.slack.server import DISPATCHER, finish_dispatching, web_application
 from bot.store import Store
 from bot.wiring import create_answerer
 from fakes.claude_api import FakeClaude
@@ -64,6 +64,7 @@ class RunningBot:
     answers: ThreadAnswers
     slack: SlackEmulator
     claude: FakeClaude
+    dispatching: set = field(default_factory=set)  # events acked, not yet handed to Bolt (HTTP mode)
 
     @property
     def events_url(self) -> str:
@@ -100,7 +101,7 @@ class RunningBot:
         """Wait until every answer in flight is finished."""
         deadline = time.monotonic() + timeout
         await asyncio.sleep(0.01)
-        while self.answers.busy:
+        while self.dispatching or self.answers.busy:
             assert time.monotonic() < deadline, "answers still in flight"
             await asyncio.sleep(0.01)
 
@@ -119,6 +120,7 @@ class BotServer(LocalServer):
         return await super().start()
 
     async def stop(self) -> None:
+        await finish_dispatching(self.app)
         await self.bot.stop(self.grace)
         await super().stop()
         await self.bot.answers.close()
@@ -131,7 +133,9 @@ async def start_bot(settings: Settings, fake_slack: SlackEmulator, fake_claude: 
     store = Store.in_data_dir(settings.data_dir)
     slack_bot = create_app(settings, create_answerer(settings, store=store), store, slack_client(settings, budget))
     server = await BotServer(slack_bot).start()
-    return RunningBot(server.origin, slack_bot.answers, fake_slack, fake_claude), server
+    dispatcher = server.app.get(DISPATCHER)
+    return RunningBot(server.origin, slack_bot.answers, fake_slack, fake_claude,
+                      dispatcher.pending if dispatcher else set()), server
 
 
 @pytest.fixture

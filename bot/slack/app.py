@@ -81,6 +81,7 @@ class SlackBot:
     app: AsyncApp
     answers: ThreadAnswers
     store: Store
+    signing_secret: str | None = None  # HTTP mode: events are acked once their signature checks out
 
     async def start(self) -> None:
         self.store.lock_exclusively()  # two bots on one queue would both answer
@@ -181,7 +182,7 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
         log_event(log, "feedback", value=action.get("value"), user=body.get("user", {}).get("id"),
                   channel=body.get("channel", {}).get("id"), message_ts=body.get("message", {}).get("ts"))
 
-    return SlackBot(app, answers, store)
+    return SlackBot(app, answers, store, settings.slack_signing_secret)
 
 
 def _retry_num(request: Any) -> str | None:

@@ -84,7 +84,11 @@ class Bucket:
         self._tokens -= 1
         if self._tokens < 0:
             await asyncio.sleep(-self._tokens / self._rate)
-        while self._clock() < self._not_before:  # paused by a 429 while waiting, or before
+        await self.paused()
+
+    async def paused(self) -> None:
+        """Wait out a 429's pause (one may come while waiting, too)."""
+        while self._clock() < self._not_before:
             await asyncio.sleep(self._not_before - self._clock())
 
     def spend_held(self) -> bool:
@@ -159,7 +163,10 @@ class SlackBudget:
     async def spend(self, method: str, channel: str | None = None) -> None:
         """Before a call: spend its reservation, or wait for this method's turn."""
         bucket = self._bucket(method, channel)
-        if bucket is None or (_PREPAID.get() and bucket.spend_held()):
+        if bucket is None:
+            return
+        if _PREPAID.get() and bucket.spend_held():
+            await bucket.paused()  # paid for, but Slack asked everyone to wait
             return
         await bucket.take()
 
