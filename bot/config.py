@@ -7,6 +7,7 @@ Everything the bot can be told lives in one frozen `Settings`; nothing else read
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,7 @@ class Settings:
     log_level: str = "INFO"
     github_api_url: str = DEFAULT_GITHUB_API_URL
     github_token: str | None = None
+    github_repos: tuple[str, ...] | None = None  # None: any repository GITHUB_TOKEN can read
 
     @property
     def slack_configured(self) -> bool:
@@ -175,6 +177,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),
         github_api_url=env.get("GITHUB_API_URL", DEFAULT_GITHUB_API_URL),
         github_token=env.get("GITHUB_TOKEN"),
+        github_repos=_github_repos(env),
     )
 
 
@@ -188,6 +191,20 @@ def _effort(env: Mapping[str, str], name: str, default: str) -> str:
     if value not in EFFORTS:
         raise ConfigError(f"{name} must be one of {', '.join(EFFORTS)}, got {env[name]!r}")
     return value
+
+
+_REPO_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+/(\*|[A-Za-z0-9_.-]+)$")
+
+
+def _github_repos(env: Mapping[str, str]) -> tuple[str, ...] | None:
+    raw = env.get("BOT_GITHUB_REPOS")
+    if not raw:
+        return None
+    patterns = tuple(p.strip() for p in raw.split(",") if p.strip())
+    wrong = [p for p in patterns if not _REPO_PATTERN.match(p) or ".." in p]
+    if wrong:
+        raise ConfigError(f"BOT_GITHUB_REPOS takes owner/* or owner/repo, comma-separated; got {', '.join(wrong)}")
+    return patterns
 
 
 def _max_tokens(env: Mapping[str, str]) -> int | None:

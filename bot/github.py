@@ -32,6 +32,17 @@ MAX_FILE_PAGES = 30  # GitHub lists at most 3,000 files of a pull request
 RATE_LIMIT_WAIT_S = 5.0  # a rate limit that lifts this soon is waited out; a later one is explained
 
 
+def repo_matches(owner: str, repo: str, patterns: tuple[str, ...]) -> bool:
+    """`owner/repo` against BOT_GITHUB_REPOS patterns (`owner/*` or `owner/repo`; GitHub's names
+    are case-insensitive)."""
+    wanted = (owner.lower(), repo.lower())
+    for pattern in patterns:
+        p_owner, _, p_repo = pattern.lower().partition("/")
+        if p_owner == wanted[0] and p_repo in ("*", wanted[1]):
+            return True
+    return False
+
+
 def diff_from_file_patches(files: list[dict]) -> tuple[str, tuple[str, ...]]:
     """A unified diff rebuilt from the files API's per-file patches, and the files whose
     changes GitHub left out: binary files and very large diffs come without a `patch` ("List

@@ -310,3 +310,58 @@ async def test_a_short_secondary_rate_limit_is_waited_out(bot, fake_github):
     await bot.review("https://github.com/acme/api/pull/80")
     await bot.idle()
     assert "+b" in sent_text(bot) and bot.slack.responses == []
+
+
+async def test_someone_elses_file_from_a_dm_with_the_bot_is_never_reviewed_into_a_channel(bot):
+    secret = bot.slack.upload("payroll.py", "SALARIES = {'alice': 1}\n")
+    bot.slack.post_user_message("DALICE", "my private file", files=[secret], user="UALICE")  # Alice's DM with the bot
+    link = f"https://fake.slack.com/files/UALICE/{secret['id']}/payroll.py"
+    await bot.review(link, channel="C1", user="UBOB")  # Bob, in #general
+    await bot.review(link, channel="C1", user="UALICE")  # Alice herself, but in a channel where it is not shared
+    await bot.idle()
+    for response in bot.slack.responses:
+        assert response["response_type"] == "ephemeral"
+        assert "I can only review files shared in this conversation" in response["text"]
+        assert "payroll" not in response["text"]
+    assert len(bot.slack.responses) == 2
+    assert bot.claude.requests == [] and not any(m.bot_id for m in bot.slack.messages)
+
+
+async def test_the_owner_may_review_their_own_file_in_their_dm_with_the_bot(bot):
+    mine = bot.slack.upload("worker.py", CODE)
+    bot.slack.post_user_message("C7", "shared elsewhere", files=[mine], user="UALICE")
+    await bot.review(f"https://fake.slack.com/files/UALICE/{mine['id']}/worker.py", channel="DALICE", user="UALICE")
+    await bot.idle()
+    assert CODE in sent_text(bot)
+
+
+async def test_a_file_linked_in_a_mention_is_read_only_if_shared_in_that_conversation(bot):
+    secret = bot.slack.upload("payroll.py", "SALARIES = {'alice': 1}\n")
+    bot.slack.post_user_message("GHR", "hr only", files=[secret], user="UCAROL")
+    linked = {"id": secret["id"], "file_access": "check_file_info"}  # as Slack sends a file linked, not uploaded
+    await bot.mention("what does this do?", files=[linked], user="UBOB")
+    await bot.idle()
+    text = sent_text(bot)
+    assert "SALARIES" not in text and "payroll" not in text
+    assert "[attached file a file: not shared in this conversation]" in text
+
+
+async def test_pull_requests_only_from_the_repositories_bot_github_repos_names(settings, fake_slack, fake_claude,
+                                                                             fake_github):
+    from dataclasses import replace
+
+    from conftest import start_bot
+
+    fake_github.pulls[("acme", "api", "5")] = Change("Fix", "", "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n")
+    fake_github.pulls[("other", "secret", "1")] = Change("Internal", "", "diff --git a/y b/y\n")
+    bot, server = await start_bot(replace(settings, github_repos=("ACME/*",)), fake_slack, fake_claude)
+    try:
+        await bot.review("https://github.com/other/secret/pull/1")
+        await bot.review("https://github.com/acme/api/pull/5")
+        await bot.idle()
+        (refused,) = fake_slack.responses
+        assert "other/secret is not one of them (BOT_GITHUB_REPOS)" in refused["text"]
+        assert [r["path"] for r in fake_github.requests if "secret" in r["path"]] == []  # never fetched
+        assert "+b" in sent_text(bot)
+    finally:
+        await server.stop()

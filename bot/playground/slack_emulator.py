@@ -410,11 +410,24 @@ class SlackEmulator(LocalServer):
                 "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _files_info(self, args: dict) -> dict:
-        for message in self.messages:
-            for file in message.files:
-                if file["id"] == args["file"]:
-                    return {"file": file}
-        raise SlackError("file_not_found")
+        """The file object with where it is shared and who owns it: `user`, `channels` (public),
+        `groups` (private channels, group DMs), `ims`, and `shares` (docs.slack.dev, "File
+        object"). The bot token sees every file shared where the bot is, wherever that is."""
+        # Where it was uploaded or shared; a message that only links to it shares nothing.
+        posts = [m for m in self.messages
+                 if any(f["id"] == args["file"] and f.get("file_access") != "check_file_info" for f in m.files)]
+        if not posts:
+            raise SlackError("file_not_found")
+        file = next(f for f in posts[0].files if f["id"] == args["file"] and f.get("file_access") != "check_file_info")
+        places = list(dict.fromkeys(m.channel for m in posts))
+        shares: dict[str, dict[str, list[dict[str, str]]]] = {"public": {}, "private": {}}
+        for m in posts:
+            shares["public" if m.channel.startswith("C") else "private"].setdefault(m.channel, []).append({"ts": m.ts})
+        return {"file": {**file, "user": file.get("user") or posts[0].user,
+                         "channels": [c for c in places if c.startswith("C")],
+                         "groups": [c for c in places if c.startswith("G")],
+                         "ims": [c for c in places if c.startswith("D")],
+                         "shares": {k: v for k, v in shares.items() if v}}}
 
     async def _respond(self, request: web.Request) -> web.Response:
         payload = await request.json()

@@ -157,14 +157,15 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
             async with answers.in_order(message.target()):
                 # An edit is the message as it now reads: recorded whole, so a question edited
                 # while it waits in the queue is answered as edited.
-                store.record(message.channel, thread_ts, await reader.stored(message.raw, bot))
+                store.record(message.channel, thread_ts, await reader.stored(message.raw, bot, message.channel))
         elif action is Action.DELETE:
             store.forget(message.channel, message.ts)
 
     app.event("app_mention")(on_message)
     app.event("message")(on_message)
     register_review_command(app, client, answers, reader, store,
-                            GitHub(settings.github_api_url, settings.github_token), settings.review_agent, allowed)
+                            GitHub(settings.github_api_url, settings.github_token), settings.review_agent, allowed,
+                            settings.github_repos)
 
     @app.error
     async def on_error(error: Exception, body: Any, response: Any) -> None:

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.github import GitHub, ReviewMaterialError
+from bot.github import GitHub, ReviewMaterialError, repo_matches
 from bot.logs import log_event
 from bot.redact import redact
 from bot.review import (
@@ -32,7 +32,7 @@ from bot.review import (
 from bot.slack.answers import ThreadAnswers
 from bot.slack.errors import slack_error_code
 from bot.slack.events import ThreadTarget, new_request_id
-from bot.slack.files import SlackFiles
+from bot.slack.files import NOT_SHARED_HERE, SlackFiles
 from bot.slack.manifest import REVIEW_COMMAND
 from bot.slack.threads import ThreadReader
 from bot.store import Job, Store, StoredMessage
@@ -58,8 +58,14 @@ NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "res
 
 def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: ThreadAnswers, reader: ThreadReader,
                             store: Store, github: GitHub, review_agent: str,
-                            allowed: Callable[[str], bool] = lambda channel: True) -> None:
+                            allowed: Callable[[str], bool] = lambda channel: True,
+                            github_repos: tuple[str, ...] | None = None) -> None:
+    """`github_repos`: the repositories whose code may be brought into a conversation (None: any
+    that GITHUB_TOKEN can read)."""
     files = SlackFiles(client)
+
+    def repo_allowed(owner: str, repo: str) -> bool:
+        return github_repos is None or repo_matches(owner, repo, github_repos)
 
     @app.command(REVIEW_COMMAND)
     async def on_review(ack: Any, body: dict[str, Any], respond: Any) -> None:
@@ -100,7 +106,7 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
         channel, user, team = body["channel_id"], body["user_id"], body.get("team_id")
         if job.posted and not store.take_is_free(channel, job.posted[0]):
             return  # an earlier run posted the review and queued it before it was cut short
-        material, description = await material_for(parsed)
+        material, description = await material_for(parsed, channel, user)
         # One redaction over everything Claude will read (code, question, description, file
         # names), and the one-line preview echoed into the channel.
         request = redact(review_request(material, parsed.question, description))
@@ -145,13 +151,19 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
 
     answers.register(REVIEW_REQUEST, review)
 
-    async def material_for(parsed: ReviewInput) -> tuple[Material, str]:
+    async def material_for(parsed: ReviewInput, channel: str, user: str) -> tuple[Material, str]:
+        if isinstance(parsed, (PullRequestRef, CommitRef)) and not repo_allowed(parsed.owner, parsed.repo):
+            raise ReviewMaterialError(f"I only review code from {', '.join(github_repos or ())} here; "
+                                      f"{parsed.owner}/{parsed.repo} is not one of them (BOT_GITHUB_REPOS).")
         if isinstance(parsed, PullRequestRef):
             return await github.pull_request(parsed)
         if isinstance(parsed, CommitRef):
             return await github.commit(parsed)
         if isinstance(parsed, SlackFileRef):
-            file = await files.read_by_id(parsed.file_id)
+            file = await files.read_by_id(parsed.file_id, channel, user)
+            if file.problem == NOT_SHARED_HERE:
+                raise ReviewMaterialError("I can only review files shared in this conversation. Share the file "
+                                          "here first, or ask me in a DM for a file of your own.")
             if file.text is None:
                 raise ReviewMaterialError(f"I can't review {file.name}: {file.problem}.")
             lines = file.text.count("\n") + 1

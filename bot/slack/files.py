@@ -50,6 +50,19 @@ class SlackFile:
         return f"[attached file {self.name}]\n{fence}{self.language}\n{text}\n{fence}"
 
 
+NOT_SHARED_HERE = "not shared in this conversation"
+
+
+def may_read_here(file: dict[str, Any], channel: str, requester: str | None) -> bool:
+    """The bot token sees every file shared wherever the bot is, so a file is read for a
+    request only where it is already shared (files.info's `channels`, `groups`, `ims` and
+    `shares`), or for its owner in their own DM with the bot."""
+    places = {*(file.get("channels") or []), *(file.get("groups") or []), *(file.get("ims") or [])}
+    for scope in (file.get("shares") or {}).values():
+        places |= set(scope or {})
+    return channel in places or (requester is not None and file.get("user") == requester and channel.startswith("D"))
+
+
 # Where the bot token may be sent to fetch a file; never to an external file's host.
 SLACK_FILE_HOSTS = frozenset({"files.slack.com", "files-edu.slack.com", "files.slack-gov.com"})
 
@@ -60,10 +73,12 @@ class SlackFiles:
         # A Slack emulator or proxy (SLACK_API_URL) serves its own files.
         self._hosts = SLACK_FILE_HOSTS | {urlparse(client.base_url).hostname or ""}
 
-    async def read_by_id(self, file_id: str) -> SlackFile:
-        return await self.read({"id": file_id, "file_access": "check_file_info"})
+    async def read_by_id(self, file_id: str, channel: str, requester: str | None) -> SlackFile:
+        """A file named by a link: read for `requester` in `channel` only if it may be read there."""
+        return await self.read({"id": file_id, "file_access": "check_file_info"}, channel, requester)
 
-    async def read(self, file: dict[str, Any]) -> SlackFile:
+    async def read(self, file: dict[str, Any], channel: str, requester: str | None) -> SlackFile:
+        """A file of a message in `channel` (or named by a link there)."""
         if file.get("file_access") == "check_file_info" or not file.get("url_private"):
             try:
                 file = (await self._client.files_info(file=file["id"]))["file"]
@@ -73,6 +88,9 @@ class SlackFiles:
                 problem = ("not found, or not shared where I can see it" if code in ("file_not_found", "file_deleted")
                            else f"could not be read ({code})")
                 return SlackFile(file.get("name") or file.get("id") or "file", "", None, problem)
+            if not may_read_here(file, channel, requester):
+                log_event(log, "file_refused", logging.WARNING, file=file.get("id"), channel=channel, user=requester)
+                return SlackFile("a file", "", None, NOT_SHARED_HERE)  # not even its name
         name = file.get("name") or file.get("title") or file.get("id") or "file"
         filetype = (file.get("filetype") or "").lower()
         if file.get("is_external") or urlparse(file.get("url_private") or "").hostname not in self._hosts:

@@ -60,7 +60,7 @@ class ThreadReader:
         elif 0 < synced_at < self._started_at:
             # Complete up to synced_ts; what came after may have been said while the bot was down.
             await self._read_from_slack(channel, thread_ts, bot, oldest=synced_ts)
-        question, redaction = await self._render(message.raw, bot)
+        question, redaction = await self._render(message.raw, bot, channel)
         if as_review and "```" in question.text:  # pasted code or a readable file to review
             snippet = split_code_and_question(question.text)
             question = replace(question, text=review_request(snippet_material(snippet), snippet.question))
@@ -78,12 +78,13 @@ class ThreadReader:
         return [Turn(m.role, m.text, m.author if m.role == "user" else None)
                 for m in self._store.transcript(channel, thread_ts, through_ts)]
 
-    async def stored(self, message: dict[str, Any], bot: BotIdentity) -> StoredMessage:
-        """A Slack message as the transcript keeps it: who, and what they said (files included,
-        secrets redacted: the transcript is what Claude is sent)."""
-        return (await self._render(message, bot))[0]
+    async def stored(self, message: dict[str, Any], bot: BotIdentity, channel: str) -> StoredMessage:
+        """A Slack message in `channel` as the transcript keeps it: who, and what they said (files
+        included, secrets redacted: the transcript is what Claude is sent)."""
+        return (await self._render(message, bot, channel))[0]
 
-    async def _render(self, message: dict[str, Any], bot: BotIdentity) -> tuple[StoredMessage, Redaction]:
+    async def _render(self, message: dict[str, Any], bot: BotIdentity,
+                      channel: str) -> tuple[StoredMessage, Redaction]:
         mine = (bot.user_id is not None and message.get("user") == bot.user_id) or \
                (bot.bot_id is not None and message.get("bot_id") == bot.bot_id)
         text = message.get("text") or ""
@@ -91,7 +92,8 @@ class ThreadReader:
         parts = [plain_text(text, bot.user_id, names)]
         room = MESSAGE_FILES_MAX_CHARS  # ten 40,000-character files in one message would crowd out the thread
         for file in message.get("files") or []:
-            attachment = (await self._files.read(file)).as_attachment(max_chars=max(room, 0))
+            slack_file = await self._files.read(file, channel, message.get("user"))
+            attachment = slack_file.as_attachment(max_chars=max(room, 0))
             room -= len(attachment)
             parts.append(attachment)
         if mine:
@@ -129,7 +131,7 @@ class ThreadReader:
                     if message.get("subtype") in ("channel_join", "channel_leave") or "ts" not in message:
                         continue
                     # What the bot already knows stays as recorded (its answers as one piece).
-                    self._store.record_if_new(channel, thread_ts, await self.stored(message, bot))
+                    self._store.record_if_new(channel, thread_ts, await self.stored(message, bot, channel))
                     read += 1
         except SlackApiError as error:
             raise ConversationUnavailable(
