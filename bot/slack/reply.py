@@ -29,6 +29,7 @@ from bot.claude import Answer, fallback_notice
 from bot.logs import log_event
 from bot.slack.budget import SlackBudget, prepaid
 from bot.slack.errors import slack_error_code
+from bot.slack.safe_text import SafeStream
 from bot.slack.events import ThreadTarget
 from bot.slack.split import SLACK_MARKDOWN_LIMIT, Append, MarkdownSplitter, NextMessage
 
@@ -87,6 +88,7 @@ class ThreadReply:
         self._request_id = request_id
         self._budget = budget or getattr(client, "budget", None) or SlackBudget()
         self._splitter = MarkdownSplitter()
+        self._safe = SafeStream()  # no broadcast mentions or disguised links reach Slack
         self._streaming = True  # False once Slack refused or broke streaming for this answer
         self._mode: str | None = None  # how the current message reaches Slack; chosen with its first text
         self._reacted = False  # :eyes: shown (and its removal paid for)
@@ -125,6 +127,9 @@ class ThreadReply:
             await self._set_status(THINKING_STATUS)
 
     async def append(self, text: str) -> None:
+        text = self._safe.feed(text)
+        if not text:
+            return
         ops = self._splitter.feed(text)
         if any(isinstance(op, NextMessage) for op in ops):
             async with self._lock:
@@ -161,7 +166,7 @@ class ThreadReply:
             for ts in self.posted:
                 await self._retract(ts)
             self.posted.clear()
-            self._splitter = MarkdownSplitter()
+            self._splitter, self._safe = MarkdownSplitter(), SafeStream()
             self._ts = None
             self._reset()
             self._pump, self._stopping = None, asyncio.Event()
@@ -170,6 +175,7 @@ class ThreadReply:
         self._stop_keeping_status()
         await self._stop_pump()
         async with self._lock:
+            await self._apply(self._splitter.feed(self._safe.finish()))
             await self._apply(self._splitter.finish())  # closes a code block the answer left open
             if not answer.text.strip():
                 await self._add_paragraph("_Claude returned an empty answer. Try rephrasing the question._")
@@ -194,6 +200,7 @@ class ThreadReply:
                     self._note_posted(str(response["ts"]))
                 else:
                     # The partial answer stays, and the same message says it is incomplete.
+                    await self._apply(self._splitter.feed(self._safe.finish()))
                     await self._apply(self._splitter.finish())
                     await self._add_paragraph(text)
                     await self._close(None)
