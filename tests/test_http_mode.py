@@ -54,3 +54,19 @@ async def test_ordinary_channel_messages_are_acked_and_ignored(bot):
     await bot.idle()
     assert response.status == 200
     assert bot.claude.requests == []
+
+
+async def test_a_signed_body_nested_a_thousand_deep_or_an_action_without_actions_gets_400(bot):
+    from bot.playground.slack_emulator import SIGNING_SECRET, sign
+
+    deep = '{"type": "event_callback", "event": ' + '{"a": ' * 1000 + "1" + "}" * 1000 + "}"
+    ts = int(time.time())
+    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": str(ts),
+               "X-Slack-Signature": sign(deep, ts, SIGNING_SECRET)}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(bot.events_url, data=deep.encode(), headers=headers) as response:
+            assert response.status == 400
+    empty = {"type": "block_actions", "user": {"id": "UALICE"}, "team": {"id": "T1"}, "actions": [],
+             "channel": {"id": "C1"}, "message": {"ts": "1.1"}, "container": {"type": "message"}}
+    response = await deliver(bot.events_url, {"payload": __import__("json").dumps(empty)}, form=True)
+    assert response.status == 400

@@ -92,8 +92,8 @@ def _ack_events_first(verifier: SignatureVerifier, web_app: web.Application) -> 
         try:
             if json.loads(body).get("type") != "event_callback":
                 return await handler(request)
-        except (ValueError, AttributeError):
-            return await handler(request)
+        except (ValueError, AttributeError, RecursionError):
+            return await handler(request)  # Bolt answers it (400)
         dispatcher.submit(handler, request)
         return web.Response(status=200)
 
@@ -128,8 +128,9 @@ async def _time_acks(request: web.Request, handler: Any) -> web.StreamResponse:
     started = time.monotonic()
     try:
         response = await handler(request)
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        # A body Bolt could not even parse (broken JSON in a form's payload…): the sender's fault.
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as error:
+        # A body Bolt could not even parse (broken JSON in a form's payload, nesting a thousand
+        # deep, block_actions without actions…): the sender's fault.
         log_event(log, "bad_payload", logging.WARNING, error=repr(error)[:300])
         return web.Response(status=400)
     if request.path == EVENTS_PATH:
