@@ -365,3 +365,11 @@ async def test_pull_requests_only_from_the_repositories_bot_github_repos_names(s
         assert "+b" in sent_text(bot)
     finally:
         await server.stop()
+
+
+async def test_a_replayed_signed_command_runs_once(bot):
+    from bot.playground.slack_emulator import run_command
+
+    await run_command(bot.slack, bot.events_url, f"```python\n{CODE}\n```", times=3)
+    await bot.idle()
+    assert len([m for m in bot.slack.top_level("C1") if m.bot_id]) == 1 and len(bot.claude.requests) == 1

@@ -554,13 +554,17 @@ async def say(slack: SlackEmulator, events_url: str, channel: str, text: str, *,
 
 
 async def run_command(slack: SlackEmulator, url: str, text: str, *, channel: str = "C1", user: str = "UALICE",
-                      command: str = "/backend-review") -> tuple[aiohttp.ClientResponse, str, float]:
+                      command: str = "/backend-review",
+                      times: int = 1) -> tuple[aiohttp.ClientResponse, str, float]:
     """Someone runs a slash command: Slack POSTs it (form-encoded, signed) and shows the ack's
-    body to them alone. Returns (response, its body, seconds until the ack)."""
+    body to them alone. Each run has its own `trigger_id`; `times` > 1 sends the same signed
+    request again (a replay). Returns (response, its body, seconds until the ack)."""
     payload = {"token": "unused", "team_id": TEAM_ID, "team_domain": "fake", "channel_id": channel,
                "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": command,
-               "text": text, "api_app_id": "A0001", "trigger_id": "1.2.3",
+               "text": text, "api_app_id": "A0001", "trigger_id": f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
                "response_url": slack.response_url(channel)}
+    for _ in range(times - 1):
+        await deliver(url, payload, form=True, secret=slack.signing_secret)
     started = time.monotonic()
     response = await deliver(url, payload, form=True, secret=slack.signing_secret)
     return response, await response.text(), time.monotonic() - started  # the body was read on delivery

@@ -79,6 +79,11 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             await ack(response_type="ephemeral", text="Sorry, I'm not enabled in this channel, so I can't review "
                                                       "here. Ask your Slack admin, or try a channel where I answer.")
             outcome = "channel_not_allowed"
+        elif body.get("trigger_id") and not store.take("command", str(body["trigger_id"])):
+            # The same signed request again (a replay within Slack's five minutes): each run of
+            # a command has its own trigger_id, so this one was already taken.
+            await ack()
+            outcome = "duplicate"
         else:
             await ack()
             # Durable from here: fetching the material, posting and the review itself are a
