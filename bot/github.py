@@ -8,6 +8,7 @@ import logging
 import time
 
 from typing import Any
+from urllib.parse import urljoin, urlparse
 
 import aiohttp
 
@@ -63,9 +64,22 @@ class GitHub:
         self._api = api_url.rstrip("/")
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # Links the bot takes: github.com's, and an Enterprise server's own (its API's host). The
+        # code is always fetched from GITHUB_API_URL; a link to another host is refused.
+        api_host = (urlparse(self._api).hostname or "").lower()
+        self.web_hosts = frozenset({"github.com", "www.github.com"} | ({api_host} - {"api.github.com", ""}))
+
+    def check_link(self, host: str, owner: str, repo: str) -> None:
+        """Only links to this GitHub, naming a real owner and repository, are fetched (no
+        other host, no `..` walking out of an Enterprise base path)."""
+        if host not in self.web_hosts:
+            raise ReviewMaterialError(f"I only fetch pull requests and commits from {' or '.join(sorted(self.web_hosts))}.")
+        if {owner, repo} & {".", ".."}:
+            raise ReviewMaterialError("That link does not name a GitHub repository.")
 
     async def pull_request(self, ref: PullRequestRef) -> tuple[Material, str]:
         """(the material, the PR's description) for a pull request."""
+        self.check_link(ref.host, ref.owner, ref.repo)
         path = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}"
         name = f"{ref.owner}/{ref.repo}#{ref.number}"
         info = await self._get_json(path, name)
@@ -80,6 +94,7 @@ class GitHub:
         return Material("pull request", title, diff, "diff", left_out, not_seen), description
 
     async def commit(self, ref: CommitRef) -> tuple[Material, str]:
+        self.check_link(ref.host, ref.owner, ref.repo)
         path = f"/repos/{ref.owner}/{ref.repo}/commits/{ref.sha}"
         name = f"{ref.owner}/{ref.repo}@{ref.sha[:7]}"
         info = await self._get_json(path, name)
@@ -117,10 +132,18 @@ class GitHub:
     async def _get_diff(self, path: str, name: str) -> str:
         return await self._get(path, "application/vnd.github.diff", name)
 
-    async def _get(self, path: str, accept: str, name: str, waited: bool = False) -> str:
+    async def _get(self, path: str, accept: str, name: str, waited: bool = False, redirected: bool = False) -> str:
         try:
             async with aiohttp.ClientSession(timeout=self._timeout) as session:
-                async with session.get(self._api + path, headers=self._headers(accept)) as response:
+                async with session.get(self._api + path, headers=self._headers(accept),
+                                       allow_redirects=False) as response:
+                    if response.status in (301, 302, 307, 308):
+                        # A renamed repository moves within the API; the token never leaves its host.
+                        location = urljoin(self._api + path, response.headers.get("Location", ""))
+                        if redirected or not location.startswith(self._api + "/"):
+                            log_event(log, "github_redirect_refused", logging.WARNING, path=path, to=location[:200])
+                            raise ReviewMaterialError(f"GitHub sent me elsewhere for {name}; I don't follow that.")
+                        return await self._get(location[len(self._api):], accept, name, waited, redirected=True)
                     if response.status == 200:
                         body = await read_at_most(response, MAX_DIFF_BYTES)
                         if body is None:
@@ -136,7 +159,7 @@ class GitHub:
                     if wait is not None:
                         if wait <= RATE_LIMIT_WAIT_S and not waited:
                             await asyncio.sleep(wait)
-                            return await self._get(path, accept, name, waited=True)
+                            return await self._get(path, accept, name, waited=True, redirected=redirected)
                         raise ReviewMaterialError(_rate_limited(name, wait, bool(self._token)))
                     raise ReviewMaterialError(_explain(response.status, name, bool(self._token)))
         except (aiohttp.ClientError, TimeoutError) as error:

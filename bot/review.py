@@ -12,8 +12,8 @@ MAX_FINDINGS = 7
 # A diff larger than this (characters) is cut to its most relevant hunks.
 DIFF_BUDGET_CHARS = 120_000
 
-_PULL = re.compile(r"https?://[^\s/>|]+/([\w.-]+)/([\w.-]+)/pull/(\d+)\S*")
-_COMMIT = re.compile(r"https?://[^\s/>|]+/([\w.-]+)/([\w.-]+)/(?:pull/\d+/)?commits?/([0-9a-fA-F]{7,40})\b\S*")
+_PULL = re.compile(r"https?://([^\s/>|]+)/([\w.-]+)/([\w.-]+)/pull/(\d+)\S*")
+_COMMIT = re.compile(r"https?://([^\s/>|]+)/([\w.-]+)/([\w.-]+)/(?:pull/\d+/)?commits?/([0-9a-fA-F]{7,40})\b\S*")
 _SLACK_FILE = re.compile(r"https?://[\w.-]*slack\.com/files/[A-Z0-9]+/(F[A-Z0-9]+)\S*")
 # A fence's info string is one token (```python); anything else after ``` is code that
 # starts on the fence line, as Slack's own code blocks send it (```def take(q):).
@@ -35,6 +35,7 @@ class PullRequestRef:
     repo: str
     number: int
     question: str
+    host: str = "github.com"  # where the link points: only GitHub's own host is fetched
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class CommitRef:
     repo: str
     sha: str
     question: str
+    host: str = "github.com"
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,9 @@ def parse_review_text(text: str) -> ReviewInput:
     if not text or text.lower() in ("help", "-h", "--help", "?"):
         return Help()
     if match := _COMMIT.search(text):  # first: a commit inside a pull request is that commit
-        return CommitRef(match[1], match[2], match[3].lower(), _without(text, match))
+        return CommitRef(match[2], match[3], match[4].lower(), _without(text, match), match[1].lower())
     if match := _PULL.search(text):
-        return PullRequestRef(match[1], match[2], int(match[3]), _without(text, match))
+        return PullRequestRef(match[2], match[3], int(match[4]), _without(text, match), match[1].lower())
     if match := _SLACK_FILE.search(text):
         return SlackFileRef(match[1], _without(text, match))
     return split_code_and_question(text)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fakes.claude_api import Reply
 from fakes.github_api import GITHUB_TOKEN, Change
 
@@ -373,3 +375,22 @@ async def test_a_replayed_signed_command_runs_once(bot):
     await run_command(bot.slack, bot.events_url, f"```python\n{CODE}\n```", times=3)
     await bot.idle()
     assert len([m for m in bot.slack.top_level("C1") if m.bot_id]) == 1 and len(bot.claude.requests) == 1
+
+
+@pytest.mark.parametrize("link", ["https://evil.example/acme/api/pull/7", "https://github.com/../api/pull/7",
+                                  "https://github.com/acme/../pull/7"])
+async def test_only_links_to_github_itself_naming_a_real_repository_are_fetched(bot, fake_github, link):
+    await bot.review(link)
+    await bot.idle()
+    (response,) = bot.slack.responses
+    assert response["response_type"] == "ephemeral" and fake_github.requests == []
+    assert "only fetch pull requests and commits from 127.0.0.1 or github.com" in response["text"] or \
+        "does not name a GitHub repository" in response["text"]
+
+
+async def test_a_redirect_to_another_host_is_not_followed(bot, fake_github):
+    fake_github.redirect_to = "http://127.0.0.1:9/steal"
+    await bot.review("https://github.com/acme/api/pull/8")
+    await bot.idle()
+    (response,) = bot.slack.responses
+    assert "GitHub sent me elsewhere" in response["text"] and bot.claude.requests == []

@@ -39,6 +39,7 @@ class FakeGitHub(LocalServer):
         self.remaining: int | None = None  # requests left in the rate-limit window (None: plenty)
         self.reset_in_s = 1800.0  # when the window resets, from the moment it runs out
         self.retry_after: list[float] = []  # secondary rate limits: answer 429 with these retry-afters first
+        self.redirect_to: str | None = None  # answer every request with a 301 to this address
         self.app.router.add_get("/repos/{owner}/{repo}/pulls/{number}", self._pull)
         self.app.router.add_get("/repos/{owner}/{repo}/pulls/{number}/files", self._files)
         self.app.router.add_get("/repos/{owner}/{repo}/commits/{sha}", self._commit)
@@ -48,6 +49,8 @@ class FakeGitHub(LocalServer):
         return self.origin
 
     def _limited(self) -> web.Response | None:
+        if self.redirect_to:
+            return web.Response(status=301, headers={"Location": self.redirect_to})
         if self.retry_after:
             return web.json_response({"message": "You have exceeded a secondary rate limit."}, status=429,
                                      headers={"retry-after": str(self.retry_after.pop(0))})
