@@ -263,3 +263,13 @@ async def test_a_long_thread_keeps_its_first_message_and_the_latest_within_budge
         assert content.endswith("Alice: summarise please")
     finally:
         await server.stop()
+
+
+async def test_a_file_slack_offers_over_plain_http_is_not_downloaded_with_the_token(bot):
+    leaky = {"id": "F0999", "name": "notes.txt", "filetype": "text", "mimetype": "text/plain", "size": 10,
+             "url_private": "http://files.slack.com/files-pri/T1-F0999/notes.txt"}
+    await bot.mention("what do you make of this?", files=[leaky])
+    await bot.idle()
+    assert "[attached file notes.txt: not offered over https, not included]" in \
+        bot.claude.requests[0]["messages"][-1]["content"]
+    assert "files.download" not in bot.slack.methods()

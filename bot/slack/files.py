@@ -71,7 +71,8 @@ class SlackFiles:
     def __init__(self, client: AsyncWebClient):
         self._client = client
         # A Slack emulator or proxy (SLACK_API_URL) serves its own files.
-        self._hosts = SLACK_FILE_HOSTS | {urlparse(client.base_url).hostname or ""}
+        self._api_host = urlparse(client.base_url).hostname or ""
+        self._hosts = SLACK_FILE_HOSTS | {self._api_host}
 
     async def read_by_id(self, file_id: str, channel: str, requester: str | None) -> SlackFile:
         """A file named by a link: read for `requester` in `channel` only if it may be read there."""
@@ -93,8 +94,13 @@ class SlackFiles:
                 return SlackFile("a file", "", None, NOT_SHARED_HERE)  # not even its name
         name = file.get("name") or file.get("title") or file.get("id") or "file"
         filetype = (file.get("filetype") or "").lower()
-        if file.get("is_external") or urlparse(file.get("url_private") or "").hostname not in self._hosts:
+        where = urlparse(file.get("url_private") or "")
+        if file.get("is_external") or where.hostname not in self._hosts:
             return SlackFile(name, filetype, None, "stored outside Slack, not included")
+        if where.scheme != "https" and where.hostname != self._api_host:
+            # The bot token goes with the download: never in the clear (a local emulator or
+            # proxy at SLACK_API_URL is the one exception).
+            return SlackFile(name, filetype, None, "not offered over https, not included")
         if filetype not in TEXT_FILETYPES and not (file.get("mimetype") or "").startswith("text/"):
             return SlackFile(name, filetype, None, f"{filetype or file.get('mimetype') or 'binary'} file, not included")
         size = file.get("size") or 0
