@@ -115,7 +115,7 @@ def usage_command(settings: Settings, days: int) -> int:
     from bot.store import Store
     from bot.usage import format_totals
 
-    store = Store.in_data_dir(settings.data_dir)
+    store = Store.in_data_dir(settings.data_dir, settings.retention_days)
     print(f"Claude usage over the last {days} day(s), from {settings.data_dir / 'bot.sqlite3'}:")
     unpriced = False
     for by in ("user", "channel", "agent"):
@@ -259,7 +259,7 @@ async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: st
     from bot.store import Store
     from bot.wiring import create_answerer
 
-    store = Store.in_data_dir(settings.data_dir)
+    store = Store.in_data_dir(settings.data_dir, settings.retention_days)
     answerer = create_answerer(settings, catalog, store=store)
     bot = create_app(settings, answerer, store)
     stop = stop_on_signals()

@@ -79,6 +79,7 @@ class Settings:
     github_api_url: str = DEFAULT_GITHUB_API_URL
     github_token: str | None = None
     github_repos: tuple[str, ...] | None = None  # None: any repository GITHUB_TOKEN can read
+    retention_days: float = 7.0  # finished jobs (the Slack events they answered) are kept this long
 
     @property
     def slack_configured(self) -> bool:
@@ -178,6 +179,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         github_api_url=env.get("GITHUB_API_URL", DEFAULT_GITHUB_API_URL),
         github_token=env.get("GITHUB_TOKEN"),
         github_repos=_github_repos(env),
+        retention_days=_positive(env, "BOT_RETENTION_DAYS", 7.0, float, "a number of days"),
     )
 
 

@@ -8,6 +8,7 @@ queries, so they run on the event loop's thread.
 from __future__ import annotations
 
 import fcntl
+import os
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -99,19 +100,28 @@ def sortable(ts: str) -> str:
     return f"{seconds.zfill(12)}.{fraction.ljust(6, '0')}"
 
 
+DEFAULT_RETENTION_DAYS = 7
+
+
 class Store:
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, retention_days: float = DEFAULT_RETENTION_DAYS):
+        # Threads, transcripts and jobs are the team's words: readable by the bot's user alone.
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(path.parent, 0o700)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._lock_path = path.with_suffix(".lock")
         self._lock_file: Any = None
+        self._retention_s = retention_days * 86_400
         self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: each statement durable
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
     @classmethod
-    def in_data_dir(cls, data_dir: Path) -> "Store":
-        return cls(data_dir / "bot.sqlite3")
+    def in_data_dir(cls, data_dir: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> "Store":
+        return cls(data_dir / "bot.sqlite3", retention_days)
 
     def close(self) -> None:
         self.unlock()
@@ -119,7 +129,12 @@ class Store:
 
     def lock_exclusively(self) -> None:
         """One running bot per data folder; a second one refuses to start."""
-        self._lock_file = open(self._lock_path, "w")
+        try:  # never through a symbolic link someone else planted there
+            descriptor = os.open(self._lock_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as error:
+            raise StoreInUse(f"{self._lock_path} cannot be opened safely ({error.strerror}); remove it if it is "
+                             "a symbolic link") from None
+        self._lock_file = os.fdopen(descriptor, "w")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -214,7 +229,11 @@ class Store:
             self._db.execute("UPDATE jobs SET posted = ? WHERE id = ?", (json.dumps([*job.posted, ts]), job_id))
 
     def finish_job(self, job_id: int) -> None:
+        """A job is done; done jobs older than the retention period go (their payload is a Slack
+        event as sent: the question's text, and a response_url)."""
         self._db.execute("UPDATE jobs SET state = 'done' WHERE id = ?", (job_id,))
+        self._db.execute("DELETE FROM jobs WHERE state = 'done' AND created_at < ?",
+                         (time.time() - self._retention_s,))
 
     def requeue(self, job_id: int) -> None:
         self._db.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", (job_id,))
