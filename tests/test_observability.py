@@ -21,12 +21,23 @@ async def get(url: str) -> tuple[int, str]:
             return response.status, await response.text()
 
 
-async def test_readyz_checks_slack_auth_and_the_database(bot):
+async def test_readyz_checks_slack_auth_and_the_database(bot, monkeypatch):
+    from bot.slack import app
+
+    monkeypatch.setattr(app, "SLACK_CHECK_TTL_S", 0.2)
     status, body = await get(bot.url + "/readyz")
     assert status == 200 and '"slack": true' in body and '"database": true' in body
     bot.slack.refuse["auth.test"] = "invalid_auth"  # the token was revoked
+    await asyncio.sleep(0.3)
     status, body = await get(bot.url + "/readyz")
     assert status == 503 and '"slack": false' in body
+
+
+async def test_readyz_asked_again_and_again_asks_slack_once_in_a_while(bot):
+    before = bot.slack.methods().count("auth.test")
+    for _ in range(20):  # anyone who can reach the port
+        await get(bot.url + "/readyz")
+    assert bot.slack.methods().count("auth.test") - before <= 1
 
 
 async def test_metrics_count_events_answers_tokens_cost_and_latencies(bot):
