@@ -15,12 +15,11 @@ WORDS = tuple(f"word{i} " for i in range(20))
 ANSWER = "".join(WORDS)
 
 
-def spent(*methods: str) -> SlackBudget:
-    """A budget whose allowance for `methods` is used up (as by other answers a moment ago)."""
-    budget = SlackBudget()
+def spend_all(budget: SlackBudget, *methods: str) -> None:
+    """Use up the allowance for `methods` (as other answers did a moment ago): just before the
+    question, so none of it has come back by the time the answer's first text is ready."""
     for method in methods:
         budget.used(method, count=int(budget.available(method)))
-    return budget
 
 
 def footer(message) -> bool:
@@ -58,9 +57,11 @@ async def test_a_burst_of_questions_is_answered_completely_once_each_without_a_s
 
 
 async def test_past_the_stream_budget_the_first_text_is_posted_then_edited(settings, fake_slack, fake_claude):
-    bot, server = await start_bot(settings, fake_slack, fake_claude, spent("chat.startStream"))
+    budget = SlackBudget()
+    bot, server = await start_bot(settings, fake_slack, fake_claude, budget)
     try:
         fake_claude.then(Reply(chunks=WORDS, delay=0.25))  # 5 s of text
+        spend_all(budget, "chat.startStream")
         ts, _ = await bot.mention("q")
         seen = await seen_while_answering(bot, "C1", ts)
         assert seen[0] != ANSWER and ANSWER.startswith(seen[0])  # text showed before the end
@@ -72,9 +73,11 @@ async def test_past_the_stream_budget_the_first_text_is_posted_then_edited(setti
 
 
 async def test_past_the_edit_budget_too_the_answer_is_posted_whole_when_complete(settings, fake_slack, fake_claude):
-    bot, server = await start_bot(settings, fake_slack, fake_claude, spent("chat.startStream", "chat.update"))
+    budget = SlackBudget()
+    bot, server = await start_bot(settings, fake_slack, fake_claude, budget)
     try:
         fake_claude.then(Reply(chunks=WORDS, delay=0.1))
+        spend_all(budget, "chat.startStream", "chat.update")
         ts, _ = await bot.mention("q")
         seen = await seen_while_answering(bot, "C1", ts)
         assert seen in ([], [ANSWER])  # nothing partial, ever
@@ -89,8 +92,10 @@ async def test_past_the_edit_budget_too_the_answer_is_posted_whole_when_complete
 
 
 async def test_the_eyes_reaction_is_the_first_thing_to_go_when_budget_is_short(settings, fake_slack, fake_claude):
-    bot, server = await start_bot(settings, fake_slack, fake_claude, spent("reactions.remove"))
+    budget = SlackBudget()
+    bot, server = await start_bot(settings, fake_slack, fake_claude, budget)
     try:
+        spend_all(budget, "reactions.remove")
         ts, _ = await bot.mention("q")
         await bot.idle()
         assert "reactions.add" not in fake_slack.methods()  # not added when it could not be taken away
@@ -147,9 +152,11 @@ async def test_a_429_slack_sends_anyway_pauses_that_method_for_every_answer_as_l
 
 async def test_a_partial_answer_deleted_before_its_final_edit_is_posted_again_complete(settings, fake_slack,
                                                                                      fake_claude):
-    bot, server = await start_bot(settings, fake_slack, fake_claude, spent("chat.startStream"))
+    budget = SlackBudget()
+    bot, server = await start_bot(settings, fake_slack, fake_claude, budget)
     try:
         fake_claude.then(Reply(chunks=WORDS, delay=0.2))
+        spend_all(budget, "chat.startStream")
         ts, _ = await bot.mention("q")
         while not fake_slack.thread("C1", ts):
             await asyncio.sleep(0.02)
