@@ -316,6 +316,11 @@ def retry_after_s(error: anthropic.APIError) -> float:
 
 
 RETRYABLE = frozenset({"overloaded", "rate_limited", "unavailable", "timeout"})
+
+
+def retryable(error: anthropic.APIError) -> bool:
+    """Whether a failed call may heal if tried again (overloaded, rate limited, 5xx, dropped)."""
+    return _as_claude_error(error, None).kind in RETRYABLE
 RETRY_STATUS = {
     "overloaded": "Claude is busy, retrying…",
     "rate_limited": "Claude's rate limit was hit, retrying…",

@@ -18,7 +18,7 @@ from typing import Any
 import anthropic
 
 from bot.agents import Agent
-from bot.claude import Usage, retry_after_s, usage_of
+from bot.claude import Usage, retry_after_s, retryable, usage_of
 from bot.models import least_thinking, takes_effort
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class Router:
                 break
             except (anthropic.APIError, TimeoutError) as error:
                 wait = retry_after_s(error) if isinstance(error, anthropic.APIError) else 0.0
-                if attempt > RETRIES or not _retryable(error) or loop.time() + wait >= deadline:
+                if attempt > RETRIES or not (isinstance(error, TimeoutError) or retryable(error)) or loop.time() + wait >= deadline:
                     raise RoutingError(f"router call failed after {attempt} attempt(s): "
                                        f"{type(error).__name__}: {str(error)[:200]}") from error
                 log.info("router attempt failed, retrying", extra={"fields": {"error": type(error).__name__}})
@@ -117,13 +117,6 @@ class Router:
                                usage_of(message.usage), self._model)
         return Route(None if chosen == NONE else chosen, usage_of(message.usage), loop.time() - started,
                      self._model, attempt)
-
-
-def _retryable(error: BaseException) -> bool:
-    if isinstance(error, (TimeoutError, anthropic.APIConnectionError)):
-        return True
-    status = getattr(error, "status_code", None)
-    return status in (408, 429, 529) or (status is not None and status >= 500)
 
 
 def _chosen_agent(message: Any) -> str | None:

@@ -25,12 +25,16 @@ class Price:
     cache_read: float | None = None  # None: 0.1x input
     long_prompt: Price | None = None  # every token of a request whose prompt is over LONG_PROMPT_TOKENS
 
+    @property
+    def read_per_million(self) -> float:
+        """What a million tokens read from the prompt cache cost."""
+        return self.input * CACHE_READ_FACTOR if self.cache_read is None else self.cache_read
+
     def cost(self, usage: Usage) -> float:
         prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
         if self.long_prompt is not None and prompt > LONG_PROMPT_TOKENS:
             return self.long_prompt.cost(usage)
-        read = self.input * CACHE_READ_FACTOR if self.cache_read is None else self.cache_read
-        return (usage.input_tokens * self.input + usage.cache_read_input_tokens * read
+        return (usage.input_tokens * self.input + usage.cache_read_input_tokens * self.read_per_million
                 + usage.cache_creation_input_tokens * self.input * CACHE_WRITE_FACTOR
                 + usage.output_tokens * self.output) / MILLION
 

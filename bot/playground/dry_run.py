@@ -22,8 +22,7 @@ from bot.conversation import estimate_tokens
 from bot.playground import messages_stream as sse
 from bot.playground.local_server import LocalServer
 from bot.redact import Redaction
-from bot.claude import Usage
-from bot.usage import CACHE_WRITE_FACTOR, MILLION, Price
+from bot.usage import CACHE_WRITE_FACTOR, Price
 
 API_KEY = "dry-run"  # what the SDK is given: it must send some key, and this one goes nowhere
 HEADING = "🧪 **Dry run: nothing was sent to Claude.**"
@@ -113,7 +112,7 @@ class DryRunReport:
         # The whole request is written to the prompt cache (its last block carries the marker).
         first = self.input_tokens * per_in * CACHE_WRITE_FACTOR / 1_000_000
         most = self.max_tokens * per_out / 1_000_000
-        read = self.price.cost(Usage(cache_read_input_tokens=MILLION))
+        read = self.price.read_per_million
         return (f"at most about ${first:.4f} for the input (all of it written to the prompt cache; what an "
                 f"earlier question already cached is read back at ${read:g} per million tokens), plus at most "
                 f"${most:.4f} for thinking and the answer (at ${per_in:g} / ${per_out:g} per million tokens)")

@@ -67,8 +67,7 @@ class Bucket:
         return self._refill() if self._clock() >= self._not_before else min(self._refill(), 0.0)
 
     def reserve(self) -> bool:
-        if self._clock() >= self._not_before and self._refill() >= 1:
-            self._tokens -= 1
+        if self.try_take():
             self.held += 1
             return True
         return False
