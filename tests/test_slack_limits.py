@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from fakes.claude_api import Reply
 
 from bot.slack.budget import SlackBudget
@@ -13,6 +15,15 @@ from conftest import start_bot
 
 WORDS = tuple(f"word{i} " for i in range(20))
 ANSWER = "".join(WORDS)
+
+
+@pytest.fixture
+async def budgeted(settings, fake_slack, fake_claude):
+    """The bot, and its Slack budget for the test to spend."""
+    budget = SlackBudget()
+    bot, server = await start_bot(settings, fake_slack, fake_claude, budget)
+    yield bot, budget
+    await server.stop()
 
 
 def spend_all(budget: SlackBudget, *methods: str) -> None:
@@ -56,52 +67,40 @@ async def test_a_burst_of_questions_is_answered_completely_once_each_without_a_s
     assert methods.count("reactions.add") < len(asked)  # cosmetic, so the first to go
 
 
-async def test_past_the_stream_budget_the_first_text_is_posted_then_edited(settings, fake_slack, fake_claude):
-    budget = SlackBudget()
-    bot, server = await start_bot(settings, fake_slack, fake_claude, budget)
-    try:
-        fake_claude.then(Reply(chunks=WORDS, delay=0.25))  # 5 s of text
-        spend_all(budget, "chat.startStream")
-        ts, _ = await bot.mention("q")
-        seen = await seen_while_answering(bot, "C1", ts)
-        assert seen[0] != ANSWER and ANSWER.startswith(seen[0])  # text showed before the end
-        (reply,) = fake_slack.thread("C1", ts)
-        assert reply.markdown == ANSWER and footer(reply)
-        assert "chat.startStream" not in fake_slack.methods() and "chat.update" in fake_slack.methods()
-    finally:
-        await server.stop()
+async def test_past_the_stream_budget_the_first_text_is_posted_then_edited(budgeted):
+    bot, budget = budgeted
+    bot.claude.then(Reply(chunks=WORDS, delay=0.25))  # 5 s of text
+    spend_all(budget, "chat.startStream")
+    ts, _ = await bot.mention("q")
+    seen = await seen_while_answering(bot, "C1", ts)
+    assert seen[0] != ANSWER and ANSWER.startswith(seen[0])  # text showed before the end
+    (reply,) = bot.slack.thread("C1", ts)
+    assert reply.markdown == ANSWER and footer(reply)
+    assert "chat.startStream" not in bot.slack.methods() and "chat.update" in bot.slack.methods()
 
 
-async def test_past_the_edit_budget_too_the_answer_is_posted_whole_when_complete(settings, fake_slack, fake_claude):
-    budget = SlackBudget()
-    bot, server = await start_bot(settings, fake_slack, fake_claude, budget)
-    try:
-        fake_claude.then(Reply(chunks=WORDS, delay=0.1))
-        spend_all(budget, "chat.startStream", "chat.update")
-        ts, _ = await bot.mention("q")
-        seen = await seen_while_answering(bot, "C1", ts)
-        assert seen in ([], [ANSWER])  # nothing partial, ever
-        (reply,) = fake_slack.thread("C1", ts)
-        assert reply.markdown == ANSWER and footer(reply)
-        assert ("C1", ts, "is thinking…") in fake_slack.statuses  # the status is never skipped
-        methods = fake_slack.methods()
-        assert "chat.startStream" not in methods and "chat.update" not in methods
-        assert methods.count("chat.postMessage") == 1
-    finally:
-        await server.stop()
+async def test_past_the_edit_budget_too_the_answer_is_posted_whole_when_complete(budgeted):
+    bot, budget = budgeted
+    bot.claude.then(Reply(chunks=WORDS, delay=0.1))
+    spend_all(budget, "chat.startStream", "chat.update")
+    ts, _ = await bot.mention("q")
+    seen = await seen_while_answering(bot, "C1", ts)
+    assert seen in ([], [ANSWER])  # nothing partial, ever
+    (reply,) = bot.slack.thread("C1", ts)
+    assert reply.markdown == ANSWER and footer(reply)
+    assert ("C1", ts, "is thinking…") in bot.slack.statuses  # the status is never skipped
+    methods = bot.slack.methods()
+    assert "chat.startStream" not in methods and "chat.update" not in methods
+    assert methods.count("chat.postMessage") == 1
 
 
-async def test_the_eyes_reaction_is_the_first_thing_to_go_when_budget_is_short(settings, fake_slack, fake_claude):
-    budget = SlackBudget()
-    bot, server = await start_bot(settings, fake_slack, fake_claude, budget)
-    try:
-        spend_all(budget, "reactions.remove")
-        ts, _ = await bot.mention("q")
-        await bot.idle()
-        assert "reactions.add" not in fake_slack.methods()  # not added when it could not be taken away
-        assert fake_slack.thread("C1", ts)[0].markdown == "Hello from **Claude**."
-    finally:
-        await server.stop()
+async def test_the_eyes_reaction_is_the_first_thing_to_go_when_budget_is_short(budgeted):
+    bot, budget = budgeted
+    spend_all(budget, "reactions.remove")
+    ts, _ = await bot.mention("q")
+    await bot.idle()
+    assert "reactions.add" not in bot.slack.methods()  # not added when it could not be taken away
+    assert bot.slack.thread("C1", ts)[0].markdown == "Hello from **Claude**."
 
 
 async def test_no_stream_is_ever_opened_without_text(bot):
@@ -150,23 +149,18 @@ async def test_a_429_slack_sends_anyway_pauses_that_method_for_every_answer_as_l
         assert bot.slack.thread(f"C{n}", ts)[0].markdown == "Hello from **Claude**."
 
 
-async def test_a_partial_answer_deleted_before_its_final_edit_is_posted_again_complete(settings, fake_slack,
-                                                                                     fake_claude):
-    budget = SlackBudget()
-    bot, server = await start_bot(settings, fake_slack, fake_claude, budget)
-    try:
-        fake_claude.then(Reply(chunks=WORDS, delay=0.2))
-        spend_all(budget, "chat.startStream")
-        ts, _ = await bot.mention("q")
-        while not fake_slack.thread("C1", ts):
-            await asyncio.sleep(0.02)
-        fake_slack.messages.remove(fake_slack.thread("C1", ts)[0])  # someone deleted the partial answer
-        await bot.idle()
-        (reply,) = fake_slack.thread("C1", ts)
-        assert reply.markdown == ANSWER and footer(reply)
-        assert fake_slack.reactions[("C1", ts)] == set()
-    finally:
-        await server.stop()
+async def test_a_partial_answer_deleted_before_its_final_edit_is_posted_again_complete(budgeted):
+    bot, budget = budgeted
+    bot.claude.then(Reply(chunks=WORDS, delay=0.2))
+    spend_all(budget, "chat.startStream")
+    ts, _ = await bot.mention("q")
+    while not bot.slack.thread("C1", ts):
+        await asyncio.sleep(0.02)
+    bot.slack.messages.remove(bot.slack.thread("C1", ts)[0])  # someone deleted the partial answer
+    await bot.idle()
+    (reply,) = bot.slack.thread("C1", ts)
+    assert reply.markdown == ANSWER and footer(reply)
+    assert bot.slack.reactions[("C1", ts)] == set()
 
 
 class Clock:

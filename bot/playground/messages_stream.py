@@ -16,16 +16,17 @@ NO_USAGE = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0,
 
 
 def message(body: Mapping[str, Any], text: str, stop_reason: str | None, usage: Mapping[str, int],
-            thinking: bool = False) -> dict[str, Any]:
+            thinking_tokens: int = 0) -> dict[str, Any]:
     """A complete `message` object answering the request `body` (a `thinking` block first when
-    the model thought: its text omitted, as the 5.5 models' default display does)."""
-    content: list[dict[str, Any]] = [{"type": "thinking", "thinking": "", "signature": SIGNATURE}] if thinking else []
-    if text:
-        content.append({"type": "text", "text": text})
+    the model thought: its text omitted, as the 5.5 models' default display does, and its
+    tokens counted in `output_tokens_details`)."""
+    thought = [{"type": "thinking", "thinking": "", "signature": SIGNATURE}] if thinking_tokens else []
+    details = {"output_tokens_details": {"thinking_tokens": thinking_tokens}} if thinking_tokens else {}
     return {
         "id": "msg_local", "type": "message", "role": "assistant", "model": body.get("model", "claude"),
-        "content": content, "stop_reason": stop_reason, "stop_sequence": None,
-        "usage": {**NO_USAGE, **usage},
+        "content": thought + ([{"type": "text", "text": text}] if text else []),
+        "stop_reason": stop_reason, "stop_sequence": None,
+        "usage": {**NO_USAGE, **usage, **details},
     }
 
 

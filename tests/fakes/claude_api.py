@@ -285,10 +285,7 @@ class FakeClaude(LocalServer):
         self.usages.append(usage)
         if not body.get("stream"):
             await asyncio.sleep(reply.first_delay)
-            message = sse.message(body, "".join(chunks), stop_reason, usage, thinking=thinks(body))
-            if thought:
-                message["usage"]["output_tokens_details"] = {"thinking_tokens": thought}
-            return web.json_response(message)
+            return web.json_response(sse.message(body, "".join(chunks), stop_reason, usage, thought))
         response = await sse.start_stream(request, body, {**usage, "output_tokens": 1}, f"req_{len(self.requests)}")
         index = 0
         if thinks(body):  # "Responses may begin with a thinking block" (5.5 migration guides)
@@ -321,11 +318,8 @@ class FakeClaude(LocalServer):
         text = "".join(kept)
         usage["output_tokens"] = thought + tokens(text)
         self.route_usages.append(usage)
-        message = sse.message(body, text, stop_reason, usage, thinking=thinks(body))
-        if thought:
-            message["usage"]["output_tokens_details"] = {"thinking_tokens": thought}
         self.timeline.append("route answered")
-        return web.json_response(message)
+        return web.json_response(sse.message(body, text, stop_reason, usage, thought))
 
 
 def _within(chunks: tuple[str, ...], room_tokens: int, stop_reason: str) -> tuple[tuple[str, ...], str]:
