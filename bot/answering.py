@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from bot.agents import Agent, AgentCatalog, first_sentence
+from bot.allowance import DailyAllowance, Hold
 from bot.claude import Answer, Claude, ClaudeError, StreamListener, Usage
 from bot.conversation import Turn, build_messages, estimate_tokens
 from bot.logs import log_event
@@ -28,6 +29,8 @@ ROUTER = "(router)"  # the ledger's name for routing calls
 # long opening never pushes the question out).
 OPENING_CHARS = 1_500
 QUESTION_CHARS = 2_500
+# Less room than this for the answer (thinking included) is no answer worth starting.
+MIN_ANSWER_TOKENS = 1_024
 NOTHING_TO_ANSWER = ("Hi! Ask me a backend question — design, debugging, performance, databases, "
                      "APIs — in the same message as the mention, or mention me in a thread to discuss it.")
 
@@ -100,6 +103,7 @@ class Answerer:
         self.ledger = ledger
         self.budget = budget
         self.efforts = efforts
+        self.allowance = DailyAllowance(ledger, budget.user_daily_tokens)
 
     def _record(self, requester: Requester | None, purpose: str, agent: str, model: str, usage: Usage,
                 seconds: float, request_id: str, claude_request_id: str | None) -> None:
@@ -115,9 +119,19 @@ class Answerer:
         self.ledger.record_usage(LedgerEntry(requester, purpose, agent, model, usage, cost, seconds, request_id,
                                              claude_request_id))
 
-    def over_daily_limit(self, requester: Requester | None) -> bool:
-        limit = self.budget.user_daily_tokens
-        return bool(limit and requester and self.ledger and self.ledger.tokens_today(requester.user) >= limit)
+    def over_daily_limit(self, user: str) -> str | None:
+        """What to tell `user` when today's allowance is used up (None: it is not)."""
+        left = self.allowance.left(user)
+        if left is None or left > 0:
+            return None
+        return (f"You've used today's allowance of {self.allowance.limit:,} Claude tokens; "
+                "it starts again at midnight UTC.")
+
+    def _short_of_allowance(self, needed: int, user: str) -> str:
+        left = max(self.allowance.left(user) or 0, 0)
+        return (f"This needs about {needed:,} Claude tokens with its conversation, and you have {left:,} left of "
+                f"today's allowance of {self.allowance.limit:,} (your answers in progress included). It starts "
+                "again at midnight UTC; a shorter question in a new thread needs fewer.")
 
     def help_text(self) -> str:
         """What the bot can help with, for a question no agent fits."""
@@ -165,13 +179,8 @@ class Answerer:
         """Ask the router (None: no agent fits); when it fails, the default agent answers."""
         assert self.router is not None
         default = self._default()
-        # The thread's first message and the question: a mid-thread "what do you make of this?"
-        # means nothing without what it is about.
-        question = turns[-1].rendered()[:QUESTION_CHARS]
-        opening = turns[0].rendered()[:OPENING_CHARS] if len(turns) > 1 else ""
-        gist = f"{opening}\n\n[…]\n\n{question}" if opening else question
         try:
-            route = await self.router.route(self.catalog.agents, gist)
+            route = await self.router.route(self.catalog.agents, _gist(turns))
         except RoutingError as error:
             log_event(log, "routing_failed", logging.WARNING, request_id=request_id, error=str(error),
                       fallback=default.name)
@@ -198,18 +207,22 @@ class Answerer:
         user was told it failed. `conversation` names the thread (its agent is remembered);
         `agent_name` skips routing; `review`: a code review, which may think harder."""
         verdict: asyncio.Task[Agent | None] | None = None
+        hold = self.allowance.hold(requester.user if requester else None)
         try:
             await sink.working()  # first, so the user sees at once that the question was heard
-            if self.over_daily_limit(requester):
+            used_up = requester and self.over_daily_limit(requester.user)
+            if used_up:
                 log_event(log, "over_daily_limit", request_id=request_id, user=requester and requester.user)
-                await sink.fail(f"You've used today's allowance of {self.budget.user_daily_tokens:,} Claude tokens; "
-                                "it starts again at midnight UTC.", warning=False)
+                await sink.fail(used_up, warning=False)
                 return None
             turns = list(await read_conversation())
             if not any(t.text.strip() for t in turns):  # a bare mention, nothing before it
                 await sink.fail(NOTHING_TO_ANSWER, warning=False)
                 return None
             agent = self._settled_agent(conversation, agent_name)
+            if agent is None and not self._hold_for_routing(hold, turns):
+                await self._refuse(sink, hold, request_id, Router.tokens_to_hold(self.catalog.agents, _gist(turns)))
+                return None
             if agent is None and len(self.catalog.agents) == 1:
                 # One agent: the router only tells on-topic from off-topic. It runs beside the
                 # answer, whose text waits for its verdict: Claude thinks before it writes for
@@ -226,11 +239,24 @@ class Answerer:
             if not messages:
                 await sink.fail(NOTHING_TO_ANSWER, warning=False)
                 return None
+            effort = self.efforts.for_answer(agent, review)
+            prompt = estimate_tokens(agent.system_prompt + surface) + sum(
+                estimate_tokens(m["content"]) for m in messages)
+            most = self.claude.max_tokens(effort)
+            granted = hold.take(prompt + MIN_ANSWER_TOKENS, prompt + most)
+            if granted is None:
+                await self._refuse(sink, hold, request_id, prompt + MIN_ANSWER_TOKENS)
+                return None
+            capped = granted - prompt < most
+
             def lost(usage: Usage, model: str, claude_request_id: str | None) -> None:
                 self._record(requester, "failed attempt", agent.name, model, usage, 0.0, request_id, claude_request_id)
 
-            effort = self.efforts.for_answer(agent, review)
-            answer = await _unless_off_topic(self.claude.stream(agent, messages, surface, sink, lost, effort), verdict)
+            answer = await _unless_off_topic(self.claude.stream(
+                agent, messages, surface, sink, lost, effort, granted - prompt if capped else None), verdict)
+            if capped and answer.stop_reason == "max_tokens":
+                answer = replace(answer, note=f"This answer was cut at {granted - prompt:,} tokens (thinking "
+                                              "included): that is what was left of your daily allowance.")
             # Billed, whatever happens next (an off-topic verdict, Slack failing to show it).
             self._record(requester, "answer", agent.name, answer.model, answer.usage, answer.seconds, request_id,
                          answer.request_id)
@@ -266,6 +292,7 @@ class Answerer:
         finally:
             if verdict is not None and not verdict.done():
                 verdict.cancel()  # the answer failed first: its verdict no longer matters
+            hold.release()  # the ledger has what was spent (a verdict still running adds its own)
         log_event(log, "answer", request_id=request_id, agent=agent.name, model=answer.model,
                   fallback_from=answer.fallback_from, effort=effort, stop_reason=answer.stop_reason, seconds=round(answer.seconds, 3),
                   claude_request_id=answer.request_id, chars=len(answer.text),
@@ -274,6 +301,26 @@ class Answerer:
                   cache_write_tokens=answer.usage.cache_creation_input_tokens,
                   thinking_tokens=answer.usage.thinking_tokens)
         return answer
+
+
+    def _hold_for_routing(self, hold: Hold, turns: Sequence[Turn]) -> bool:
+        """Hold what the routing call may be billed; False: the allowance has not that much left."""
+        if self.router is None:
+            return True
+        most = self.router.tokens_to_hold(self.catalog.agents, _gist(turns))
+        return hold.take(most, most) is not None
+
+    async def _refuse(self, sink: AnswerSink, hold: Hold, request_id: str, needed: int) -> None:
+        log_event(log, "over_daily_limit", request_id=request_id, needed_tokens=needed)
+        await sink.fail(self._short_of_allowance(needed, hold.user), warning=False)
+
+
+def _gist(turns: Sequence[Turn]) -> str:
+    """What the router sees: the thread's first message and the question. A mid-thread "what
+    do you make of this?" means nothing without what it is about."""
+    question = turns[-1].rendered()[:QUESTION_CHARS]
+    opening = turns[0].rendered()[:OPENING_CHARS] if len(turns) > 1 else ""
+    return f"{opening}\n\n[…]\n\n{question}" if opening else question
 
 
 class OffTopic(Exception):

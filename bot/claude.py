@@ -36,6 +36,11 @@ class Usage:
     cache_creation_input_tokens: int = 0
     thinking_tokens: int = 0  # part of output_tokens (billed as output), for the record
 
+    @property
+    def tokens(self) -> int:
+        """Every token the call was billed for, as daily allowances count them."""
+        return self.input_tokens + self.output_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -171,12 +176,23 @@ class Claude:
 
     async def stream(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str,
                      listener: StreamListener, on_lost_attempt: OnLostAttempt | None = None,
-                     effort: str = "medium") -> Answer:
+                     effort: str = "medium", max_tokens: int | None = None) -> Answer:
         """Stream an answer into `listener`, retrying what heals (overloads, rate limits, 5xx,
         dropped connections, errors mid-stream) with backoff until the deadline. An agent whose
         model Claude no longer serves (404) is answered once more by the fallback model.
-        `on_lost_attempt` hears of tokens an attempt used before it failed (they are billed)."""
+        `on_lost_attempt` hears of tokens an attempt used before it failed (they are billed).
+        `max_tokens` caps the output limit (what is left of a daily allowance); what a failed
+        attempt was billed comes off it for the next."""
         started = time.monotonic()
+        cap = max_tokens
+
+        def lost(usage: Usage, model: str, claude_request_id: str | None) -> None:
+            nonlocal cap
+            if cap is not None:
+                cap -= usage.tokens
+            if on_lost_attempt is not None:
+                on_lost_attempt(usage, model, claude_request_id)
+
         deadline = started + self._deadline_s
         attempt = 0
         last_failure: ClaudeError | None = None
@@ -197,7 +213,7 @@ class Claude:
             try:
                 async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
                     answer = await self._attempt(agent, messages, surface, effort, listener, on_text, started,
-                                                 on_lost_attempt)
+                                                 lost, cap)
             except TimeoutError as error:
                 self._breaker.failed()
                 # Out of time while retrying: the failure that made us retry says it best.
@@ -223,7 +239,7 @@ class Claude:
                 else:
                     self._breaker.abandoned()
                 wait = self._wait_before_retry(error, attempt)
-                if failure.kind not in RETRYABLE or time.monotonic() + wait >= deadline:
+                if failure.kind not in RETRYABLE or time.monotonic() + wait >= deadline or (cap is not None and cap < 1):
                     raise failure from error
                 log_event(log, "claude_retry", logging.WARNING, attempt=attempt, kind=failure.kind,
                           wait_s=round(wait, 2), claude_request_id=failure.request_id, mid_stream=shown)
@@ -245,9 +261,9 @@ class Claude:
 
     async def _attempt(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str, effort: str,
                        listener: StreamListener, on_text: OnText, started: float,
-                       on_lost_attempt: OnLostAttempt | None) -> Answer:
+                       on_lost_attempt: OnLostAttempt | None, cap: int | None) -> Answer:
         parts: list[str] = []
-        max_tokens = self.max_tokens(effort)
+        max_tokens = self.max_tokens(effort) if cap is None else min(self.max_tokens(effort), cap)
         # Thinking is left adaptive (the 5.5 models' default; `disabled` is refused on Sonnet and
         # Opus 5.5): effort sets its depth, and max_tokens leaves room for it.
         async with self._client.messages.stream(

@@ -19,6 +19,7 @@ import anthropic
 
 from bot.agents import Agent
 from bot.claude import Usage, retry_after_s, retryable, usage_of
+from bot.conversation import estimate_tokens
 from bot.models import least_thinking, takes_effort
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,14 @@ class Router:
         if thinking is not None:
             request["thinking"] = thinking
         return request
+
+    @staticmethod
+    def tokens_to_hold(agents: Sequence[Agent], question: str) -> int:
+        """The most a routing call can be billed (every attempt its whole prompt and output
+        limit), which the asker's daily allowance holds while it runs."""
+        request = Router.request(agents, question, "")
+        prompt = request["system"][0]["text"] + request["messages"][0]["content"]
+        return (RETRIES + 1) * (estimate_tokens(prompt) + MAX_TOKENS)
 
     async def route(self, agents: Sequence[Agent], question: str) -> Route:
         """The agent for `question`. Each attempt gets half the deadline, so one that hangs

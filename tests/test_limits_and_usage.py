@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -37,19 +38,74 @@ async def test_every_claude_call_is_in_the_ledger_with_its_tokens_and_cost(bot, 
 
 async def test_a_user_over_the_daily_allowance_gets_a_polite_reply_and_no_claude_call(settings, fake_slack,
                                                                                       fake_claude):
-    bot, server = await start_bot(replace(settings, user_daily_tokens=500), fake_slack, fake_claude)
+    bot, server = await start_bot(replace(settings, user_daily_tokens=40_000), fake_slack, fake_claude)
     try:
         await bot.mention("first question")
         await bot.idle()
+        Store.in_data_dir(settings.data_dir).record_usage(_spent("UALICE", 40_000))  # the rest of the day
         asked = len(fake_claude.requests)
         ts, _ = await bot.mention("second question")
         await bot.idle()
         (reply,) = fake_slack.thread("C1", ts)
-        assert "today's allowance of 500 Claude tokens" in reply.markdown
+        assert "today's allowance of 40,000 Claude tokens" in reply.markdown
         assert len(fake_claude.requests) == asked
         ts, _ = await bot.mention("mine", user="UBOB")  # others are not affected
         await bot.idle()
         assert fake_slack.thread("C1", ts)[0].markdown == "Hello from **Claude**."
+    finally:
+        await server.stop()
+
+
+def _spent(user: str, tokens: int):
+    from bot.claude import Usage
+    from bot.usage import LedgerEntry, Requester
+
+    return LedgerEntry(Requester(user, "C1", "1.0"), "answer", "backend-senior-engineer", "claude-sonnet-5-5",
+                       Usage(input_tokens=tokens), None, 0.0, "earlier", None)
+
+
+async def test_questions_asked_at_once_never_spend_more_than_the_daily_allowance(settings, fake_slack, fake_claude):
+    limit = 12_000  # less than one answer's output limit (medium effort: 32,000); eight answers spend ~30,000
+    bot, server = await start_bot(replace(settings, user_daily_tokens=limit), fake_slack, fake_claude)
+    try:
+        asked = await asyncio.gather(*(bot.mention(f"question {n}", channel=f"C{n}") for n in range(8)))
+        await bot.idle()
+        spent = Store.in_data_dir(settings.data_dir).tokens_today("UALICE")
+        assert 0 < spent <= limit
+        replies = [fake_slack.thread(f"C{n}", ts)[-1].markdown for n, (ts, _) in enumerate(asked)]
+        answered = [r for r in replies if r.startswith("Hello from")]
+        refused = [r for r in replies if "left of today's allowance of 12,000" in r or "used today's allowance" in r]
+        assert answered and len(answered) + len(refused) == 8, replies
+        # An answer's output limit is what was left of the allowance, not its effort's 32,000.
+        assert all(r["max_tokens"] < limit for r in fake_claude.requests)
+    finally:
+        await server.stop()
+
+
+async def test_an_answer_cut_short_by_the_allowance_says_so(settings, fake_slack, fake_claude):
+    from fakes.claude_api import Reply
+
+    bot, server = await start_bot(replace(settings, user_daily_tokens=12_000), fake_slack, fake_claude)
+    try:
+        fake_claude.then(Reply(chunks=("word " * 4_000,)))
+        ts, _ = await bot.mention("tell me everything")
+        await bot.idle()
+        shown = "".join(m.markdown for m in fake_slack.thread("C1", ts))
+        assert "what was left of your daily allowance" in shown
+        assert Store.in_data_dir(settings.data_dir).tokens_today("UALICE") <= 12_000
+    finally:
+        await server.stop()
+
+
+async def test_a_review_over_the_allowance_is_refused_before_anything_is_fetched_or_posted(settings, fake_slack,
+                                                                                         fake_claude):
+    bot, server = await start_bot(replace(settings, user_daily_tokens=1_000), fake_slack, fake_claude)
+    try:
+        Store.in_data_dir(settings.data_dir).record_usage(_spent("UALICE", 1_000))
+        shown, _ = await bot.review("https://github.com/acme/api/pull/7")
+        await bot.idle()
+        assert "today's allowance of 1,000 Claude tokens" in json.loads(shown)["text"]
+        assert "chat.postMessage" not in fake_slack.methods() and not fake_claude.requests
     finally:
         await server.stop()
 

@@ -71,6 +71,10 @@ class ThreadAnswers:
         """Queue a job of a registered kind."""
         self._enqueue({**payload, "kind": kind})
 
+    def over_daily_limit(self, user: str) -> str | None:
+        """What to tell `user` when today's Claude allowance is used up (None: it is not)."""
+        return self._answerer.over_daily_limit(user)
+
     def in_order(self, target: ThreadTarget) -> AbstractAsyncContextManager[None]:
         """Hold a thread: its answers, and the recording of what is said in it, one at a time."""
         return self._one_at_a_time.hold((target.channel, target.thread_ts))

@@ -79,6 +79,10 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             await ack(response_type="ephemeral", text="Sorry, I'm not enabled in this channel, so I can't review "
                                                       "here. Ask your Slack admin, or try a channel where I answer.")
             outcome = "channel_not_allowed"
+        elif used_up := answers.over_daily_limit(body.get("user_id", "")):
+            # Before fetching anything or posting in the channel: nothing would follow the post.
+            await ack(response_type="ephemeral", text=used_up)
+            outcome = "over_daily_limit"
         elif body.get("trigger_id") and not store.take("command", str(body["trigger_id"])):
             # The same signed request again (a replay within Slack's five minutes): each run of
             # a command has its own trigger_id, so this one was already taken.
@@ -111,6 +115,10 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
         channel, user, team = body["channel_id"], body["user_id"], body.get("team_id")
         if job.posted and not store.take_is_free(channel, job.posted[0]):
             return  # an earlier run posted the review and queued it before it was cut short
+        used_up = None if job.posted else answers.over_daily_limit(user)
+        if used_up:  # spent while this waited in the queue
+            await respond(response_type="ephemeral", text=used_up)
+            return
         material, description = await material_for(parsed, channel, user)
         # One redaction over everything Claude will read (code, question, description, file
         # names), and the one-line preview echoed into the channel.
