@@ -241,19 +241,42 @@ def run_command(settings: Settings, http: bool, host: str, port: int) -> int:
         _print_problems([*problems, *agent_problems],
                         "backend-engineer can't start yet. Set these in .env (see README.md):")
         return 2
+    ops_port = _ops_port(settings, http)
+    if http and ops_port == port:
+        print(f"backend-engineer: BOT_OPS_PORT ({ops_port}) must differ from --port, the events port: "
+              "the operator endpoints are served apart from the port Slack reaches", file=sys.stderr)
+        return 2
     for warning in [*catalog.warnings, *agent_problems]:
         log_event(log, "agent_warning", logging.WARNING, detail=warning)
+    from bot.slack.server import OpsPortUnavailable
     from bot.store import StoreInUse
 
     try:
-        asyncio.run(_serve(settings, catalog, http, host, port))
-    except StoreInUse as error:
+        asyncio.run(_serve(settings, catalog, http, host, port, ops_port))
+    except (StoreInUse, OpsPortUnavailable) as error:
         print(f"backend-engineer: {error}", file=sys.stderr)
         return 2
     return 0
 
 
-async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: str, port: int) -> None:
+def _ops_port(settings: Settings, http: bool) -> int | None:
+    """BOT_OPS_PORT; in Socket Mode, when it is not set, BOT_HTTP_PORT (its old, deprecated name,
+    now bound to BOT_OPS_HOST like it). Logs, once, when BOT_HTTP_PORT is set."""
+    if settings.http_port is None:
+        return settings.ops_port
+    if http:
+        why = "it never applied to HTTP mode and is ignored"
+    elif settings.ops_port is not None:
+        why = "BOT_OPS_PORT is set too and wins"
+    else:
+        why = f"it serves the operator endpoints on BOT_OPS_HOST ({settings.ops_host}), no longer on --host"
+    log_event(log, "deprecated_setting", logging.WARNING, variable="BOT_HTTP_PORT", use="BOT_OPS_PORT",
+              detail=f"BOT_HTTP_PORT is deprecated, set BOT_OPS_PORT instead; {why}")
+    return settings.ops_port if http or settings.ops_port is not None else settings.http_port
+
+
+async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: str, port: int,
+                 ops_port: int | None) -> None:
     from bot.slack.app import create_app
     from bot.slack.server import run_http, run_socket_mode, stop_on_signals
     from bot.store import Store
@@ -265,11 +288,11 @@ async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: st
     stop = stop_on_signals()
     try:
         if http:
-            await run_http(bot, host, port, stop, settings.shutdown_grace_s)
+            await run_http(bot, host, port, stop, settings.shutdown_grace_s, ops_port, settings.ops_host)
         else:
             assert settings.slack_app_token is not None
             await run_socket_mode(bot, settings.slack_app_token, stop, settings.shutdown_grace_s,
-                                  settings.http_port, host)
+                                  ops_port, settings.ops_host)
     finally:
         await answerer.claude.aclose()
         store.close()

@@ -22,6 +22,7 @@ T = TypeVar("T", int, float)
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_OPS_HOST = "127.0.0.1"  # the operator endpoints are reachable from this machine only, unless told
 DEFAULT_MODEL = "claude-sonnet-5-5"
 DEFAULT_MODEL_ALIASES = {
     "sonnet": "claude-sonnet-5-5",
@@ -70,11 +71,14 @@ class Settings:
     claude_timeout_s: float = 120.0
     answer_deadline_s: float = 180.0
     max_concurrency: int = 8
+    user_max_queued: int = 10  # one person's questions waiting at once; more are declined with one reply
     allowed_channels: frozenset[str] | None = None  # None: every channel
     user_daily_tokens: int | None = None  # None: unlimited
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     shutdown_grace_s: float = 30.0
-    http_port: int | None = None  # Socket Mode: serve /healthz, /readyz, /metrics on this port
+    ops_port: int | None = None  # serve /healthz, /readyz, /metrics on this port (None: /readyz and /metrics off)
+    ops_host: str = DEFAULT_OPS_HOST
+    http_port: int | None = None  # BOT_HTTP_PORT, deprecated: ops_port's old name, Socket Mode only
     log_level: str = "INFO"
     github_api_url: str = DEFAULT_GITHUB_API_URL
     github_token: str | None = None
@@ -166,13 +170,15 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         max_context_tokens=_positive(env, "BOT_MAX_CONTEXT_TOKENS", 150_000, int, "a whole number"),
         claude_timeout_s=_positive(env, "BOT_CLAUDE_TIMEOUT_S", 120.0, float, "a number of seconds"),
         max_concurrency=_positive(env, "BOT_MAX_CONCURRENCY", 8, int, "a whole number"),
+        user_max_queued=_positive(env, "BOT_USER_MAX_QUEUED", 10, int, "a whole number"),
         allowed_channels=frozenset(c.strip() for c in env["BOT_ALLOWED_CHANNELS"].split(",") if c.strip())
         if env.get("BOT_ALLOWED_CHANNELS") else None,
         user_daily_tokens=_positive(env, "BOT_USER_DAILY_TOKENS", 0, int, "a whole number") or None
         if env.get("BOT_USER_DAILY_TOKENS") else None,
         prices={**DEFAULT_PRICES, **_prices(env)},
-        http_port=_positive(env, "BOT_HTTP_PORT", 0, int, "a port number") or None
-        if env.get("BOT_HTTP_PORT") else None,
+        ops_port=_port(env, "BOT_OPS_PORT"),
+        ops_host=env.get("BOT_OPS_HOST", DEFAULT_OPS_HOST).strip() or DEFAULT_OPS_HOST,
+        http_port=_port(env, "BOT_HTTP_PORT"),
         shutdown_grace_s=_positive(env, "BOT_SHUTDOWN_GRACE_S", 30.0, float, "a number of seconds"),
         answer_deadline_s=_positive(env, "BOT_ANSWER_DEADLINE_S", 180.0, float, "a number of seconds"),
         log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),
@@ -224,6 +230,19 @@ def _prices(env: Mapping[str, str]) -> dict[str, Price]:
         return parse_prices(env.get("BOT_PRICES", ""))
     except ValueError as error:
         raise ConfigError(str(error)) from None
+
+
+def _port(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a port number (1 to 65535), got {raw!r}") from None
+    if not 1 <= value <= 65535:
+        raise ConfigError(f"{name} must be a port number (1 to 65535), got {value}")
+    return value
 
 
 def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -1,4 +1,5 @@
-"""What an operator sees: /healthz, /readyz and /metrics, in HTTP mode and beside Socket Mode."""
+"""What an operator sees: /healthz, /readyz and /metrics on BOT_OPS_PORT, beside HTTP mode and
+Socket Mode. (Which port serves what, and to whom: test_ops_port.py.)"""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import asyncio
 from dataclasses import replace
 
 import aiohttp
+import pytest
 from bot.playground.slack_emulator import APP_TOKEN
+from conftest import RunningBot, start_bot
 from test_cli import free_port
 
 from bot.slack.app import create_app
-from bot.slack.server import run_socket_mode
+from bot.slack.server import run_socket_mode, serving_ops
 from bot.store import Store
 from bot.wiring import create_answerer
 
@@ -21,29 +24,51 @@ async def get(url: str) -> tuple[int, str]:
             return response.status, await response.text()
 
 
-async def test_readyz_checks_slack_auth_and_the_database(bot, monkeypatch):
+@pytest.fixture
+async def bot_and_ops(settings, fake_slack, fake_claude):
+    """The bot in HTTP mode, and its operator endpoints served beside it as `run --http` serves
+    them with BOT_OPS_PORT set: (the bot, the ops site's base URL, the server)."""
+    running, server = await start_bot(settings, fake_slack, fake_claude)
+    try:
+        async with serving_ops(server.bot, "127.0.0.1", 0) as addresses:
+            yield running, f"http://127.0.0.1:{addresses[0][1]}", server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def bot(bot_and_ops) -> RunningBot:
+    return bot_and_ops[0]
+
+
+@pytest.fixture
+def ops(bot_and_ops) -> str:
+    return bot_and_ops[1]
+
+
+async def test_readyz_checks_slack_auth_and_the_database(bot, ops, monkeypatch):
     from bot.slack import app
 
     monkeypatch.setattr(app, "SLACK_CHECK_TTL_S", 0.2)
-    status, body = await get(bot.url + "/readyz")
+    status, body = await get(ops + "/readyz")
     assert status == 200 and '"slack": true' in body and '"database": true' in body
     bot.slack.refuse["auth.test"] = "invalid_auth"  # the token was revoked
     await asyncio.sleep(0.3)
-    status, body = await get(bot.url + "/readyz")
+    status, body = await get(ops + "/readyz")
     assert status == 503 and '"slack": false' in body
 
 
-async def test_readyz_asked_again_and_again_asks_slack_once_in_a_while(bot):
+async def test_readyz_asked_again_and_again_asks_slack_once_in_a_while(bot, ops):
     before = bot.slack.methods().count("auth.test")
     for _ in range(20):  # anyone who can reach the port
-        await get(bot.url + "/readyz")
+        await get(ops + "/readyz")
     assert bot.slack.methods().count("auth.test") - before <= 1
 
 
-async def test_metrics_count_events_answers_tokens_cost_and_latencies(bot):
+async def test_metrics_count_events_answers_tokens_cost_and_latencies(bot, ops):
     await bot.mention("q")
     await bot.idle()
-    status, text = await get(bot.url + "/metrics")
+    status, text = await get(ops + "/metrics")
     assert status == 200
     # The mention came as two events: one was answered, the other was the duplicate.
     for line in ('bot_events_total{outcome="answer"', 'bot_events_total{outcome="duplicate"',
@@ -56,12 +81,12 @@ async def test_metrics_count_events_answers_tokens_cost_and_latencies(bot):
         assert values[histogram] >= 1, histogram  # observed, not just declared
 
 
-async def test_socket_mode_serves_the_operator_endpoints_on_bot_http_port(settings, fake_slack, fake_claude):
+async def test_socket_mode_serves_the_operator_endpoints_on_bot_ops_port(settings, fake_slack, fake_claude):
     settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
     store = Store.in_data_dir(settings.data_dir)
     port, stop = free_port(), asyncio.Event()
     runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings, store=store), store),
-                                                 APP_TOKEN, stop, grace=1, ops_port=port, ops_host="127.0.0.1"))
+                                                 APP_TOKEN, stop, grace=1, ops_port=port))
     try:
         await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
         base = f"http://127.0.0.1:{port}"
@@ -73,13 +98,10 @@ async def test_socket_mode_serves_the_operator_endpoints_on_bot_http_port(settin
         await asyncio.wait_for(runner, timeout=10)
 
 
-async def test_readyz_says_not_ready_once_the_bot_stops_taking_work(settings, fake_slack, fake_claude):
-    from conftest import start_bot
-
-    bot, server = await start_bot(settings, fake_slack, fake_claude)
-    assert (await get(bot.url + "/readyz"))[0] == 200
+async def test_readyz_says_not_ready_once_the_bot_stops_taking_work(bot_and_ops):
+    _, ops, server = bot_and_ops
+    assert (await get(ops + "/readyz"))[0] == 200
     await server.bot.stop(1)
-    status, body = await get(bot.url + "/readyz")
+    status, body = await get(ops + "/readyz")
     assert status == 503 and '"taking_work": false' in body
     await server.bot.start()
-    await server.stop()

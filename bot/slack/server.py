@@ -1,18 +1,22 @@
-"""Running the Bolt app: HTTP mode (aiohttp, with /healthz) or Socket Mode."""
+"""Running the Bolt app: HTTP mode (aiohttp) or Socket Mode, and beside either the operator
+endpoints (/healthz, /readyz, /metrics) on a port of their own."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
 import signal
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.signature import SignatureVerifier
+from bot.config import DEFAULT_OPS_HOST
 from bot.metrics import ACK_SECONDS, exposition
 from bot.slack.app import SlackBot
 from bot.logs import log_event
@@ -23,14 +27,16 @@ EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE_S = 30.0
 
 
-def web_application(bot: SlackBot) -> web.Application:
-    """Events, slash commands and interactivity on POST /slack/events, and the operator's
-    endpoints (/healthz, /readyz, /metrics)."""
+def web_application(bot: SlackBot, *, healthz: bool = True) -> web.Application:
+    """Events, slash commands and interactivity on POST /slack/events, and GET /healthz unless
+    `healthz` is False (the operator endpoints have a port of their own). /readyz and /metrics
+    are never served here, on the port the world reaches: see `ops_application`."""
     web_app = bot.app.web_app(path=EVENTS_PATH)
     web_app.middlewares.append(_time_acks)
     if bot.signing_secret:
         web_app.middlewares.append(_ack_events_first(SignatureVerifier(bot.signing_secret), web_app))
-    add_operator_routes(web_app, bot)
+    if healthz:
+        web_app.router.add_get("/healthz", _healthz)
     return web_app
 
 
@@ -107,9 +113,13 @@ async def finish_dispatching(web_app: web.Application) -> None:
         await dispatcher.finish()
 
 
-def add_operator_routes(web_app: web.Application, bot: SlackBot) -> None:
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True})  # alive: the loop answers
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"ok": True})  # alive: the loop answers
+
+
+def ops_application(bot: SlackBot) -> web.Application:
+    """The operator endpoints: /healthz (alive), /readyz (Slack takes the token, the database
+    takes writes, the bot takes work) and /metrics (tokens, cost, queue depth, latencies)."""
 
     async def readyz(_: web.Request) -> web.Response:
         checks = await bot.readiness()
@@ -118,9 +128,43 @@ def add_operator_routes(web_app: web.Application, bot: SlackBot) -> None:
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=exposition(), content_type="text/plain", charset="utf-8")
 
-    web_app.router.add_get("/healthz", healthz)
-    web_app.router.add_get("/readyz", readyz)
-    web_app.router.add_get("/metrics", metrics)
+    ops = web.Application()
+    ops.router.add_get("/healthz", _healthz)
+    ops.router.add_get("/readyz", readyz)
+    ops.router.add_get("/metrics", metrics)
+    return ops
+
+
+class OpsPortUnavailable(Exception):
+    """BOT_OPS_HOST:BOT_OPS_PORT can't be listened on."""
+
+
+@contextlib.asynccontextmanager
+async def serving_ops(bot: SlackBot, host: str, port: int | None) -> AsyncIterator[list[Any]]:
+    """The operator endpoints on `host`:`port` while the block runs, in either mode: up before
+    the bot starts, down after it has stopped (so /readyz says 503 while it drains). Yields the
+    addresses the site's sockets are bound to. With no port, only a line in the log saying
+    they are off and how to turn them on."""
+    if port is None:
+        log_event(log, "ops_endpoints_off",
+                  detail="/readyz and /metrics are not served; set BOT_OPS_PORT to serve /healthz, /readyz "
+                         f"and /metrics on that port, on BOT_OPS_HOST (default {DEFAULT_OPS_HOST})")
+        yield []
+        return
+    runner = web.AppRunner(ops_application(bot), access_log=None)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as error:
+            raise OpsPortUnavailable(f"can't serve the operator endpoints on {host}:{port} "
+                                     f"({error.strerror or error}); change BOT_OPS_PORT or BOT_OPS_HOST") from error
+        addresses = list(runner.addresses)
+        log_event(log, "ops_listening", addresses=[f"{a[0]}:{a[1]}" for a in addresses],
+                  endpoints=["/healthz", "/readyz", "/metrics"])
+        yield addresses
+    finally:
+        await runner.cleanup()
 
 
 @web.middleware
@@ -148,41 +192,38 @@ def stop_on_signals() -> asyncio.Event:
 
 
 async def run_http(bot: SlackBot, host: str, port: int, stop: asyncio.Event,
-                   grace: float = SHUTDOWN_GRACE_S) -> None:
-    web_app = web_application(bot)
-    runner = web.AppRunner(web_app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await bot.start()
-    await site.start()
-    log_event(log, "listening", mode="http", url=f"http://{host}:{port}{EVENTS_PATH}")
-    await stop.wait()
-    await site.stop()  # no new requests; answers in flight go on
-    await finish_dispatching(web_app)
-    await _finish_in_flight(bot, grace)
-    await runner.cleanup()
+                   grace: float = SHUTDOWN_GRACE_S, ops_port: int | None = None,
+                   ops_host: str = DEFAULT_OPS_HOST) -> None:
+    """POST /slack/events on `host`:`port`; the operator endpoints on `ops_host`:`ops_port`
+    (BOT_OPS_PORT), or, with no ops port, only /healthz on the events port."""
+    async with serving_ops(bot, ops_host, ops_port):
+        web_app = web_application(bot, healthz=ops_port is None)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await bot.start()
+        await site.start()
+        log_event(log, "listening", mode="http", url=f"http://{host}:{port}{EVENTS_PATH}",
+                  healthz=f"http://{host}:{port}/healthz" if ops_port is None else None)
+        await stop.wait()
+        await site.stop()  # no new requests; answers in flight go on
+        await finish_dispatching(web_app)
+        await _finish_in_flight(bot, grace)
+        await runner.cleanup()
 
 
 async def run_socket_mode(bot: SlackBot, app_token: str, stop: asyncio.Event,
                           grace: float = SHUTDOWN_GRACE_S, ops_port: int | None = None,
-                          ops_host: str = "0.0.0.0") -> None:
-    """Socket Mode; with `ops_port` (BOT_HTTP_PORT), /healthz, /readyz and /metrics too."""
+                          ops_host: str = DEFAULT_OPS_HOST) -> None:
+    """Socket Mode; with `ops_port` (BOT_OPS_PORT), the operator endpoints on `ops_host`."""
     handler = AsyncSocketModeHandler(bot.app, app_token)  # reuses app.client, so SLACK_API_URL holds
-    runner = None
-    if ops_port:
-        ops = web.Application()
-        add_operator_routes(ops, bot)
-        runner = web.AppRunner(ops, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, ops_host, ops_port).start()
-    await bot.start()
-    await handler.connect_async()
-    log_event(log, "listening", mode="socket", ops_port=ops_port)
-    await stop.wait()
-    await handler.close_async()
-    await _finish_in_flight(bot, grace)
-    if runner is not None:
-        await runner.cleanup()
+    async with serving_ops(bot, ops_host, ops_port):
+        await bot.start()
+        await handler.connect_async()
+        log_event(log, "listening", mode="socket")
+        await stop.wait()
+        await handler.close_async()
+        await _finish_in_flight(bot, grace)
 
 
 async def _finish_in_flight(bot: SlackBot, grace: float) -> None:
