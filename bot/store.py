@@ -64,6 +64,16 @@ CREATE TABLE IF NOT EXISTS conversation_agents (
 );
 CREATE INDEX IF NOT EXISTS transcript_by_thread ON transcript (channel, thread_ts, place);
 """
+# Changes to a store made by an earlier version, in order; PRAGMA user_version counts those applied.
+MIGRATIONS = (
+    # Whose job it is, for fair queueing (the payload is not read to schedule).
+    """ALTER TABLE jobs ADD COLUMN user TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN channel TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN thread TEXT;  -- NULL: not tied to a thread's order
+    CREATE INDEX jobs_by_user ON jobs (user, state, started_at);
+    CREATE INDEX jobs_by_channel ON jobs (channel, state, started_at);
+    CREATE INDEX jobs_by_thread ON jobs (channel, thread, state, id);""",
+)
 
 
 class StoreInUse(RuntimeError):
@@ -78,6 +88,15 @@ class Job:
     payload: dict[str, Any]
     attempts: int
     posted: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JobOwner:
+    """Who a job answers, and where: what the queue schedules by."""
+
+    user: str
+    channel: str
+    thread: str | None  # jobs of one thread start in order; None: no order to keep
 
 
 @dataclass(frozen=True)
@@ -118,6 +137,12 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;")
 
     @classmethod
     def in_data_dir(cls, data_dir: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> "Store":
@@ -209,14 +234,30 @@ class Store:
 
     # -- the work queue ----------------------------------------------------------------
 
-    def enqueue(self, payload: dict[str, Any]) -> int:
-        cursor = self._db.execute("INSERT INTO jobs (payload, state, created_at) VALUES (?, 'queued', ?)",
-                                  (json.dumps(payload), time.time()))
+    def enqueue(self, payload: dict[str, Any], owner: JobOwner) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO jobs (payload, state, created_at, user, channel, thread) VALUES (?, 'queued', ?, ?, ?, ?)",
+            (json.dumps(payload), time.time(), owner.user, owner.channel, owner.thread))
         return int(cursor.lastrowid or 0)
 
     def claim_next(self) -> Job | None:
-        """The oldest queued job, now marked running (one writer: no race between the two statements)."""
-        row = self._db.execute("SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1").fetchone()
+        """The next queued job, now marked running (one writer: no race between the statements).
+
+        Fair across people, then channels: the job of whoever has the fewest answers running,
+        then was served longest ago, then the oldest; one person's forty questions never hold
+        up another's one. A thread's questions still go in the order they were asked."""
+        row = self._db.execute("""
+            SELECT j.id FROM jobs j
+            WHERE j.state = 'queued' AND (j.thread IS NULL OR NOT EXISTS (
+                SELECT 1 FROM jobs e WHERE e.channel = j.channel AND e.thread = j.thread AND e.state = 'queued'
+                AND e.id < j.id))
+            ORDER BY
+                (SELECT COUNT(*) FROM jobs r WHERE r.user = j.user AND r.state = 'running'),
+                (SELECT COALESCE(MAX(s.started_at), 0) FROM jobs s WHERE s.user = j.user),
+                (SELECT COUNT(*) FROM jobs r WHERE r.channel = j.channel AND r.state = 'running'),
+                (SELECT COALESCE(MAX(s.started_at), 0) FROM jobs s WHERE s.channel = j.channel),
+                j.id
+            LIMIT 1""").fetchone()
         if row is None:
             return None
         self._db.execute("UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1, posted = '[]' "
@@ -247,8 +288,12 @@ class Store:
         row = self._db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return row[0] if row else None
 
-    def queued_count(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]
+    def queued_count(self, user: str | None = None) -> int:
+        """Jobs waiting to start (one person's, if `user` is given)."""
+        if user is None:
+            return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND user = ?",
+                                (user,)).fetchone()[0]
 
     def _job(self, job_id: int) -> Job | None:
         row = self._db.execute("SELECT id, payload, attempts, posted FROM jobs WHERE id = ?", (job_id,)).fetchone()

@@ -265,6 +265,27 @@ async def test_a_long_thread_keeps_its_first_message_and_the_latest_within_budge
         await server.stop()
 
 
+async def test_a_mid_thread_mention_downloads_only_the_files_the_context_can_hold(settings, fake_slack,
+                                                                                fake_claude):
+    from dataclasses import replace
+
+    small, server = await start_bot(replace(settings, max_context_tokens=60_000), fake_slack, fake_claude)
+    try:
+        opening = fake_slack.upload("schema.sql", "CREATE TABLE orders (id int);\n")
+        parent = fake_slack.post_user_message("C1", "Our schema", user="UBOB", files=[opening])
+        for n in range(30):  # 30 files of 20,000 characters: far more than 180,000 characters of context
+            log = fake_slack.upload(f"trace{n}.log", f"trace {n}\n" + "x" * 20_000, filetype="text")
+            fake_slack.post_user_message("C1", f"trace {n}", user="UCAROL", thread_ts=parent.ts, files=[log])
+        await small.mention("what do these traces say?", thread_ts=parent.ts)
+        await small.idle()
+        downloads = fake_slack.methods().count("files.download")
+        assert 8 <= downloads <= 11, downloads  # the opening's file and the newest traces that fit
+        content = fake_claude.requests[0]["messages"][0]["content"]
+        assert "CREATE TABLE orders" in content and "trace 29\nxxx" in content
+    finally:
+        await server.stop()
+
+
 async def test_a_file_slack_offers_over_plain_http_is_not_downloaded_with_the_token(bot):
     leaky = {"id": "F0999", "name": "notes.txt", "filetype": "text", "mimetype": "text/plain", "size": 10,
              "url_private": "http://files.slack.com/files-pri/T1-F0999/notes.txt"}

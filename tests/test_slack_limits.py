@@ -54,7 +54,7 @@ async def seen_while_answering(bot, channel: str, ts: str) -> list[str]:
 
 async def test_a_burst_of_questions_is_answered_completely_once_each_without_a_single_429(bot):
     bot.claude.default = Reply(chunks=WORDS, delay=0.03, first_delay=0.2)
-    asked = [await bot.mention(f"question {n}", channel=f"C{n % 5}") for n in range(60)]
+    asked = [await bot.mention(f"question {n}", channel=f"C{n % 5}", user=f"U{n % 12:04d}") for n in range(60)]
     await bot.idle(timeout=120)
     for n, (ts, _) in enumerate(asked):
         (reply,) = [m for m in bot.slack.thread(f"C{n % 5}", ts) if m.bot_id]

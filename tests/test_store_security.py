@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from bot.store import Store, StoreInUse
+from bot.store import JobOwner, Store, StoreInUse
 
 
 def mode(path) -> int:
@@ -34,7 +34,9 @@ def test_finished_jobs_go_after_the_retention_period_and_the_rest_stay(tmp_path)
     kept = Store.in_data_dir(tmp_path / "a", retention_days=7)
     purged = Store.in_data_dir(tmp_path / "b", retention_days=1e-9)
     for store in (kept, purged):
-        first, second = store.enqueue({"kind": "message", "text": "secret question"}), store.enqueue({"kind": "x"})
+        owner = JobOwner("UALICE", "C1", None)
+        first = store.enqueue({"kind": "message", "text": "secret question"}, owner)
+        second = store.enqueue({"kind": "x"}, owner)
         job = store.claim_next()
         assert job is not None and job.id == first
         store.finish_job(first)

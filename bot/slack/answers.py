@@ -19,10 +19,10 @@ from bot.background import BackgroundTasks, KeyedLocks, Slot
 from bot.conversation import Turn
 from bot.logs import log_event
 from bot.metrics import ANSWER_SECONDS, ANSWERS, IN_FLIGHT, QUEUE_DEPTH
-from bot.slack.events import ThreadTarget, incoming
+from bot.slack.events import ThreadTarget, incoming, job_body
 from bot.slack.reply import SLACK_SURFACE, ThreadReply, quietly
 from bot.slack.threads import BotIdentity, ThreadReader
-from bot.store import Job, Store, StoredMessage
+from bot.store import Job, JobOwner, Store, StoredMessage
 from bot.usage import Requester
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ INTERRUPTED = "_This answer was interrupted by a restart; the complete answer fo
 
 class ThreadAnswers:
     def __init__(self, client: AsyncWebClient, answerer: Answerer, store: Store, reader: ThreadReader,
-                 max_concurrency: int = 8, bot_name: str = "backend-engineer"):
+                 max_concurrency: int = 8, bot_name: str = "backend-engineer", user_max_queued: int = 10):
         self._client = client
         self._answerer = answerer
         self._store = store
@@ -48,6 +48,8 @@ class ThreadAnswers:
         self._accepting = False
         self._dispatcher: asyncio.Task[None] | None = None
         self._handlers: dict[str, Callable[[Job], Awaitable[None]]] = {}
+        self._user_max_queued = user_max_queued
+        self._told_queue_full: set[str] = set()  # told once while their queue stays full
 
     # -- what is asked ---------------------------------------------------------------
 
@@ -55,7 +57,7 @@ class ThreadAnswers:
             agent_name: str | None) -> None:
         """Queue an answer to the message in `body` (a Slack event). `review`: it asks for a
         review of what it carries; `agent_name` skips routing."""
-        self._enqueue({"kind": "message", "body": body, "bot": [bot.user_id, bot.bot_id], "review": review,
+        self._enqueue({"kind": "message", "body": job_body(body), "bot": [bot.user_id, bot.bot_id], "review": review,
                        "agent": agent_name, "request_id": request_id})
 
     def review(self, target: ThreadTarget, request_id: str, notices: Sequence[str], agent_name: str) -> None:
@@ -70,6 +72,23 @@ class ThreadAnswers:
     def submit(self, kind: str, payload: dict[str, Any]) -> None:
         """Queue a job of a registered kind."""
         self._enqueue({**payload, "kind": kind})
+
+    def queue_full(self, user: str) -> str | None:
+        """What to tell `user` when as many of their questions wait as BOT_USER_MAX_QUEUED allows
+        (None: there is room)."""
+        waiting = self._store.queued_count(user)
+        if waiting < self._user_max_queued:
+            self._told_queue_full.discard(user)
+            return None
+        return (f"You have {waiting} questions waiting for an answer already, so I've set this one aside. "
+                "Ask it again once those are answered.")
+
+    def first_time_full(self, user: str) -> bool:
+        """Whether `user` should hear that their queue is full: once, not for every message."""
+        if user in self._told_queue_full:
+            return False
+        self._told_queue_full.add(user)
+        return True
 
     def over_daily_limit(self, user: str) -> str | None:
         """What to tell `user` when today's Claude allowance is used up (None: it is not)."""
@@ -113,7 +132,7 @@ class ThreadAnswers:
         await self._answerer.claude.aclose()
 
     def _enqueue(self, payload: dict[str, Any]) -> None:
-        job_id = self._store.enqueue(payload)
+        job_id = self._store.enqueue(payload, _owner_of(payload))
         self._wake.set()
         target = _target_of(payload)
         if target is not None:
@@ -237,6 +256,14 @@ class ThreadAnswers:
                 channel=target.channel, ts=ts, text=INTERRUPTED, blocks=[{"type": "markdown", "text": INTERRUPTED}]))
             self._store.record(target.channel, target.thread_ts,
                                StoredMessage(ts, "assistant", self._bot_name, "", answers=target.message_ts))
+
+
+def _owner_of(payload: dict[str, Any]) -> JobOwner:
+    target = _target_of(payload)
+    if target is not None:
+        return JobOwner(target.user, target.channel, target.thread_ts)
+    body = payload.get("body") or {}  # a command: no thread yet
+    return JobOwner(str(body.get("user_id") or ""), str(body.get("channel_id") or ""), None)
 
 
 def _target_of(payload: dict[str, Any]) -> ThreadTarget | None:

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answering import Answerer
 from bot.config import Settings
+from bot.conversation import CHARS_PER_TOKEN
 from bot.logs import log_event
 from bot.metrics import EVENTS
 from bot.github import GitHub
@@ -122,12 +123,13 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
         # Socket Mode needs no signing secret; HTTP mode refuses to start without one.
         request_verification_enabled=bool(settings.slack_signing_secret),
     )
-    reader = ThreadReader(client, store)
+    reader = ThreadReader(client, store, int(settings.max_context_tokens * CHARS_PER_TOKEN))
 
     def allowed(channel: str) -> bool:
         return settings.allowed_channels is None or channel in settings.allowed_channels
 
-    answers = ThreadAnswers(client, answerer, store, reader, settings.max_concurrency)
+    answers = ThreadAnswers(client, answerer, store, reader, settings.max_concurrency,
+                            user_max_queued=settings.user_max_queued)
 
     async def on_message(body: dict[str, Any], context: Any, request: Any) -> None:
         """app_mention and message.* alike: one message, one decision, at most one answer."""
@@ -148,14 +150,24 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
                       user=message.user, outcome="channel_not_allowed")
             EVENTS.labels(body["event"].get("type", "?"), "channel_not_allowed").inc()
             return
+        full = None
         if action is Action.ANSWER:
             review = wants_review(message.text, bool(message.raw.get("files")))
             with store.transaction():  # claimed and queued together, or neither
-                if store.take(message.channel, message.ts):
+                if not store.take(message.channel, message.ts):
+                    action = None  # the other copy of this message, or a retry: already answered
+                elif full := answers.queue_full(message.user or ""):
+                    pass  # taken, so its other copy and Slack's retries are not answered either
+                else:
                     store.join_thread(message.channel, thread_ts)  # follow-ups count from now
                     answers.ask(body, bot, request_id, review, settings.review_agent if review else None)
-                else:
-                    action = None  # the other copy of this message, or a retry: already answered
+        if full:
+            log_event(log, "event", type=body["event"].get("type"), request_id=request_id, channel=message.channel,
+                      user=message.user, outcome="user_queue_full")
+            EVENTS.labels(body["event"].get("type", "?"), "user_queue_full").inc()
+            if answers.first_time_full(message.user or ""):
+                await client.chat_postMessage(channel=message.channel, thread_ts=thread_ts, text=full)
+            return
         log_event(log, "event", type=body["event"].get("type"), subtype=message.subtype, event_id=body.get("event_id"),
                   request_id=request_id, channel=message.channel, thread_ts=thread_ts, user=message.user,
                   retry=_retry_num(request), outcome=action.value if action else "duplicate")

@@ -79,6 +79,9 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             await ack(response_type="ephemeral", text="Sorry, I'm not enabled in this channel, so I can't review "
                                                       "here. Ask your Slack admin, or try a channel where I answer.")
             outcome = "channel_not_allowed"
+        elif full := answers.queue_full(body.get("user_id", "")):
+            await ack(response_type="ephemeral", text=full)
+            outcome = "user_queue_full"
         elif used_up := answers.over_daily_limit(body.get("user_id", "")):
             # Before fetching anything or posting in the channel: nothing would follow the post.
             await ack(response_type="ephemeral", text=used_up)

@@ -88,6 +88,26 @@ def incoming(body: dict[str, Any]) -> IncomingMessage | None:
     )
 
 
+# What a queued answer keeps of a message event: enough to answer it after a restart, not the
+# delivery around it (the app's verification `token`, `authorizations`, `blocks`, file
+# previews), since the queue outlives the answer by BOT_RETENTION_DAYS.
+EVENT_FIELDS = ("type", "subtype", "channel", "channel_type", "ts", "thread_ts", "user", "team", "user_team",
+                "text", "bot_id", "username")
+FILE_FIELDS = ("id", "name", "title", "filetype", "mimetype", "size", "url_private", "is_external", "file_access",
+               "user")
+
+
+def job_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A message event reduced to what answering it needs (`incoming` reads it the same)."""
+    event = body.get("event") or {}
+    kept: dict[str, Any] = {k: event[k] for k in EVENT_FIELDS if k in event}
+    if isinstance(event.get("files"), list):
+        kept["files"] = [{k: f[k] for k in FILE_FIELDS if k in f} for f in event["files"] if isinstance(f, dict)]
+    if isinstance(event.get("bot_profile"), dict) and "name" in event["bot_profile"]:
+        kept["bot_profile"] = {"name": event["bot_profile"]["name"]}
+    return {"team_id": body.get("team_id"), "event": kept}
+
+
 def decide(message: IncomingMessage, bot_user_id: str | None, in_bot_thread: bool) -> Action:
     """What to do with a message. `in_bot_thread`: its thread is one the bot is part of."""
     if message.subtype == "message_changed":

@@ -40,10 +40,13 @@ class BotIdentity:
 
 
 class ThreadReader:
-    def __init__(self, client: AsyncWebClient, store: Store):
+    def __init__(self, client: AsyncWebClient, store: Store, context_chars: int = 450_000):
+        """`context_chars`: about what a conversation sent to Claude can hold; files of a thread
+        read back from Slack are downloaded only while what is read fits in it."""
         self._client = client
         self._files = SlackFiles(client)
         self._store = store
+        self._context_chars = context_chars
         self._names: dict[str, str] = {}
         # Messages said while the bot was down reached no handler: threads last synced before
         # this moment may have gaps, and are topped up from Slack on their next question.
@@ -83,15 +86,20 @@ class ThreadReader:
         included, secrets redacted: the transcript is what Claude is sent)."""
         return (await self._render(message, bot, channel))[0]
 
-    async def _render(self, message: dict[str, Any], bot: BotIdentity,
-                      channel: str) -> tuple[StoredMessage, Redaction]:
+    async def _render(self, message: dict[str, Any], bot: BotIdentity, channel: str,
+                      room: int = MESSAGE_FILES_MAX_CHARS) -> tuple[StoredMessage, Redaction]:
+        """The message for the transcript; its files are read while `room` characters are left."""
         mine = (bot.user_id is not None and message.get("user") == bot.user_id) or \
                (bot.bot_id is not None and message.get("bot_id") == bot.bot_id)
         text = message.get("text") or ""
         names = {user: await self.name_of(user) for user in mentioned_users(text) if user != bot.user_id}
         parts = [plain_text(text, bot.user_id, names)]
-        room = MESSAGE_FILES_MAX_CHARS  # ten 40,000-character files in one message would crowd out the thread
+        room = min(room, MESSAGE_FILES_MAX_CHARS)  # ten 40,000-character files would crowd out the thread
         for file in message.get("files") or []:
+            if room <= 0:  # not downloaded at all: it could not be sent
+                name = file.get("name") or file.get("title") or "a file"
+                parts.append(f"[attached file {name}: not read, the conversation is longer than fits]")
+                continue
             slack_file = await self._files.read(file, channel, message.get("user"))
             attachment = slack_file.as_attachment(max_chars=max(room, 0))
             room -= len(attachment)
@@ -122,19 +130,28 @@ class ThreadReader:
         return self._names[user_id]
 
     async def _read_from_slack(self, channel: str, thread_ts: str, bot: BotIdentity, oldest: str | None) -> None:
-        read = 0
+        messages: list[dict[str, Any]] = []
         try:
             pages = await self._client.conversations_replies(channel=channel, ts=thread_ts, limit=200,
                                                              **({"oldest": oldest} if oldest else {}))
             async for page in pages:
-                for message in page.get("messages") or []:
-                    if message.get("subtype") in ("channel_join", "channel_leave") or "ts" not in message:
-                        continue
-                    # What the bot already knows stays as recorded (its answers as one piece).
-                    self._store.record_if_new(channel, thread_ts, await self.stored(message, bot, channel))
-                    read += 1
+                messages += [m for m in page.get("messages") or []
+                             if m.get("subtype") not in ("channel_join", "channel_leave") and "ts" in m]
         except SlackApiError as error:
             raise ConversationUnavailable(
                 f"I couldn't read this thread from Slack ({slack_error_code(error)}), so I can't answer with its "
                 "context. Please try again in a minute.") from error
+        # What the bot already knows stays as recorded (its answers as one piece).
+        known = {m.ts: len(m.text) for m in self._store.transcript(channel, thread_ts)}
+        room = self._context_chars - sum(known.values())
+        read = 0
+        # The opening, then the newest back: a long conversation is cut from its older middle,
+        # so files there are not downloaded once what is newer fills the context.
+        for message in messages[:1] + messages[:0:-1]:
+            if str(message["ts"]) in known:
+                continue
+            stored = (await self._render(message, bot, channel, room))[0]
+            room -= len(stored.text)
+            self._store.record_if_new(channel, thread_ts, stored)
+            read += 1
         log_event(log, "thread_read", channel=channel, thread_ts=thread_ts, messages=read, since=oldest)
