@@ -277,6 +277,7 @@ def _ops_port(settings: Settings, http: bool) -> int | None:
 
 async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: str, port: int,
                  ops_port: int | None) -> None:
+    from bot import diff_worker
     from bot.slack.app import create_app
     from bot.slack.server import run_http, run_socket_mode, stop_on_signals
     from bot.store import Store
@@ -296,6 +297,7 @@ async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: st
     finally:
         await answerer.claude.aclose()
         store.close()
+        diff_worker.shutdown()  # the process fitting large diffs
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ from urllib.parse import urljoin, urlparse
 import aiohttp
 
 from bot.bounded_read import read_at_most
+from bot.diff_worker import DiffWorkerFailed, fit_diff_off_loop
 from bot.logs import log_event
-from bot.review import CommitRef, Material, PullRequestRef, fit_diff
+from bot.review import CommitRef, Material, PullRequestRef
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class GitHub:
             raw = await self._get_diff(path, name)
         except DiffTooLarge:
             raw, not_seen = await self._diff_from_files(f"{path}/files", name)
-        diff, left_out = fit_diff(raw)
+        diff, left_out = await self._fit(raw, name)
         title = f"{ref.owner}/{ref.repo}#{ref.number}: {info.get('title') or 'untitled'}"
         description = (info.get("body") or "").strip()
         return Material("pull request", title, diff, "diff", left_out, not_seen), description
@@ -104,9 +105,18 @@ class GitHub:
             raw = await self._get_diff(path, name)
         except DiffTooLarge:
             raw, not_seen = diff_from_file_patches(info.get("files") or [])  # the commit's JSON carries them
-        diff, left_out = fit_diff(raw)
+        diff, left_out = await self._fit(raw, name)
         title = f"{name}: {message.splitlines()[0] if message else 'commit'}"
         return Material("commit", title, diff, "diff", left_out, not_seen), message
+
+    async def _fit(self, raw: str, name: str) -> tuple[str, tuple[str, ...]]:
+        """The diff within the review budget, fitted off the event loop when it is large."""
+        try:
+            return await fit_diff_off_loop(raw)
+        except DiffWorkerFailed as error:
+            raise ReviewMaterialError(f"I couldn't prepare the diff of {name} for review: {error}. Please try "
+                                      "again; if it keeps failing, link a smaller pull request or single commits.") \
+                from error
 
     async def _diff_from_files(self, path: str, name: str) -> tuple[str, tuple[str, ...]]:
         """GitHub refuses a diff over its size limit (406); the files API still lists each
