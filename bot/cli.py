@@ -1,4 +1,4 @@
-"""Command line: run / check / ask. Argument parsing and wiring only."""
+"""Command line: run / check / ask / redact. Argument parsing and wiring only."""
 
 from __future__ import annotations
 
@@ -44,7 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     usage.add_argument("--days", type=int, default=7, help="the last N UTC days, today included (default 7)")
     ask = commands.add_parser("ask", help="answer one question in the terminal (no Slack)")
     ask.add_argument("question", nargs="+")
+    redact_cmd = commands.add_parser("redact", help="print FILE (or stdin) as the bot would send it, "
+                                                    "with the redactions counted by kind on stderr")
+    redact_cmd.add_argument("file", nargs="?", type=Path, help="the file to check (default: stdin)")
     args = parser.parse_args(argv)
+    if args.command == "redact":          # needs no settings: a team checks its own files
+        return redact_command(args.file)
 
     try:
         settings = load_settings()
@@ -149,6 +154,22 @@ def check_command(settings: Settings, http: bool, manifest: Path) -> int:
                                   f"in {'HTTP' if http else 'Socket'} mode:")
         return 1
     print(f"All good: settings, {len(catalog.agents)} agent(s) and {manifest} are ready.")
+    return 0
+
+
+def redact_command(path: Path | None) -> int:
+    from collections import Counter
+
+    from bot.redact import KINDS, redact
+
+    text = sys.stdin.read() if path is None else path.read_text(encoding="utf-8", errors="replace")
+    result = redact(text)
+    sys.stdout.write(result.text)
+    sys.stdout.flush()
+    counts = Counter(result.counts)
+    print(result.summary() or "Nothing to redact.", file=sys.stderr)
+    for kind in sorted(counts, key=lambda k: list(KINDS).index(k) if k in KINDS else len(KINDS)):
+        print(f"  {counts[kind]:>4}  {kind}", file=sys.stderr)
     return 0
 
 

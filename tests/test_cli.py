@@ -207,3 +207,20 @@ async def test_playground_says_so_when_its_port_is_taken(tmp_path):
         port = taken.getsockname()[1]
         code, _, err = await run_cli("playground", "--port", str(port), env=clean_env(), cwd=tmp_path)
     assert code == 2 and f"can't listen on 127.0.0.1:{port}" in err and "--port" in err
+
+
+async def test_redact_prints_what_the_bot_would_send_and_the_counts_by_kind(tmp_path):
+    secret = "sk_test_" + "4eC39HqLyjWDarjtT1zdp7dcQm3RzT8vKp1Y"
+    (tmp_path / "settings.py").write_text(f'STRIPE_KEY = "{secret}"\nDEBUG = True\n')
+    code, out, err = await run_cli("redact", "settings.py", env=clean_env(), cwd=tmp_path)
+    assert code == 0, err
+    assert out == 'STRIPE_KEY = "[REDACTED stripe-key]"\nDEBUG = True\n'
+    assert secret not in out + err
+    assert "Redacted before sending: 1 Stripe key." in err and "stripe-key" in err
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "redact", env=clean_env(), cwd=tmp_path, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out_b, err_b = await asyncio.wait_for(process.communicate(b"nothing secret here\n"), timeout=60)
+    assert process.returncode == 0
+    assert out_b.decode() == "nothing secret here\n" and "Nothing to redact." in err_b.decode()

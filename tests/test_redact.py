@@ -24,8 +24,10 @@ from bot.redact import KINDS, Redaction, redact
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "redaction_corpus"
 EXPECTED: dict[str, list[dict]] = json.loads((CORPUS / "expected.json").read_text())
-SECRET_FILES = sorted(p.relative_to(CORPUS).as_posix() for p in (CORPUS / "secrets").iterdir())
-CLEAN_FILES = sorted(p.relative_to(CORPUS).as_posix() for p in (CORPUS / "clean").iterdir())
+SECRET_FILES = sorted(p.relative_to(CORPUS).as_posix() for p in (CORPUS / "secrets").rglob("*") if p.is_file())
+CLEAN_FILES = sorted(p.relative_to(CORPUS).as_posix() for p in (CORPUS / "clean").rglob("*") if p.is_file())
+FAMILIES = {"cloud", "vcs", "payment", "chat-webhooks", "observability", "databases", "private-keys",
+            "generic-assignment", "multiline-values", "standalone-high-entropy"}
 ALL_FILES = SECRET_FILES + CLEAN_FILES
 
 
@@ -33,9 +35,10 @@ def read(rel: str) -> str:
     return (CORPUS / rel).read_text()
 
 
-def fragments(value: str) -> list[str]:
-    """The value, and each long line of it (a PEM block in a diff is not contiguous)."""
-    return [value] + [line for line in value.replace("\\n", "\n").split("\n") if len(line) >= 16]
+def fragments(value: str, pieces: list[str] | None = None) -> list[str]:
+    """The value, and each long line of it (a PEM block in a diff is not contiguous), and the
+    pieces of a value written in several (`"abc" + "def"`)."""
+    return [value] + [line for line in value.replace("\\n", "\n").split("\n") if len(line) >= 16] + (pieces or [])
 
 
 # ---- fakes, built at run time ---------------------------------------------------------------
@@ -72,13 +75,19 @@ def test_the_corpus_is_what_the_brief_asks_for():
     assert set(EXPECTED) == set(SECRET_FILES), "every secret file lists its planted values"
     planted = {e["kind"] for entries in EXPECTED.values() for e in entries}
     assert set(KINDS) - planted == set(), f"kinds never planted: {set(KINDS) - planted}"
+    families = Counter(e["family"] for entries in EXPECTED.values() for e in entries)
+    assert set(families) == FAMILIES, f"families: {set(families) ^ FAMILIES}"
+    assert min(families.values()) >= 4, families
+    for rel in SECRET_FILES:                  # a family's own folder holds only that family's values
+        folder = rel.split("/")[1] if rel.count("/") == 2 else None
+        assert folder is None or folder in FAMILIES, rel
 
 
 @pytest.mark.parametrize("rel", SECRET_FILES)
 def test_every_planted_secret_is_gone_and_counted_under_its_kind(rel):
     result = redact(read(rel))
     for entry in EXPECTED[rel]:
-        for piece in fragments(entry["value"]):
+        for piece in fragments(entry["value"], entry.get("fragments")):
             assert piece not in result.text, f"{entry['kind']} left in {rel}: {piece[:40]}…"
     want = Counter()
     for entry in EXPECTED[rel]:
@@ -224,7 +233,7 @@ CAUGHT = [
     ("SLACK_SIGNING_SECRET={s}", "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c", "secret"),
     ('client_secret: "{s}"', "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "secret"),
     ('token = "{s}"', "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "token"),
-    ("GITLAB={s}", "glpat-" + "Hq3Lm8Zx2Vb7Nc4Kd9Rf", "token"),
+    ("GITLAB={s}", "glpat-" + "Hq3Lm8Zx2Vb7Nc4Kd9Rf", "gitlab-token"),
     ('"auth": "{s}"', base64.b64encode(b"deploy:Hq3Lm8Zx2Vb7").decode(), "token"),
     ("Authorization: Basic {s}", base64.b64encode(b"deploy:Hq3Lm8Zx2Vb7").decode(), "token"),
     ('"api_key": "{s}"', "a8f5f167f44f4964e6c998dee827110c", "api-key"),
@@ -422,3 +431,131 @@ def test_200_kb_of_code_takes_well_under_100_ms():
 def test_pathological_input_stays_fast(unit):
     text = (unit * (200_000 // len(unit) + 1))[:200_000]
     assert best_time(text, runs=1) < 1.0
+
+
+# ---- shapes the first version missed (issue: "Redaction misses common secret shapes") -------
+
+def _fake(alphabet: str, n: int, seed: int) -> str:
+    import random
+    r = random.Random(seed)
+    while True:
+        s = "".join(r.choice(alphabet) for _ in range(n))
+        if alphabet.isdigit() or len({c.isdigit() for c in s} | {c.isupper() for c in s if c.isalpha()}) >= 2:
+            return s
+
+
+AN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+HX = "0123456789abcdef"
+B64 = AN + "+/"
+OPS_TOKEN = "ops_" + "eyJ" + _fake(B64, 900, 1)                       # 1Password service account
+AZ_SECRET = _fake(AN, 3, 2) + "8Q~" + _fake(AN, 34, 3)
+
+MISSED = [
+    # (template with {s}, secret, kind)
+    ("OP_SERVICE_ACCOUNT_TOKEN={s}", OPS_TOKEN, "token"),
+    ('SESSION_TOKEN = "{s}"', _fake(AN, 1500, 4), "token"),                     # a value over 512
+    ('STRIPE_KEY = "{s}"', _fake(AN, 40, 5), "secret"),
+    ("HMAC_KEY={s}", _fake(HX, 64, 6), "secret"),
+    ("JWT_KEY: {s}", _fake(AN, 48, 7), "secret"),
+    ('FERNET_KEY = b"{s}"', _fake(AN + "-_", 43, 8) + "=", "secret"),
+    ("  credentials: {s}", base64.b64encode(b"ci:" + _fake(AN, 24, 9).encode()).decode(), "secret"),
+    ("Cookie: csrftoken=abc; sessionid={s}; theme=dark", _fake("abcdefghijklmnopqrstuvwxyz0123456789", 32, 10),
+     "session-cookie"),
+    ("api_token: |\n  {s}\nnext: 1", _fake(AN, 40, 11), "token"),
+    ("SIGNING_SECRET = (\n    \"{s}\"\n)", _fake(AN, 40, 12), "secret"),
+    ('password = <<-EOT\n    {s}\n  EOT', _fake(AN, 22, 13), "password"),
+    ("aws_secret_access_key =\n{s}\n", _fake(B64, 40, 14), "aws-secret-key"),
+    ("User name,Password,Access key ID,Secret access key\nci,Xk9#mP2qLr8v,{s},x\n", None, None),   # below
+    ("STRIPE={s}", "sk_test_" + _fake(AN, 99, 15), "stripe-key"),
+    ("STRIPE={s}", "sk_prod_" + _fake(AN, 24, 16), "stripe-key"),
+    ("STRIPE={s}", "rk_live_" + _fake(AN, 24, 17), "stripe-key"),
+    ("DO={s}", "dop_v1_" + _fake(HX, 64, 18), "token"),
+    ("runner: {s}", "glrt-" + _fake(AN, 20, 19), "gitlab-token"),
+    ("curl -F token={s} https://gitlab/api", "glptt-" + _fake(HX, 40, 20), "gitlab-token"),
+    ("deploy token {s}", "gldt-" + _fake(AN, 20, 21), "gitlab-token"),
+    ("grafana: {s}", "glsa_" + _fake(AN, 32, 22) + "_" + _fake(HX, 8, 23), "token"),
+    ("sentry: {s}", "sntryu_" + _fake(HX, 64, 24), "token"),
+    ('sentry_sdk.init(dsn="https://{s}@o450.ingest.sentry.io/4507")', _fake(HX, 32, 25), "sentry-dsn-key"),
+    ("LINEAR={s}", "lin_api_" + _fake(AN, 40, 26), "api-key"),
+    ("postman {s}", "PMAK-" + _fake(HX, 24, 27) + "-" + _fake(HX, 34, 28), "api-key"),
+    ("nr: {s}", "NRAK-" + _fake(AN.upper()[26:], 27, 29), "api-key"),
+    ("PLANETSCALE={s}", "pscale_tkn_" + _fake(AN, 43, 30), "token"),
+    ("bot token {s} stopped working", "5839204711:AA" + _fake(AN + "-_", 33, 31), "token"),
+    ("https://discord.com/api/webhooks/{s}", "1249" + _fake("0123456789", 15, 32) + "/" + _fake(AN + "-_", 68, 33),
+     "webhook-url"),
+    ("https://acme.webhook.office.com/webhookb2/{s}",
+     f"{_fake(HX, 8, 34)}-1a2b-4c3d-8e4f-{_fake(HX, 12, 35)}@{_fake(HX, 8, 36)}-5a6b-4c7d-9e8f-{_fake(HX, 12, 37)}"
+     f"/IncomingWebhook/{_fake(HX, 32, 38)}/{_fake(HX, 8, 39)}-2b3c-4d5e-af60-{_fake(HX, 12, 40)}", "webhook-url"),
+    ("https://a.blob.core.windows.net/c/f?sv=2022-11-02&sp=r&sig={s}", _fake(AN, 40, 41) + "%3D", "url-signature"),
+    ("(use {s} for now)", AZ_SECRET, "secret"),
+    ("db.internal:5432:billing:app:{s}", _fake(AN, 20, 42), "password"),
+    ("jdbc:oracle:thin:ledger/{s}@//ora:1521/LEDGER", _fake(AN, 16, 43), "password"),
+]
+MISSED = [m for m in MISSED if m[1] is not None]
+
+
+@pytest.mark.parametrize(("template", "secret", "kind"), MISSED, ids=[m[0][:40] for m in MISSED])
+def test_missed_shapes_are_caught(template, secret, kind):
+    text = template.format(s=secret)
+    result = redact(text)
+    assert secret not in result.text
+    assert result.text == template.format(s=f"[REDACTED {kind}]")
+    assert dict(result.counts) == {kind: 1}
+    assert redact(result.text).text == result.text
+
+
+def test_a_concatenated_string_is_redacted_whole():
+    a, b = _fake(AN, 20, 50), _fake(AN, 20, 51)
+    for text in (f'CLIENT_SECRET = "{a}" + \\\n    "{b}"', f'CLIENT_SECRET = "{a}" "{b}"',
+                 f'api_key = "{a}" +\n  "{b}";'):
+        result = redact(text)
+        assert a not in result.text and b not in result.text, text
+        assert dict(result.counts) == {"secret" if "SECRET" in text else "api-key": 1}
+
+
+def test_aws_credentials_csv_loses_password_and_secret_but_keeps_the_rest():
+    secret, pw = _fake(B64, 40, 52), "Xk9#mP2qLr8v!"
+    csv = ("User name,Password,Access key ID,Secret access key,Console login link\n"
+           f"ci-deployer,{pw},AKIA{_fake(AN.upper()[26:], 16, 53)},{secret},https://acme.signin.aws.amazon.com/console\n")
+    result = redact(csv)
+    assert result.text.startswith("User name,Password,Access key ID,Secret access key,Console login link\n"
+                                  "ci-deployer,[REDACTED password],[REDACTED aws-access-key],[REDACTED aws-secret-key],https://")
+    assert dict(result.counts) == {"password": 1, "aws-access-key": 1, "aws-secret-key": 1}
+
+
+def test_putty_and_ssh2_private_keys_are_replaced_whole():
+    lines = [_fake(B64, 64, 60 + i) for i in range(8)]
+    ppk = ("PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\nComment: deploy\nPublic-Lines: 2\n"
+           + "\n".join(lines[:2]) + "\nPrivate-Lines: 6\n" + "\n".join(lines[2:]) + "\nPrivate-MAC: " + _fake(HX, 40, 70))
+    assert redact(f"key:\n{ppk}\nthanks").text == "key:\n[REDACTED private-key]\nthanks"
+    ssh2 = ("---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: \"rsa-key\"\n" + "\n".join(lines)
+            + "\n---- END SSH2 ENCRYPTED PRIVATE KEY ----")
+    assert redact(ssh2 + "\n").text == "[REDACTED private-key]\n"
+    public = "---- BEGIN SSH2 PUBLIC KEY ----\n" + "\n".join(lines[:3]) + "\n---- END SSH2 PUBLIC KEY ----"
+    assert redact(public).text == public
+
+
+NEAR_MISSES = [
+    "Set STRIPE_KEY to `sk_test_xxxxxxxxxxxxxxxxxxxxxxxx` (or sk_test_your_key_here).",
+    'CACHE_KEY = "user:{id}"',
+    'PRIMARY_KEY = "id"\nSORT_KEY = "created_at"\nPARTITION_KEY = "tenant_id"',
+    'SETTINGS_KEY = "UserProfileCacheV2"',
+    "RegEnumKey = win32api.RegEnumKey",
+    "https://cdn.acme.dev/logo.svg?sig=v2&size=64",
+    "https://docs.acme.dev/hooks?signature=sha256&sig=hmac",
+    'PIXEL = "data:image/png;base64,' + base64.b64encode(bytes(range(256)) * 2).decode() + '"',
+    "certifi==2024.6.2 --hash=sha256:" + hashlib.sha256(b"x").hexdigest(),
+    "password:\n  secretKeyRef:\n    name: db\ntoken:\n  - read",
+    'SECRET_NAME = (\n    "billing-db-credentials"\n)',
+    "Cookie: theme=dark; lang=en-US",
+    "localhost:5432:*:app:*",
+    "https://discord.com/api/webhooks/{webhook_id}/{webhook_token}",
+    "X-Amz-Credential=AKIA%2F20240611%2Feu-west-1%2Fs3%2Faws4_request",
+    'credentials = "include"',
+]
+
+
+@pytest.mark.parametrize("text", NEAR_MISSES, ids=[t[:40] for t in NEAR_MISSES])
+def test_near_misses_of_the_new_rules_are_kept(text):
+    result = redact(text)
+    assert result.text == text, f"mangled: {result.text!r}"

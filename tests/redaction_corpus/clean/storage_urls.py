@@ -1,0 +1,6 @@
+LOGO = "https://cdn.acme.dev/logo.svg?sig=v2&size=64"
+AVATAR = f"https://img.acme.dev/u/{user_id}.png?signature={signature}&w=128"
+SAS = "https://acme.blob.core.windows.net/c/f.csv?sv=2022-11-02&sig=${SAS_SIGNATURE}"
+DOCS = "https://docs.acme.dev/webhooks?signature=sha256&sig=hmac"
+DISCORD = "https://discord.com/api/webhooks/{webhook_id}/{webhook_token}"
+TEAMS_DOCS = "https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook"
