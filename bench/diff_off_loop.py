@@ -30,11 +30,12 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bot import diff_worker  # noqa: E402
-from bot.playground.slack_emulator import BOT_TOKEN, SIGNING_SECRET, SlackEmulator, run_command  # noqa: E402
-from bot.review import fit_diff  # noqa: E402
-from fakes.claude_api import FakeClaude, Reply  # noqa: E402
-from fakes.github_api import Change, FakeGitHub  # noqa: E402
+from fakes.claude_api import FakeClaude, Reply
+from fakes.github_api import Change, FakeGitHub
+
+from bot import diff_worker
+from bot.playground.slack_emulator import BOT_TOKEN, SIGNING_SECRET, SlackEmulator, run_command
+from bot.review import fit_diff
 
 MB = 1024 * 1024
 
@@ -47,13 +48,16 @@ def pull_request_diff(chars: int, files: int) -> str:
         name = f"src/pkg{n % 40}/module_{n}.py"
         body, h = [], 0
         while sum(map(len, body)) < per_file:
-            body.append(f"@@ -{h * 12 + 1},4 +{h * 12 + 1},6 @@ def handler_{h}(request):\n"
-                        f"     payload = request.json()\n+    validate(payload, schema=SCHEMA_{h})\n"
-                        f"+    audit.log('handler_{h}', payload.get('id'))\n-    legacy_check(payload)\n"
-                        f"     return respond(payload)\n")
+            body.append(
+                f"@@ -{h * 12 + 1},4 +{h * 12 + 1},6 @@ def handler_{h}(request):\n"
+                f"     payload = request.json()\n+    validate(payload, schema=SCHEMA_{h})\n"
+                f"+    audit.log('handler_{h}', payload.get('id'))\n-    legacy_check(payload)\n"
+                f"     return respond(payload)\n"
+            )
             h += 1
-        parts.append(f"diff --git a/{name} b/{name}\nindex 1a2b3c4..5d6e7f8 100644\n--- a/{name}\n+++ b/{name}\n"
-                     + "".join(body))
+        parts.append(
+            f"diff --git a/{name} b/{name}\nindex 1a2b3c4..5d6e7f8 100644\n--- a/{name}\n+++ b/{name}\n" + "".join(body)
+        )
     return "".join(parts)
 
 
@@ -88,8 +92,11 @@ async def in_process() -> None:
 
     for label, diff in (("5 MB", pull_request_diff(5 * MB, 300)), ("34 MB", pull_request_diff(34 * MB, 3000))):
         diff_worker.shutdown()
-        for how, work in (("inline (before)", inline), ("worker, cold start", diff_worker.fit_diff_off_loop),
-                          ("worker, warm", diff_worker.fit_diff_off_loop)):
+        for how, work in (
+            ("inline (before)", inline),
+            ("worker, cold start", diff_worker.fit_diff_off_loop),
+            ("worker, warm", diff_worker.fit_diff_off_loop),
+        ):
             took, stall = await longest_stall(work(diff))
             print(f"  {label:>6} {how:<20} took {took:6.2f} s   max loop stall {1000 * stall:7.1f} ms")
     diff_worker.shutdown()
@@ -115,20 +122,39 @@ def children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-INLINE_BOT = ("import sys, bot.diff_worker as w; w.INLINE_MAX_CHARS = 1 << 62; from bot.cli import main; "
-              "sys.exit(main())")
+INLINE_BOT = (
+    "import sys, bot.diff_worker as w; w.INLINE_MAX_CHARS = 1 << 62; from bot.cli import main; sys.exit(main())"
+)
 
 
 async def real_process(how: str, command: list[str], slack: SlackEmulator, github: FakeGitHub) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_", "BOT_", "GITHUB_"))}
     with tempfile.TemporaryDirectory() as data:
-        env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.url,
-                   ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_BASE_URL=CLAUDE[0].url, BOT_DATA_DIR=data,
-                   BOT_ROUTING="off", BOT_LOG_LEVEL="WARNING", GITHUB_API_URL=github.url)
+        env.update(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=slack.url,
+            ANTHROPIC_API_KEY="sk-ant-bench",
+            ANTHROPIC_BASE_URL=CLAUDE[0].url,
+            BOT_DATA_DIR=data,
+            BOT_ROUTING="off",
+            BOT_LOG_LEVEL="WARNING",
+            GITHUB_API_URL=github.url,
+        )
         process = await asyncio.create_subprocess_exec(
-            *command, "run", "--http", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=str(ROOT),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            *command,
+            "run",
+            "--http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env=env,
+            cwd=str(ROOT),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         url = f"http://127.0.0.1:{port}"
         workers: list[tuple[int, str]] = []
         try:
@@ -151,9 +177,11 @@ async def real_process(how: str, command: list[str], slack: SlackEmulator, githu
                     acks.append(seconds)
                     await asyncio.sleep(0.02)
                 reviewed = len(CLAUDE[0].requests) > claude_before
-                print(f"  {how:<40} {size:>6} PR: {'reviewed' if reviewed else 'NOT reviewed'} after "
-                      f"{time.monotonic() - started:5.2f} s; {len(acks)} commands meanwhile, slowest ack "
-                      f"{1000 * max(acks):7.1f} ms")
+                print(
+                    f"  {how:<40} {size:>6} PR: {'reviewed' if reviewed else 'NOT reviewed'} after "
+                    f"{time.monotonic() - started:5.2f} s; {len(acks)} commands meanwhile, slowest ack "
+                    f"{1000 * max(acks):7.1f} ms"
+                )
             workers = children(process.pid)
             for pid, cmd in workers:
                 grandchildren = children(pid)
@@ -180,8 +208,12 @@ async def real() -> None:
     try:
         await real_process("inline (before), python -c …main()", [python, "-c", INLINE_BOT], slack, github)
         await real_process("worker, python -m bot", [python, "-m", "bot"], slack, github)
-        await real_process("worker, backend-engineer (console script)", [str(ROOT / ".venv" / "bin" /
-                                                                             "backend-engineer")], slack, github)
+        await real_process(
+            "worker, backend-engineer (console script)",
+            [str(ROOT / ".venv" / "bin" / "backend-engineer")],
+            slack,
+            github,
+        )
     finally:
         await slack.stop()
         await github.stop()

@@ -29,9 +29,16 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fakes.claude_api import FakeClaude, Reply  # noqa: E402
-from bot.playground.slack_emulator import BOT_TOKEN, SlackEmulator  # noqa: E402
-from bot.playground.slack_emulator import SIGNING_SECRET, deliver, event_callback, message_event  # noqa: E402
+from fakes.claude_api import FakeClaude, Reply
+
+from bot.playground.slack_emulator import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    SlackEmulator,
+    deliver,
+    event_callback,
+    message_event,
+)
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -53,17 +60,38 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def start_bot(slack: SlackEmulator, claude: FakeClaude, data: str, concurrency: int) -> tuple[asyncio.subprocess.Process, str]:
+async def start_bot(
+    slack: SlackEmulator, claude: FakeClaude, data: str, concurrency: int
+) -> tuple[asyncio.subprocess.Process, str]:
     with __import__("socket").socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_", "BOT_"))}
-    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.url,
-               ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_BASE_URL=claude.url, BOT_DATA_DIR=data,
-               BOT_MAX_CONCURRENCY=str(concurrency), BOT_ROUTING="off", BOT_LOG_LEVEL="WARNING")
+    env.update(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.url,
+        ANTHROPIC_API_KEY="sk-ant-bench",
+        ANTHROPIC_BASE_URL=claude.url,
+        BOT_DATA_DIR=data,
+        BOT_MAX_CONCURRENCY=str(concurrency),
+        BOT_ROUTING="off",
+        BOT_LOG_LEVEL="WARNING",
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port), env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--http",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
         for _ in range(200):
@@ -123,14 +151,19 @@ async def singles(slack: SlackEmulator, url: str, count: int = 5) -> None:
 
 
 async def mentions(slack: SlackEmulator, url: str, pid: int, count: int, channels: int) -> None:
-    questions = [slack.post_user_message(f"C{n % channels}", f"<@UBOT> question {n}", user=f"U{n % 30:04d}")
-                 for n in range(count)]
+    questions = [
+        slack.post_user_message(f"C{n % channels}", f"<@UBOT> question {n}", user=f"U{n % 30:04d}")
+        for n in range(count)
+    ]
     payloads = []
     for n, question in enumerate(questions):
         event = message_event(question)
         payloads.append(event_callback(event, event_id=f"EvM{n}"))
-        payloads.append(event_callback({**{k: v for k, v in event.items() if k != "channel_type"},
-                                        "type": "app_mention"}, event_id=f"EvA{n}"))
+        payloads.append(
+            event_callback(
+                {**{k: v for k, v in event.items() if k != "channel_type"}, "type": "app_mention"}, event_id=f"EvA{n}"
+            )
+        )
     cpu_before, calls_before, started = cpu_seconds(pid), len(slack.calls), time.monotonic()
     limited_before = len(slack.rate_limited)
     acks = await asyncio.gather(*(timed_delivery(url, p) for p in payloads))
@@ -143,14 +176,20 @@ async def mentions(slack: SlackEmulator, url: str, pid: int, count: int, channel
     streamed = calls["chat.startStream"]
     edited = len({c.args.get("ts") for c in slack.calls[calls_before:] if c.method == "chat.update"})
     print(f"{count} mentions at once in {channels} channels ({len(payloads)} events), model answers after 1 s:")
-    print(f"  ack latency            p50 {1000 * percentile(acks, 50):7.1f} ms   p99 {1000 * percentile(acks, 99):7.1f} ms")
+    print(
+        f"  ack latency            p50 {1000 * percentile(acks, 50):7.1f} ms   p99 {1000 * percentile(acks, 99):7.1f} ms"
+    )
     print(f"  all answered after     {seconds:7.2f} s")
     print(f"  429s from Slack        {len(slack.rate_limited) - limited_before}")
-    print(f"  answers                {streamed} streamed, {edited} posted then edited, "
-          f"{count - streamed - edited} posted whole")
+    print(
+        f"  answers                {streamed} streamed, {edited} posted then edited, "
+        f"{count - streamed - edited} posted whole"
+    )
     print(f"  bot CPU per answer     {1000 * (cpu_seconds(pid) - cpu_before) / count:7.1f} ms")
-    print(f"  Slack calls per answer {sum(calls.values()) / count:7.2f}  "
-          + ", ".join(f"{m} {c / count:g}" for m, c in sorted(calls.items())))
+    print(
+        f"  Slack calls per answer {sum(calls.values()) / count:7.2f}  "
+        + ", ".join(f"{m} {c / count:g}" for m, c in sorted(calls.items()))
+    )
 
 
 async def chatter(slack: SlackEmulator, url: str, pid: int, count: int) -> None:
@@ -158,10 +197,16 @@ async def chatter(slack: SlackEmulator, url: str, pid: int, count: int) -> None:
     cpu_before, calls_before = cpu_seconds(pid), len(slack.calls)
     acks: list[float] = []
     for start in range(0, count, 200):  # bursts of 200 at once
-        acks += await asyncio.gather(*(timed_delivery(url, event_callback(message_event(m), event_id=f"EvC{n}"))
-                                       for n, m in enumerate(messages[start:start + 200], start)))
+        acks += await asyncio.gather(
+            *(
+                timed_delivery(url, event_callback(message_event(m), event_id=f"EvC{n}"))
+                for n, m in enumerate(messages[start : start + 200], start)
+            )
+        )
     print(f"{count} ordinary channel messages (bursts of 200):")
-    print(f"  ack latency            p50 {1000 * percentile(acks, 50):7.1f} ms   p99 {1000 * percentile(acks, 99):7.1f} ms")
+    print(
+        f"  ack latency            p50 {1000 * percentile(acks, 50):7.1f} ms   p99 {1000 * percentile(acks, 99):7.1f} ms"
+    )
     print(f"  bot CPU per message    {1000 * (cpu_seconds(pid) - cpu_before) / count:7.2f} ms")
     print(f"  Slack calls            {len(slack.calls) - calls_before}")
 

@@ -18,11 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from bot.config import Settings  # noqa: E402
-from bot.playground.app import CHANNELS, Playground  # noqa: E402
-from bot.wiring import load_catalog  # noqa: E402
+from bot.config import Settings
+from bot.playground.app import CHANNELS, Playground
+from bot.wiring import load_catalog
 
 PAUSE_S = 1.0
 
@@ -30,8 +30,13 @@ PAUSE_S = 1.0
 async def one_question(page: aiohttp.ClientWebSocketResponse, n: int) -> dict[str, float]:
     started = time.perf_counter()
     seen: dict[str, float] = {}
-    await page.send_json({"type": "send", "channel": CHANNELS[0].id,
-                          "text": f"@backend-engineer question {n}: how should we index a 50 GB events table?"})
+    await page.send_json(
+        {
+            "type": "send",
+            "channel": CHANNELS[0].id,
+            "text": f"@backend-engineer question {n}: how should we index a 50 GB events table?",
+        }
+    )
     while "report" not in seen:
         update = await asyncio.wait_for(page.receive_json(), 30)
         at = (time.perf_counter() - started) * 1000

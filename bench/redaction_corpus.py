@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.redact import _secret_spans, redact  # noqa: E402  # the spans, to attribute each one
+from bot.redact import _secret_spans, redact  # the spans, to attribute each one
 
 CORPUS = ROOT / "tests" / "redaction_corpus"
 SIZE = 200_000
@@ -41,16 +41,19 @@ def fragments(value: str, pieces: list[str] | None = None) -> list[str]:
 
 def load() -> tuple[dict[str, str], dict[str, str], dict[str, list[dict]]]:
     expected = json.loads((CORPUS / "expected.json").read_text())
-    secret = {p.relative_to(CORPUS).as_posix(): p.read_text()
-              for p in sorted((CORPUS / "secrets").rglob("*")) if p.is_file()}
-    clean = {p.relative_to(CORPUS).as_posix(): p.read_text()
-             for p in sorted((CORPUS / "clean").rglob("*")) if p.is_file()}
+    secret = {
+        p.relative_to(CORPUS).as_posix(): p.read_text() for p in sorted((CORPUS / "secrets").rglob("*")) if p.is_file()
+    }
+    clean = {
+        p.relative_to(CORPUS).as_posix(): p.read_text() for p in sorted((CORPUS / "clean").rglob("*")) if p.is_file()
+    }
     return secret, clean, expected
 
 
 def is_planted(found: str, planted: list[dict]) -> bool:
-    return any(found in e["value"] or any(f in found for f in fragments(e["value"], e.get("fragments")))
-               for e in planted)
+    return any(
+        found in e["value"] or any(f in found for f in fragments(e["value"], e.get("fragments"))) for e in planted
+    )
 
 
 def sample(secret: dict[str, str], clean: dict[str, str]) -> str:
@@ -72,8 +75,10 @@ def ours(secret: dict[str, str], clean: dict[str, str], expected: dict[str, list
     planted = sum(len(v) for v in expected.values())
     occurrences = sum(e.get("count", 1) for v in expected.values() for e in v)
     size = sum(map(len, secret.values())) + sum(map(len, clean.values()))
-    print(f"corpus: {len(secret)} files with secrets + {len(clean)} clean files, {size:,} characters; "
-          f"{planted} planted secrets ({occurrences} occurrences) of {len({e['kind'] for v in expected.values() for e in v})} kinds")
+    print(
+        f"corpus: {len(secret)} files with secrets + {len(clean)} clean files, {size:,} characters; "
+        f"{planted} planted secrets ({occurrences} occurrences) of {len({e['kind'] for v in expected.values() for e in v})} kinds"
+    )
 
     caught = right_kind = unplanted = 0
     misses, extras = [], []
@@ -100,24 +105,50 @@ def ours(secret: dict[str, str], clean: dict[str, str], expected: dict[str, list
     print("recall per family:")
     for family, (got, total) in sorted(per_family.items()):
         print(f"    {family:<24} {got:>3}/{total:<3} {got / total:6.1%}")
-    print(f"recall: {caught}/{planted} planted secrets gone ({caught / planted:.1%}); "
-          f"{right_kind}/{planted} counted under the right kind")
-    print(f"false positives: {clean_redactions} redactions in the clean corpus; "
-          f"{unplanted} redactions of unplanted text in the secret corpus")
+    print(
+        f"recall: {caught}/{planted} planted secrets gone ({caught / planted:.1%}); "
+        f"{right_kind}/{planted} counted under the right kind"
+    )
+    print(
+        f"false positives: {clean_redactions} redactions in the clean corpus; "
+        f"{unplanted} redactions of unplanted text in the secret corpus"
+    )
     for line in misses + extras:
         print("   ", line)
 
     text = sample(secret, clean)
     redact(text)  # warm up (regex compilation is at import, but caches and allocator are not)
     times = timings(text, runs)
-    print(f"time to redact {len(text):,} characters ({len(_secret_spans(text))} redactions): "
-          f"median {statistics.median(times) * 1000:.1f} ms ({statistics.median(times) * 1000 / (len(text) / 1000):.3f} "
-          f"ms per kB), best {min(times) * 1000:.1f} ms, worst {max(times) * 1000:.1f} ms over {runs} runs")
-    worst = max((timings((unit * (SIZE // len(unit) + 1))[:SIZE], 1)[0], unit.strip()) for unit in
-                ("password=", "-----BEGIN RSA PRIVATE KEY-----\n", "mysql -p", "name: X_TOKEN\n", '"password": "',
-                 "key=", "://u:p", "eyJhbGciOiJIUzI1NiJ9.", "mysql -p" + "Ab12cd34\n", "token: |", "secret = (",
-                 'X_KEY = "', "cookie: a=", "PuTTY-User-Key-File-2:", "sig=", "1234567:", "---- BEGIN SSH2 PRIVATE KEY ----\n",
-                 "secret access key,", "jdbc:oracle:thin:a/", "sk_test_"))
+    print(
+        f"time to redact {len(text):,} characters ({len(_secret_spans(text))} redactions): "
+        f"median {statistics.median(times) * 1000:.1f} ms ({statistics.median(times) * 1000 / (len(text) / 1000):.3f} "
+        f"ms per kB), best {min(times) * 1000:.1f} ms, worst {max(times) * 1000:.1f} ms over {runs} runs"
+    )
+    worst = max(
+        (timings((unit * (SIZE // len(unit) + 1))[:SIZE], 1)[0], unit.strip())
+        for unit in (
+            "password=",
+            "-----BEGIN RSA PRIVATE KEY-----\n",
+            "mysql -p",
+            "name: X_TOKEN\n",
+            '"password": "',
+            "key=",
+            "://u:p",
+            "eyJhbGciOiJIUzI1NiJ9.",
+            "mysql -p" + "Ab12cd34\n",
+            "token: |",
+            "secret = (",
+            'X_KEY = "',
+            "cookie: a=",
+            "PuTTY-User-Key-File-2:",
+            "sig=",
+            "1234567:",
+            "---- BEGIN SSH2 PRIVATE KEY ----\n",
+            "secret access key,",
+            "jdbc:oracle:thin:a/",
+            "sk_test_",
+        )
+    )
     print(f"worst pathological 200 KB input: {worst[0] * 1000:.0f} ms ({worst[1]!r} repeated)")
 
 
@@ -141,8 +172,10 @@ def site_packages() -> None:
         if spans:
             s, e, kind = spans[0]
             changed.append(f"{path.relative_to(roots[0])}: {len(spans)} ({kind} {text[s:e][:24]!r})")
-    print(f"false positives in the dependencies' source: {len(changed)} changed files of {files:,} "
-          f"({size / 1e6:.1f} MB scanned, {spent * 1000 / (size / 1000):.3f} ms per kB)")
+    print(
+        f"false positives in the dependencies' source: {len(changed)} changed files of {files:,} "
+        f"({size / 1e6:.1f} MB scanned, {spent * 1000 / (size / 1000):.3f} ms per kB)"
+    )
     for line in changed:
         print("   ", line)
 
@@ -155,11 +188,13 @@ def detect_secrets(secret: dict[str, str], clean: dict[str, str], expected: dict
         print("detect-secrets is not installed (pip install detect-secrets)")
         return
     from importlib.metadata import version
+
     print(f"\ndetect-secrets {version('detect-secrets')}, default plugins and filters, scan_file per file:")
     planted = sum(len(v) for v in expected.values())
     with tempfile.TemporaryDirectory() as tmp, default_settings():
+
         def scan(name: str, text: str) -> list[tuple[str, str]]:
-            path = Path(tmp) / name          # same name, so its file-type rules apply
+            path = Path(tmp) / name  # same name, so its file-type rules apply
             path.write_text(text)
             found = SecretsCollection()
             found.scan_file(str(path))
@@ -169,13 +204,17 @@ def detect_secrets(secret: dict[str, str], clean: dict[str, str], expected: dict
         for name, text in secret.items():
             found = scan(name, text)
             for entry in expected.get(name, []):
-                if any(value and (value in entry["value"] or any(f in value for f in fragments(entry["value"])))
-                       for _, value in found):
+                if any(
+                    value and (value in entry["value"] or any(f in value for f in fragments(entry["value"])))
+                    for _, value in found
+                ):
                     caught += 1
             unplanted += sum(1 for _, value in found if not is_planted(value, expected.get(name, [])))
         clean_found = [(name, kind, value) for name, text in clean.items() for kind, value in scan(name, text)]
-        print(f"recall: {caught}/{planted} planted secrets reported ({caught / planted:.1%}) "
-              "(reported, not replaced: it gives values, not spans)")
+        print(
+            f"recall: {caught}/{planted} planted secrets reported ({caught / planted:.1%}) "
+            "(reported, not replaced: it gives values, not spans)"
+        )
         print(f"false positives: {len(clean_found)} in the clean corpus, {unplanted} unplanted in the secret corpus")
         for name, kind, value in clean_found:
             print(f"    {name}: {kind} {value[:40]!r}")

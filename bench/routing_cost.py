@@ -28,29 +28,36 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import anthropic  # noqa: E402
-from conftest import bot_settings, start_bot  # noqa: E402
-from fakes.claude_api import FakeClaude, Reply, Route  # noqa: E402
+import anthropic
+from conftest import bot_settings, start_bot
+from fakes.claude_api import FakeClaude, Reply, Route
 
-from bot.agents import ModelChoices, load_agents, shipped_agents_dir  # noqa: E402
-from bot.config import DEFAULT_MODEL, DEFAULT_MODEL_ALIASES  # noqa: E402
-from bot.playground.slack_emulator import SlackEmulator  # noqa: E402
-from bot.router import Router  # noqa: E402
-from bot.usage import DEFAULT_PRICES, cost_usd  # noqa: E402
+from bot.agents import ModelChoices, load_agents, shipped_agents_dir
+from bot.config import DEFAULT_MODEL, DEFAULT_MODEL_ALIASES
+from bot.playground.slack_emulator import SlackEmulator
+from bot.router import Router
+from bot.usage import DEFAULT_PRICES, cost_usd
 
-QUESTIONS = ("Alice: Our p99 latency doubled after the deploy. Where do I start?",
-             "Bob: Should this queue consumer be idempotent, and how?")
+QUESTIONS = (
+    "Alice: Our p99 latency doubled after the deploy. Where do I start?",
+    "Bob: Should this queue consumer be idempotent, and how?",
+)
 ROUTER_MODELS = ("claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5")
 
 
 async def router_calls(folders: list[Path], live: bool) -> None:
     fake = None if live else await FakeClaude().start()
-    client = anthropic.AsyncAnthropic(max_retries=0) if live else anthropic.AsyncAnthropic(
-        api_key="sk-ant-bench", base_url=fake.url, max_retries=0)
+    client = (
+        anthropic.AsyncAnthropic(max_retries=0)
+        if live
+        else anthropic.AsyncAnthropic(api_key="sk-ant-bench", base_url=fake.url, max_retries=0)
+    )
     models = ModelChoices(DEFAULT_MODEL, DEFAULT_MODEL_ALIASES)
     print(f"1. The router call, {'live against Claude' if live else 'against the fake Messages API'}\n")
-    print(f"{'agents':>6}  {'router model':<18} {'thread':>6} {'input':>6} {'cache write':>11} {'cache read':>10} "
-          f"{'output':>6} {'thinking':>8} {'cost USD':>9} {'seconds':>7}  folder")
+    print(
+        f"{'agents':>6}  {'router model':<18} {'thread':>6} {'input':>6} {'cache write':>11} {'cache read':>10} "
+        f"{'output':>6} {'thinking':>8} {'cost USD':>9} {'seconds':>7}  folder"
+    )
     try:
         for folder in folders:
             agents = load_agents(folder, models).agents
@@ -60,9 +67,11 @@ async def router_calls(folders: list[Path], live: bool) -> None:
                     route = await router.route(agents, question)
                     u = route.usage
                     cost = cost_usd(u, model, DEFAULT_PRICES) or 0.0
-                    print(f"{len(agents):6d}  {model:<18} {n:6d} {u.input_tokens:6d} {u.cache_creation_input_tokens:11d} "
-                          f"{u.cache_read_input_tokens:10d} {u.output_tokens:6d} {u.thinking_tokens:8d} {cost:9.6f} "
-                          f"{route.seconds:7.3f}  {folder.name} -> {route.agent}")
+                    print(
+                        f"{len(agents):6d}  {model:<18} {n:6d} {u.input_tokens:6d} {u.cache_creation_input_tokens:11d} "
+                        f"{u.cache_read_input_tokens:10d} {u.output_tokens:6d} {u.thinking_tokens:8d} {cost:9.6f} "
+                        f"{route.seconds:7.3f}  {folder.name} -> {route.agent}"
+                    )
     finally:
         await client.close()
         if fake is not None:
@@ -94,8 +103,10 @@ async def first_text_seconds(agents_dir: Path, route_to: str, router_s: float, t
 
 
 async def first_text(router_s: float, think_s: float, runs: int) -> None:
-    print(f"\n2. Wait for the first text in Slack (median of {runs}), router {router_s:g} s, "
-          f"model thinking {think_s:g} s before it writes\n")
+    print(
+        f"\n2. Wait for the first text in Slack (median of {runs}), router {router_s:g} s, "
+        f"model thinking {think_s:g} s before it writes\n"
+    )
     with tempfile.TemporaryDirectory() as folder:
         two = Path(folder)
         shutil.copy(shipped_agents_dir() / "backend-senior-engineer.md", two)

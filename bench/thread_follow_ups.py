@@ -19,18 +19,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import bot_settings, start_bot  # noqa: E402
-from fakes.claude_api import FakeClaude, Reply  # noqa: E402
-from bot.playground.slack_emulator import SlackEmulator  # noqa: E402
+from conftest import bot_settings, start_bot
+from fakes.claude_api import FakeClaude, Reply
 
-ANSWER = ("Short answer: **batch the writes** and put a queue in front.\n\n"
-          + "- a point with some reasoning about throughput and back-pressure\n" * 8
-          + "\n```python\nasync def worker(queue):\n    while True:\n        job = await queue.get()\n```\n")
+from bot.playground.slack_emulator import SlackEmulator
+
+ANSWER = (
+    "Short answer: **batch the writes** and put a queue in front.\n\n"
+    + "- a point with some reasoning about throughput and back-pressure\n" * 8
+    + "\n```python\nasync def worker(queue):\n    while True:\n        job = await queue.get()\n```\n"
+)
 
 
 async def main(turns: int) -> None:
     slack, claude = await SlackEmulator().start(), await FakeClaude().start()
-    claude.default = Reply(chunks=tuple(ANSWER[i:i + 40] for i in range(0, len(ANSWER), 40)))
+    claude.default = Reply(chunks=tuple(ANSWER[i : i + 40] for i in range(0, len(ANSWER), 40)))
     with tempfile.TemporaryDirectory() as data:
         bot, server = await start_bot(bot_settings(slack, claude, Path(data)), slack, claude)
         ts, _ = await bot.mention("Our ingestion API drops writes under load. Where do I start?")
@@ -51,8 +54,10 @@ async def main(turns: int) -> None:
         total = usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
         read_total += usage["cache_read_input_tokens"]
         all_total += total
-        print(f"{n:4d} {usage['input_tokens']:6d} {usage['cache_creation_input_tokens']:12d} "
-              f"{usage['cache_read_input_tokens']:11d} {usage['cache_read_input_tokens'] / total:17.1%}")
+        print(
+            f"{n:4d} {usage['input_tokens']:6d} {usage['cache_creation_input_tokens']:12d} "
+            f"{usage['cache_read_input_tokens']:11d} {usage['cache_read_input_tokens'] / total:17.1%}"
+        )
     follow_ups = turns - 1
     print(f"input tokens served from cache over the thread: {read_total / all_total:.1%}")
     calls = sum(per_follow_up.values()) / follow_ups

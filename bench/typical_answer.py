@@ -20,18 +20,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import bot_settings, start_bot  # noqa: E402
-from fakes.claude_api import FakeClaude, Reply  # noqa: E402
-from bot.playground.slack_emulator import SlackEmulator  # noqa: E402
+from conftest import bot_settings, start_bot
+from fakes.claude_api import FakeClaude, Reply
+
+from bot.playground.slack_emulator import SlackEmulator
 
 
 def typical_answer() -> tuple[str, ...]:
     """~2,400 characters of Markdown in ~600 deltas, like a real medium-length answer."""
-    text = ("## Short answer\n\nPut a **read-through cache** in front of the API, keyed by a hash of "
-            "the normalised request.\n\n" + "- a point about TTLs, invalidation and stampedes\n" * 12
-            + "\n```python\n" + "cache.set(key, value, ttl=3600)\n" * 20 + "```\n\n"
-            + "A closing paragraph about measuring the hit rate. " * 10)
-    return tuple(text[i:i + 4] for i in range(0, len(text), 4))
+    text = (
+        "## Short answer\n\nPut a **read-through cache** in front of the API, keyed by a hash of "
+        "the normalised request.\n\n"
+        + "- a point about TTLs, invalidation and stampedes\n" * 12
+        + "\n```python\n"
+        + "cache.set(key, value, ttl=3600)\n" * 20
+        + "```\n\n"
+        + "A closing paragraph about measuring the hit rate. " * 10
+    )
+    return tuple(text[i : i + 4] for i in range(0, len(text), 4))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -47,7 +53,7 @@ async def main(mentions: int, first_token_s: float, stream_s: float) -> None:
         bot, server = await start_bot(bot_settings(slack, claude, Path(data)), slack, claude)
         acks, to_status, to_text = [], [], []
         for n in range(mentions):  # one at a time: the figures are per answer, not under load
-            calls_before = len(slack.calls)
+            len(slack.calls)
             asked = time.monotonic()
             ts, ack = await bot.mention(f"question {n}", channel=f"C{n}", event_id=f"Ev{n}")
             acks.append(ack)
@@ -65,23 +71,32 @@ async def main(mentions: int, first_token_s: float, stream_s: float) -> None:
         per_answer = Counter(c.method for c in slack.calls if c.method != "auth.test")
         command_acks = []
         for n in range(mentions):
-            _, ack = await bot.review(f"is this safe?\n```python\ndef take(q):\n    return q.pop({n})\n```",
-                                      channel=f"R{n}")
+            _, ack = await bot.review(
+                f"is this safe?\n```python\ndef take(q):\n    return q.pop({n})\n```", channel=f"R{n}"
+            )
             command_acks.append(ack)
         await bot.idle(timeout=60)
         await server.stop()
     await slack.stop()
     await claude.stop()
 
-    print(f"{mentions} mentions, model: first token after {first_token_s:.1f} s, "
-          f"{len(''.join(chunks)):,} characters over {stream_s:.1f} s in {len(chunks)} deltas")
-    print(f"event ack latency      p50 {1000 * statistics.median(acks):6.1f} ms   "
-          f"p99 {1000 * percentile(acks, 99):6.1f} ms   max {1000 * max(acks):6.1f} ms")
-    print(f"/backend-review ack    p50 {1000 * statistics.median(command_acks):6.1f} ms   "
-          f"max {1000 * max(command_acks):6.1f} ms (Slack allows 3,000 ms)")
+    print(
+        f"{mentions} mentions, model: first token after {first_token_s:.1f} s, "
+        f"{len(''.join(chunks)):,} characters over {stream_s:.1f} s in {len(chunks)} deltas"
+    )
+    print(
+        f"event ack latency      p50 {1000 * statistics.median(acks):6.1f} ms   "
+        f"p99 {1000 * percentile(acks, 99):6.1f} ms   max {1000 * max(acks):6.1f} ms"
+    )
+    print(
+        f"/backend-review ack    p50 {1000 * statistics.median(command_acks):6.1f} ms   "
+        f"max {1000 * max(command_acks):6.1f} ms (Slack allows 3,000 ms)"
+    )
     print(f"status visible after   p50 {1000 * statistics.median(to_status):6.1f} ms")
-    print(f"first text visible     p50 {1000 * statistics.median(to_text):6.1f} ms "
-          f"(model's first token at {1000 * first_token_s:.0f} ms)")
+    print(
+        f"first text visible     p50 {1000 * statistics.median(to_text):6.1f} ms "
+        f"(model's first token at {1000 * first_token_s:.0f} ms)"
+    )
     total = sum(per_answer.values()) / mentions
     detail = ", ".join(f"{method} {count / mentions:g}" for method, count in sorted(per_answer.items()))
     print(f"Slack API calls per answer: {total:g} ({detail})")

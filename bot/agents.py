@@ -19,7 +19,7 @@ import yaml
 
 from bot.models import EFFORTS, is_effort
 
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.DOTALL)
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:(?:[ \t]|$)")
 
 
@@ -47,8 +47,21 @@ def first_sentence(text: str) -> str:
     return (match.group(1) if match else line).strip()
 
 
-COLOR_EMOJI = {"red": "🔴", "orange": "🟠", "yellow": "🟡", "green": "🟢", "blue": "🔵", "purple": "🟣",
-               "brown": "🟤", "black": "⚫", "white": "⚪", "cyan": "🩵", "pink": "🩷", "gray": "🩶", "grey": "🩶"}
+COLOR_EMOJI = {
+    "red": "🔴",
+    "orange": "🟠",
+    "yellow": "🟡",
+    "green": "🟢",
+    "blue": "🔵",
+    "purple": "🟣",
+    "brown": "🟤",
+    "black": "⚫",
+    "white": "⚪",
+    "cyan": "🩵",
+    "pink": "🩷",
+    "gray": "🩶",
+    "grey": "🩶",
+}
 
 
 def color_emoji(color: str | None) -> str:
@@ -92,9 +105,11 @@ class ModelChoices:
         if text.startswith("claude-"):
             if text != self.default and text not in self.aliases.values():
                 # Dated ids of older models get retired: Claude then answers 404.
-                return text, (f"model {text!r} is not one of the current models "
-                              f"({', '.join(sorted(set(self.aliases.values())))}); if Claude no longer "
-                              f"serves it, answers fall back to {self.default}")
+                return text, (
+                    f"model {text!r} is not one of the current models "
+                    f"({', '.join(sorted(set(self.aliases.values())))}); if Claude no longer "
+                    f"serves it, answers fall back to {self.default}"
+                )
             return text, None
         return self.default, f"unknown model {text!r}, using {self.default}"
 
@@ -113,7 +128,7 @@ def parse_agent(text: str, source: Path, models: ModelChoices) -> tuple[Agent, l
     if not match:
         raise AgentFileError(f"{source}: no front matter (a '---' block with name and description)")
     meta = _read_front_matter(match.group(1))
-    system_prompt = text[match.end():].strip()
+    system_prompt = text[match.end() :].strip()
     if not system_prompt:
         raise AgentFileError(f"{source}: the system prompt after the front matter is empty")
 

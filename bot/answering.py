@@ -31,8 +31,10 @@ OPENING_CHARS = 1_500
 QUESTION_CHARS = 2_500
 # Less room than this for the answer (thinking included) is no answer worth starting.
 MIN_ANSWER_TOKENS = 1_024
-NOTHING_TO_ANSWER = ("Hi! Ask me a backend question — design, debugging, performance, databases, "
-                     "APIs — in the same message as the mention, or mention me in a thread to discuss it.")
+NOTHING_TO_ANSWER = (
+    "Hi! Ask me a backend question — design, debugging, performance, databases, "
+    "APIs — in the same message as the mention, or mention me in a thread to discuss it."
+)
 
 ReadConversation = Callable[[], Awaitable[Sequence[Turn]]]
 
@@ -90,10 +92,18 @@ class Efforts:
 
 
 class Answerer:
-    def __init__(self, catalog: AgentCatalog, claude: Claude, default_agent: str,
-                 max_context_tokens: int = 150_000, router: Router | None = None,
-                 memory: AgentMemory | None = None, ledger: Ledger | None = None,
-                 budget: Budget = Budget(DEFAULT_PRICES), efforts: Efforts = Efforts()):
+    def __init__(
+        self,
+        catalog: AgentCatalog,
+        claude: Claude,
+        default_agent: str,
+        max_context_tokens: int = 150_000,
+        router: Router | None = None,
+        memory: AgentMemory | None = None,
+        ledger: Ledger | None = None,
+        budget: Budget = Budget(DEFAULT_PRICES),
+        efforts: Efforts = Efforts(),
+    ):
         self.catalog = catalog
         self.claude = claude
         self.default_agent = default_agent
@@ -105,33 +115,49 @@ class Answerer:
         self.efforts = efforts
         self.allowance = DailyAllowance(ledger, budget.user_daily_tokens)
 
-    def _record(self, requester: Requester | None, purpose: str, agent: str, model: str, usage: Usage,
-                seconds: float, request_id: str, claude_request_id: str | None) -> None:
+    def _record(
+        self,
+        requester: Requester | None,
+        purpose: str,
+        agent: str,
+        model: str,
+        usage: Usage,
+        seconds: float,
+        request_id: str,
+        claude_request_id: str | None,
+    ) -> None:
         cost = cost_usd(usage, model, self.budget.prices)
-        for kind, count in (("input", usage.input_tokens), ("output", usage.output_tokens),
-                            ("cache_read", usage.cache_read_input_tokens),
-                            ("cache_write", usage.cache_creation_input_tokens)):
+        for kind, count in (
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cache_read", usage.cache_read_input_tokens),
+            ("cache_write", usage.cache_creation_input_tokens),
+        ):
             TOKENS.labels(model, kind).inc(count)
         if cost is not None:
             COST.labels(model).inc(cost)
         if self.ledger is None or requester is None:
             return
-        self.ledger.record_usage(LedgerEntry(requester, purpose, agent, model, usage, cost, seconds, request_id,
-                                             claude_request_id))
+        self.ledger.record_usage(
+            LedgerEntry(requester, purpose, agent, model, usage, cost, seconds, request_id, claude_request_id)
+        )
 
     def over_daily_limit(self, user: str) -> str | None:
         """What to tell `user` when today's allowance is used up (None: it is not)."""
         left = self.allowance.left(user)
         if left is None or left > 0:
             return None
-        return (f"You've used today's allowance of {self.allowance.limit:,} Claude tokens; "
-                "it starts again at midnight UTC.")
+        return (
+            f"You've used today's allowance of {self.allowance.limit:,} Claude tokens; it starts again at midnight UTC."
+        )
 
     def _short_of_allowance(self, needed: int, user: str) -> str:
         left = max(self.allowance.left(user) or 0, 0)
-        return (f"This needs about {needed:,} Claude tokens with its conversation, and you have {left:,} left of "
-                f"today's allowance of {self.allowance.limit:,} (your answers in progress included). It starts "
-                "again at midnight UTC; a shorter question in a new thread needs fewer.")
+        return (
+            f"This needs about {needed:,} Claude tokens with its conversation, and you have {left:,} left of "
+            f"today's allowance of {self.allowance.limit:,} (your answers in progress included). It starts "
+            "again at midnight UTC; a shorter question in a new thread needs fewer."
+        )
 
     def help_text(self) -> str:
         """What the bot can help with, for a question no agent fits."""
@@ -158,14 +184,22 @@ class Answerer:
             return chosen
         return default if self.router is None else None
 
-    async def choose_agent(self, turns: Sequence[Turn], request_id: str, conversation: str | None,
-                           agent_name: str | None, requester: Requester | None = None) -> Agent | None:
+    async def choose_agent(
+        self,
+        turns: Sequence[Turn],
+        request_id: str,
+        conversation: str | None,
+        agent_name: str | None,
+        requester: Requester | None = None,
+    ) -> Agent | None:
         """The agent for this conversation (None: no agent fits). A conversation keeps its agent."""
-        return self._settled_agent(conversation, agent_name) or await self._route(turns, request_id, conversation,
-                                                                                  requester)
+        return self._settled_agent(conversation, agent_name) or await self._route(
+            turns, request_id, conversation, requester
+        )
 
-    async def _verdict(self, turns: Sequence[Turn], request_id: str, conversation: str | None,
-                       requester: Requester | None) -> Agent | None:
+    async def _verdict(
+        self, turns: Sequence[Turn], request_id: str, conversation: str | None, requester: Requester | None
+    ) -> Agent | None:
         """The router's word on an answer already under way: any failure of its own (not only
         the router's) lets the answer through, as a failed router does."""
         try:
@@ -174,35 +208,54 @@ class Answerer:
             log.exception("routing crashed", extra={"fields": {"request_id": request_id}})
             return self._default()
 
-    async def _route(self, turns: Sequence[Turn], request_id: str, conversation: str | None,
-                     requester: Requester | None) -> Agent | None:
+    async def _route(
+        self, turns: Sequence[Turn], request_id: str, conversation: str | None, requester: Requester | None
+    ) -> Agent | None:
         """Ask the router (None: no agent fits); when it fails, the default agent answers."""
         assert self.router is not None
         default = self._default()
         try:
             route = await self.router.route(self.catalog.agents, _gist(turns))
         except RoutingError as error:
-            log_event(log, "routing_failed", logging.WARNING, request_id=request_id, error=str(error),
-                      fallback=default.name)
+            log_event(
+                log, "routing_failed", logging.WARNING, request_id=request_id, error=str(error), fallback=default.name
+            )
             if error.usage is not None:  # it answered, unusably: still billed
                 self._record(requester, "route", ROUTER, error.model, error.usage, 0.0, request_id, None)
             chosen: Agent | None = default
         else:
             chosen = self.catalog.get(route.agent) if route.agent else None
             self._record(requester, "route", ROUTER, route.model, route.usage, route.seconds, request_id, None)
-            log_event(log, "routed", request_id=request_id, agent=route.agent or "none",
-                      seconds=round(route.seconds, 3), attempts=route.attempts, input_tokens=route.usage.input_tokens,
-                      output_tokens=route.usage.output_tokens, cache_read_tokens=route.usage.cache_read_input_tokens,
-                      cache_write_tokens=route.usage.cache_creation_input_tokens,
-                      thinking_tokens=route.usage.thinking_tokens)
+            log_event(
+                log,
+                "routed",
+                request_id=request_id,
+                agent=route.agent or "none",
+                seconds=round(route.seconds, 3),
+                attempts=route.attempts,
+                input_tokens=route.usage.input_tokens,
+                output_tokens=route.usage.output_tokens,
+                cache_read_tokens=route.usage.cache_read_input_tokens,
+                cache_write_tokens=route.usage.cache_creation_input_tokens,
+                thinking_tokens=route.usage.thinking_tokens,
+            )
         if self.memory and conversation:
             # "none" is remembered too: the edge then answers that thread only when mentioned.
             self.memory.remember_agent(conversation, chosen.name if chosen else NONE)
         return chosen
 
-    async def answer(self, request_id: str, read_conversation: ReadConversation, sink: AnswerSink,
-                     surface: str, *, conversation: str | None = None, agent_name: str | None = None,
-                     requester: Requester | None = None, review: bool = False) -> Answer | None:
+    async def answer(
+        self,
+        request_id: str,
+        read_conversation: ReadConversation,
+        sink: AnswerSink,
+        surface: str,
+        *,
+        conversation: str | None = None,
+        agent_name: str | None = None,
+        requester: Requester | None = None,
+        review: bool = False,
+    ) -> Answer | None:
         """Answer the conversation's last turn into `sink`; returns the answer, or None when the
         user was told it failed. `conversation` names the thread (its agent is remembered);
         `agent_name` skips routing; `review`: a code review, which may think harder."""
@@ -241,7 +294,8 @@ class Answerer:
                 return None
             effort = self.efforts.for_answer(agent, review)
             prompt = estimate_tokens(agent.system_prompt + surface) + sum(
-                estimate_tokens(m["content"]) for m in messages)
+                estimate_tokens(m["content"]) for m in messages
+            )
             most = self.claude.max_tokens(effort)
             granted = hold.take(prompt + MIN_ANSWER_TOKENS, prompt + most)
             if granted is None:
@@ -252,14 +306,27 @@ class Answerer:
             def lost(usage: Usage, model: str, claude_request_id: str | None) -> None:
                 self._record(requester, "failed attempt", agent.name, model, usage, 0.0, request_id, claude_request_id)
 
-            answer = await _unless_off_topic(self.claude.stream(
-                agent, messages, surface, sink, lost, effort, granted - prompt if capped else None), verdict)
+            answer = await _unless_off_topic(
+                self.claude.stream(agent, messages, surface, sink, lost, effort, granted - prompt if capped else None),
+                verdict,
+            )
             if capped and answer.stop_reason == "max_tokens":
-                answer = replace(answer, note=f"This answer was cut at {granted - prompt:,} tokens (thinking "
-                                              "included): that is what was left of your daily allowance.")
+                answer = replace(
+                    answer,
+                    note=f"This answer was cut at {granted - prompt:,} tokens (thinking "
+                    "included): that is what was left of your daily allowance.",
+                )
             # Billed, whatever happens next (an off-topic verdict, Slack failing to show it).
-            self._record(requester, "answer", agent.name, answer.model, answer.usage, answer.seconds, request_id,
-                         answer.request_id)
+            self._record(
+                requester,
+                "answer",
+                agent.name,
+                answer.model,
+                answer.usage,
+                answer.seconds,
+                request_id,
+                answer.request_id,
+            )
             await sink.finish(answer, agent)
         except OffTopic:
             log_event(log, "declined", request_id=request_id, reason="no agent fits")
@@ -267,41 +334,71 @@ class Answerer:
             return None
         except ClaudeError as error:
             FAILURES.labels(error.kind).inc()
-            log_event(log, "answer_failed", logging.WARNING, request_id=request_id,
-                      kind=error.kind, claude_request_id=error.request_id, error=str(error))
+            log_event(
+                log,
+                "answer_failed",
+                logging.WARNING,
+                request_id=request_id,
+                kind=error.kind,
+                claude_request_id=error.request_id,
+                error=str(error),
+            )
             await _tell(sink, error.user_message, request_id)
             return None
         except ConversationUnavailable as error:
             FAILURES.labels("conversation").inc()
-            log_event(log, "answer_failed", logging.WARNING, request_id=request_id, kind="conversation",
-                      error=repr(error.__cause__ or error))
+            log_event(
+                log,
+                "answer_failed",
+                logging.WARNING,
+                request_id=request_id,
+                kind="conversation",
+                error=repr(error.__cause__ or error),
+            )
             await _tell(sink, error.user_message, request_id)
             return None
         except asyncio.CancelledError:
             # Shutting down past the grace period: the thread must not be left mid-sentence.
             log_event(log, "answer_interrupted", logging.WARNING, request_id=request_id)
-            await asyncio.shield(_tell(sink, "I was restarted in the middle of this answer; I'll finish "
-                                             "it as soon as I'm back.", request_id))
+            await asyncio.shield(
+                _tell(
+                    sink,
+                    "I was restarted in the middle of this answer; I'll finish it as soon as I'm back.",
+                    request_id,
+                )
+            )
             raise
         except Exception:
             FAILURES.labels("crash").inc()
             log.exception("answer crashed", extra={"fields": {"request_id": request_id}})
-            await _tell(sink, "Something went wrong on my side and I couldn't finish this answer. "
-                              "Please try again.", request_id)
+            await _tell(
+                sink, "Something went wrong on my side and I couldn't finish this answer. Please try again.", request_id
+            )
             return None
         finally:
             if verdict is not None and not verdict.done():
                 verdict.cancel()  # the answer failed first: its verdict no longer matters
             hold.release()  # the ledger has what was spent (a verdict still running adds its own)
-        log_event(log, "answer", request_id=request_id, agent=agent.name, model=answer.model,
-                  fallback_from=answer.fallback_from, effort=effort, stop_reason=answer.stop_reason, seconds=round(answer.seconds, 3),
-                  claude_request_id=answer.request_id, chars=len(answer.text),
-                  turns=len(turns), input_tokens=answer.usage.input_tokens, output_tokens=answer.usage.output_tokens,
-                  cache_read_tokens=answer.usage.cache_read_input_tokens,
-                  cache_write_tokens=answer.usage.cache_creation_input_tokens,
-                  thinking_tokens=answer.usage.thinking_tokens)
+        log_event(
+            log,
+            "answer",
+            request_id=request_id,
+            agent=agent.name,
+            model=answer.model,
+            fallback_from=answer.fallback_from,
+            effort=effort,
+            stop_reason=answer.stop_reason,
+            seconds=round(answer.seconds, 3),
+            claude_request_id=answer.request_id,
+            chars=len(answer.text),
+            turns=len(turns),
+            input_tokens=answer.usage.input_tokens,
+            output_tokens=answer.usage.output_tokens,
+            cache_read_tokens=answer.usage.cache_read_input_tokens,
+            cache_write_tokens=answer.usage.cache_creation_input_tokens,
+            thinking_tokens=answer.usage.thinking_tokens,
+        )
         return answer
-
 
     def _hold_for_routing(self, hold: Hold, turns: Sequence[Turn]) -> bool:
         """Hold what the routing call may be billed; False: the allowance has not that much left."""
@@ -327,8 +424,9 @@ class OffTopic(Exception):
     """The router found that no agent fits, after the answer had started."""
 
 
-async def _unless_off_topic(answering: Coroutine[Any, Any, Answer],
-                            verdict: asyncio.Task[Agent | None] | None) -> Answer:
+async def _unless_off_topic(
+    answering: Coroutine[Any, Any, Answer], verdict: asyncio.Task[Agent | None] | None
+) -> Answer:
     """The answer, cut short the moment the router finds no agent fits (closing the stream
     stops Claude), rather than when its first text arrives, which may be minutes of thinking
     away."""

@@ -69,13 +69,17 @@ def stop_note(stop_reason: str | None, max_tokens: int) -> str | None:
     if stop_reason in (None, "end_turn", "stop_sequence"):
         return None
     if stop_reason == "max_tokens":
-        return (f"This answer reached the length limit ({max_tokens:,} tokens, thinking included) and was cut "
-                "off here. Ask me to continue, or ask about one part at a time.")
+        return (
+            f"This answer reached the length limit ({max_tokens:,} tokens, thinking included) and was cut "
+            "off here. Ask me to continue, or ask about one part at a time."
+        )
     if stop_reason == "refusal":
         return "Claude declined to answer this request, so the answer stops here."
     if stop_reason == "model_context_window_exceeded":
-        return ("This conversation no longer fits in Claude's context window, so the answer stopped "
-                "early. Start a new thread with the essentials.")
+        return (
+            "This conversation no longer fits in Claude's context window, so the answer stopped "
+            "early. Start a new thread with the essentials."
+        )
     return f"The answer stopped early (stop reason: {stop_reason})."
 
 
@@ -104,8 +108,13 @@ class CircuitBreaker:
     deadline. Open after `threshold` failed calls in a row spanning at least `span_s`; after
     `cool_down_s` one call is let through as a probe, and a success closes it again."""
 
-    def __init__(self, threshold: int = 6, span_s: float = 20.0, cool_down_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        threshold: int = 6,
+        span_s: float = 20.0,
+        cool_down_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._threshold, self._span_s, self._cool_down_s, self._clock = threshold, span_s, cool_down_s, clock
         self._failures = 0
         self._first_failure = 0.0
@@ -145,9 +154,16 @@ class CircuitBreaker:
 
 
 class Claude:
-    def __init__(self, client: anthropic.AsyncAnthropic, max_tokens: int | None = None, deadline_s: float = 180.0,
-                 breaker: CircuitBreaker | None = None, backoff_s: float = 1.0, max_backoff_s: float = 20.0,
-                 fallback_model: str | None = None):
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        max_tokens: int | None = None,
+        deadline_s: float = 180.0,
+        breaker: CircuitBreaker | None = None,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 20.0,
+        fallback_model: str | None = None,
+    ):
         # The client should have max_retries=0: retries happen here, bounded by the deadline,
         # with the user told, and for errors inside a 200 stream too (the SDK retries none of it).
         self._client = client
@@ -174,9 +190,16 @@ class Claude:
     def max_tokens(self, effort: str) -> int:
         return max_tokens_for(effort, self._max_tokens)
 
-    async def stream(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str,
-                     listener: StreamListener, on_lost_attempt: OnLostAttempt | None = None,
-                     effort: str = "medium", max_tokens: int | None = None) -> Answer:
+    async def stream(
+        self,
+        agent: Agent,
+        messages: Sequence[dict[str, Any]],
+        surface: str,
+        listener: StreamListener,
+        on_lost_attempt: OnLostAttempt | None = None,
+        effort: str = "medium",
+        max_tokens: int | None = None,
+    ) -> Answer:
         """Stream an answer into `listener`, retrying what heals (overloads, rate limits, 5xx,
         dropped connections, errors mid-stream) with backoff until the deadline. An agent whose
         model Claude no longer serves (404) is answered once more by the fallback model.
@@ -199,8 +222,12 @@ class Claude:
         fallback_from: str | None = None
         # The breaker only turns away new questions: one already retrying keeps its deadline.
         if not self._breaker.allow():
-            raise ClaudeError("unavailable", "Claude has been failing for a while, so I'm not sending new "
-                              f"questions for a moment. {_TRY_AGAIN}", None, "circuit open")
+            raise ClaudeError(
+                "unavailable",
+                f"Claude has been failing for a while, so I'm not sending new questions for a moment. {_TRY_AGAIN}",
+                None,
+                "circuit open",
+            )
         while True:
             attempt += 1
             shown = False
@@ -212,18 +239,30 @@ class Claude:
 
             try:
                 async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
-                    answer = await self._attempt(agent, messages, surface, effort, listener, on_text, started,
-                                                 lost, cap)
+                    answer = await self._attempt(
+                        agent, messages, surface, effort, listener, on_text, started, lost, cap
+                    )
             except TimeoutError as error:
                 self._breaker.failed()
                 # Out of time while retrying: the failure that made us retry says it best.
-                raise last_failure or ClaudeError("timeout", f"Claude took too long to answer. {_TRY_AGAIN}", None,
-                                                  f"no complete answer within {self._deadline_s:g} s") from error
+                raise last_failure or ClaudeError(
+                    "timeout",
+                    f"Claude took too long to answer. {_TRY_AGAIN}",
+                    None,
+                    f"no complete answer within {self._deadline_s:g} s",
+                ) from error
             except anthropic.APIError as error:
                 failure = last_failure = _as_claude_error(error, None)
                 if failure.kind == "model_not_found":
-                    log_event(log, "model_not_found", logging.WARNING, model=agent.model, agent=agent.name,
-                              fallback=self._fallback_model, claude_request_id=failure.request_id)
+                    log_event(
+                        log,
+                        "model_not_found",
+                        logging.WARNING,
+                        model=agent.model,
+                        agent=agent.name,
+                        fallback=self._fallback_model,
+                        claude_request_id=failure.request_id,
+                    )
                     if fallback_from is None and self._fallback_model and agent.model != self._fallback_model:
                         # Straight on with the default model: this call stays the breaker's probe.
                         fallback_from, agent = agent.model, replace(agent, model=self._fallback_model)
@@ -231,18 +270,33 @@ class Claude:
                         continue
                     if fallback_from is not None or agent.model == self._fallback_model:
                         failure = last_failure = ClaudeError(
-                            "model_not_found", f"Claude doesn't serve the default model `{agent.model}`, so I "
-                            "couldn't answer. An admin needs to check BOT_DEFAULT_MODEL.", failure.request_id,
-                            str(failure))
+                            "model_not_found",
+                            f"Claude doesn't serve the default model `{agent.model}`, so I "
+                            "couldn't answer. An admin needs to check BOT_DEFAULT_MODEL.",
+                            failure.request_id,
+                            str(failure),
+                        )
                 if failure.kind in RETRYABLE:
                     self._breaker.failed()  # a rejected request or key says nothing about Claude's health
                 else:
                     self._breaker.abandoned()
                 wait = self._wait_before_retry(error, attempt)
-                if failure.kind not in RETRYABLE or time.monotonic() + wait >= deadline or (cap is not None and cap < 1):
+                if (
+                    failure.kind not in RETRYABLE
+                    or time.monotonic() + wait >= deadline
+                    or (cap is not None and cap < 1)
+                ):
                     raise failure from error
-                log_event(log, "claude_retry", logging.WARNING, attempt=attempt, kind=failure.kind,
-                          wait_s=round(wait, 2), claude_request_id=failure.request_id, mid_stream=shown)
+                log_event(
+                    log,
+                    "claude_retry",
+                    logging.WARNING,
+                    attempt=attempt,
+                    kind=failure.kind,
+                    wait_s=round(wait, 2),
+                    claude_request_id=failure.request_id,
+                    mid_stream=shown,
+                )
                 if shown:
                     await listener.restart()  # never a spliced answer
                 await listener.retrying(RETRY_STATUS[failure.kind])
@@ -259,9 +313,18 @@ class Claude:
         backoff = random.uniform(0, min(self._max_backoff_s, self._backoff_s * 2 ** (attempt - 1)))
         return max(backoff, retry_after_s(error))
 
-    async def _attempt(self, agent: Agent, messages: Sequence[dict[str, Any]], surface: str, effort: str,
-                       listener: StreamListener, on_text: OnText, started: float,
-                       on_lost_attempt: OnLostAttempt | None, cap: int | None) -> Answer:
+    async def _attempt(
+        self,
+        agent: Agent,
+        messages: Sequence[dict[str, Any]],
+        surface: str,
+        effort: str,
+        listener: StreamListener,
+        on_text: OnText,
+        started: float,
+        on_lost_attempt: OnLostAttempt | None,
+        cap: int | None,
+    ) -> Answer:
         parts: list[str] = []
         max_tokens = self.max_tokens(effort) if cap is None else min(self.max_tokens(effort), cap)
         # Thinking is left adaptive (the 5.5 models' default; `disabled` is refused on Sonnet and
@@ -311,10 +374,13 @@ class Claude:
 def usage_of(usage: Any) -> Usage:
     """The SDK's usage -> ours (thinking tokens are inside output_tokens; kept apart too)."""
     details = getattr(usage, "output_tokens_details", None)
-    return Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0,
-                 cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-                 cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
-                 thinking_tokens=(details.thinking_tokens or 0) if details is not None else 0)
+    return Usage(
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+        thinking_tokens=(details.thinking_tokens or 0) if details is not None else 0,
+    )
 
 
 def retry_after_s(error: anthropic.APIError) -> float:
@@ -337,6 +403,8 @@ RETRYABLE = frozenset({"overloaded", "rate_limited", "unavailable", "timeout"})
 def retryable(error: anthropic.APIError) -> bool:
     """Whether a failed call may heal if tried again (overloaded, rate limited, 5xx, dropped)."""
     return _as_claude_error(error, None).kind in RETRYABLE
+
+
 RETRY_STATUS = {
     "overloaded": "Claude is busy, retrying…",
     "rate_limited": "Claude's rate limit was hit, retrying…",
@@ -353,24 +421,40 @@ def _as_claude_error(error: anthropic.APIError, request_id: str | None) -> Claud
     request_id = getattr(error, "request_id", None) or request_id
     detail = f"{type(error).__name__} status={status} type={kind_in_body}"
     if kind_in_body == "overloaded_error" or status == 529:
-        return ClaudeError("overloaded", f"Claude is overloaded right now, so I couldn't answer. {_TRY_AGAIN}",
-                           request_id, detail)
+        return ClaudeError(
+            "overloaded", f"Claude is overloaded right now, so I couldn't answer. {_TRY_AGAIN}", request_id, detail
+        )
     if kind_in_body == "rate_limit_error" or status == 429:
-        return ClaudeError("rate_limited", f"This workspace has hit its Claude rate limit. {_TRY_AGAIN}",
-                           request_id, detail)
+        return ClaudeError(
+            "rate_limited", f"This workspace has hit its Claude rate limit. {_TRY_AGAIN}", request_id, detail
+        )
     if isinstance(error, anthropic.APITimeoutError):
         return ClaudeError("timeout", f"Claude took too long to answer. {_TRY_AGAIN}", request_id, detail)
     if isinstance(error, anthropic.APIConnectionError):
         return ClaudeError("unavailable", f"I couldn't reach Claude. {_TRY_AGAIN}", request_id, detail)
     if status in (401, 403) or kind_in_body in ("authentication_error", "permission_error"):
-        return ClaudeError("auth", "Claude rejected this bot's API key, so I can't answer. "
-                           "An admin needs to check ANTHROPIC_API_KEY.", request_id, detail)
+        return ClaudeError(
+            "auth",
+            "Claude rejected this bot's API key, so I can't answer. An admin needs to check ANTHROPIC_API_KEY.",
+            request_id,
+            detail,
+        )
     if status == 404 or kind_in_body == "not_found_error":
-        return ClaudeError("model_not_found", "Claude no longer serves the model this agent asks for, so I "
-                           "couldn't answer. An admin needs to update the agent file's `model:`.", request_id, detail)
+        return ClaudeError(
+            "model_not_found",
+            "Claude no longer serves the model this agent asks for, so I "
+            "couldn't answer. An admin needs to update the agent file's `model:`.",
+            request_id,
+            detail,
+        )
     rejected = kind_in_body in ("invalid_request_error", "request_too_large")
     if rejected or (status is not None and 400 <= status < 500 and status != 408):
-        return ClaudeError("bad_request", "Claude could not take this request (it may be too long). "
-                           "Try a shorter question or a new thread.", request_id, detail)
-    return ClaudeError("unavailable", f"Claude had an internal error and couldn't answer. {_TRY_AGAIN}",
-                       request_id, detail)
+        return ClaudeError(
+            "bad_request",
+            "Claude could not take this request (it may be too long). Try a shorter question or a new thread.",
+            request_id,
+            detail,
+        )
+    return ClaudeError(
+        "unavailable", f"Claude had an internal error and couldn't answer. {_TRY_AGAIN}", request_id, detail
+    )

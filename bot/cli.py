@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from bot.agents import Agent, AgentCatalog
-from bot.conversation import Turn
 from bot.claude import Answer, fallback_notice
 from bot.config import ConfigError, Problem, Settings, load_settings
+from bot.conversation import Turn
 from bot.logs import log_event, setup_logging
 
 log = logging.getLogger("bot")
@@ -23,8 +23,9 @@ TERMINAL_SURFACE = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="backend-engineer",
-                                     description="A senior backend engineer in Slack, powered by Claude.")
+    parser = argparse.ArgumentParser(
+        prog="backend-engineer", description="A senior backend engineer in Slack, powered by Claude."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="connect to Slack and answer (Socket Mode unless --http)")
     run.add_argument("--http", action="store_true", help="serve POST /slack/events instead of Socket Mode")
@@ -44,11 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     usage.add_argument("--days", type=int, default=7, help="the last N UTC days, today included (default 7)")
     ask = commands.add_parser("ask", help="answer one question in the terminal (no Slack)")
     ask.add_argument("question", nargs="+")
-    redact_cmd = commands.add_parser("redact", help="print FILE (or stdin) as the bot would send it, "
-                                                    "with the redactions counted by kind on stderr")
+    redact_cmd = commands.add_parser(
+        "redact", help="print FILE (or stdin) as the bot would send it, with the redactions counted by kind on stderr"
+    )
     redact_cmd.add_argument("file", nargs="?", type=Path, help="the file to check (default: stdin)")
     args = parser.parse_args(argv)
-    if args.command == "redact":          # needs no settings: a team checks its own files
+    if args.command == "redact":  # needs no settings: a team checks its own files
         return redact_command(args.file)
 
     try:
@@ -68,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "playground":
         return playground_command(settings, args.port)
     if args.command == "start" and not settings.slack_configured:
-        print("No Slack tokens are set (SLACK_BOT_TOKEN, SLACK_APP_TOKEN in the environment or .env), so this is "
-              "the playground: the real bot against a local Slack. README.md says how to connect it to Slack.",
-              flush=True)
+        print(
+            "No Slack tokens are set (SLACK_BOT_TOKEN, SLACK_APP_TOKEN in the environment or .env), so this is "
+            "the playground: the real bot against a local Slack. README.md says how to connect it to Slack.",
+            flush=True,
+        )
         return playground_command(settings, args.port)
     return run_command(settings, args.http, args.host, args.port)
 
@@ -102,8 +106,10 @@ def agents_command(settings: Settings) -> int:
     for agent in catalog.agents:
         color = f"{color_emoji(agent.color)} {agent.color}" if agent.color else "no colour"
         effort = f", effort {agent.effort}" if agent.effort else ""
-        print(f"  {agent.name}  [{agent.model}, {color}{effort}]  {agent.source}\n"
-              f"      {first_sentence(agent.description)}")
+        print(
+            f"  {agent.name}  [{agent.model}, {color}{effort}]  {agent.source}\n"
+            f"      {first_sentence(agent.description)}"
+        )
     for warning in catalog.warnings:
         print(f"  warning: {warning}")
     if catalog.skipped:
@@ -129,7 +135,9 @@ def usage_command(settings: Settings, days: int) -> int:
         print()
         print(format_totals(f"by {by}", rows) if rows else f"by {by}: no calls")
     if unpriced:
-        print("\n* includes calls to a model with no price: set BOT_PRICES=model=in/out[/cache_read] (USD per million tokens)")
+        print(
+            "\n* includes calls to a model with no price: set BOT_PRICES=model=in/out[/cache_read] (USD per million tokens)"
+        )
     return 0
 
 
@@ -143,15 +151,18 @@ def check_command(settings: Settings, http: bool, manifest: Path) -> int:
     for agent in catalog.agents:
         effort = f", effort {agent.effort}" if agent.effort else ""
         print(f"agent {agent.name}: model {agent.model}{effort}, from {agent.source}")
-    print(f"thinking: answers at effort {settings.effort} (max_tokens "
-          f"{max_tokens_for(settings.effort, settings.max_tokens):,}), reviews at {settings.review_effort} "
-          f"({max_tokens_for(settings.review_effort, settings.max_tokens):,}); "
-          f"routing {'with ' + settings.router_model if settings.routing else 'off'}")
+    print(
+        f"thinking: answers at effort {settings.effort} (max_tokens "
+        f"{max_tokens_for(settings.effort, settings.max_tokens):,}), reviews at {settings.review_effort} "
+        f"({max_tokens_for(settings.review_effort, settings.max_tokens):,}); "
+        f"routing {'with ' + settings.router_model if settings.routing else 'off'}"
+    )
     for warning in catalog.warnings:
         print(f"warning: {warning}")
     if problems:
-        _print_problems(problems, f"{len(problems)} problem(s) stop the bot from running "
-                                  f"in {'HTTP' if http else 'Socket'} mode:")
+        _print_problems(
+            problems, f"{len(problems)} problem(s) stop the bot from running in {'HTTP' if http else 'Socket'} mode:"
+        )
         return 1
     print(f"All good: settings, {len(catalog.agents)} agent(s) and {manifest} are ready.")
     return 0
@@ -185,6 +196,7 @@ def ask_command(settings: Settings, text: str) -> int:
         return 2
     sink = TerminalSink()
     answerer = create_answerer(settings, catalog)
+
     async def conversation() -> list[Turn]:
         return [Turn("user", redact(text).text)]  # secrets never leave, from the terminal either
 
@@ -224,9 +236,12 @@ class TerminalSink:
         if answer.fallback_from:
             print(f"⚠️ {fallback_notice(answer.fallback_from)}", file=sys.stderr)
         u = answer.usage
-        print(f"— {agent.name} · {answer.model} · {u.input_tokens} in, {u.output_tokens} out "
-              f"({u.thinking_tokens} thinking), {u.cache_read_input_tokens} cache read, "
-              f"{u.cache_creation_input_tokens} cache write", file=sys.stderr)
+        print(
+            f"— {agent.name} · {answer.model} · {u.input_tokens} in, {u.output_tokens} out "
+            f"({u.thinking_tokens} thinking), {u.cache_read_input_tokens} cache read, "
+            f"{u.cache_creation_input_tokens} cache write",
+            file=sys.stderr,
+        )
 
     async def fail(self, message: str, warning: bool = True) -> None:
         print(f"\n⚠️ {message}" if warning else message, file=sys.stderr)
@@ -259,13 +274,17 @@ def run_command(settings: Settings, http: bool, host: str, port: int) -> int:
     problems = settings.problems(slack=True, socket_mode=not http, http=http)
     catalog, agent_problems = _usable_catalog(settings)
     if problems or catalog.get(settings.default_agent) is None:
-        _print_problems([*problems, *agent_problems],
-                        "backend-engineer can't start yet. Set these in .env (see README.md):")
+        _print_problems(
+            [*problems, *agent_problems], "backend-engineer can't start yet. Set these in .env (see README.md):"
+        )
         return 2
     ops_port = _ops_port(settings, http)
     if http and ops_port == port:
-        print(f"backend-engineer: BOT_OPS_PORT ({ops_port}) must differ from --port, the events port: "
-              "the operator endpoints are served apart from the port Slack reaches", file=sys.stderr)
+        print(
+            f"backend-engineer: BOT_OPS_PORT ({ops_port}) must differ from --port, the events port: "
+            "the operator endpoints are served apart from the port Slack reaches",
+            file=sys.stderr,
+        )
         return 2
     for warning in [*catalog.warnings, *agent_problems]:
         log_event(log, "agent_warning", logging.WARNING, detail=warning)
@@ -291,13 +310,20 @@ def _ops_port(settings: Settings, http: bool) -> int | None:
         why = "BOT_OPS_PORT is set too and wins"
     else:
         why = f"it serves the operator endpoints on BOT_OPS_HOST ({settings.ops_host}), no longer on --host"
-    log_event(log, "deprecated_setting", logging.WARNING, variable="BOT_HTTP_PORT", use="BOT_OPS_PORT",
-              detail=f"BOT_HTTP_PORT is deprecated, set BOT_OPS_PORT instead; {why}")
+    log_event(
+        log,
+        "deprecated_setting",
+        logging.WARNING,
+        variable="BOT_HTTP_PORT",
+        use="BOT_OPS_PORT",
+        detail=f"BOT_HTTP_PORT is deprecated, set BOT_OPS_PORT instead; {why}",
+    )
     return settings.ops_port if http or settings.ops_port is not None else settings.http_port
 
 
-async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: str, port: int,
-                 ops_port: int | None) -> None:
+async def _serve(
+    settings: Settings, catalog: AgentCatalog, http: bool, host: str, port: int, ops_port: int | None
+) -> None:
     from bot import diff_worker
     from bot.slack.app import create_app
     from bot.slack.server import run_http, run_socket_mode, stop_on_signals
@@ -313,8 +339,9 @@ async def _serve(settings: Settings, catalog: AgentCatalog, http: bool, host: st
             await run_http(bot, host, port, stop, settings.shutdown_grace_s, ops_port, settings.ops_host)
         else:
             assert settings.slack_app_token is not None
-            await run_socket_mode(bot, settings.slack_app_token, stop, settings.shutdown_grace_s,
-                                  ops_port, settings.ops_host)
+            await run_socket_mode(
+                bot, settings.slack_app_token, stop, settings.shutdown_grace_s, ops_port, settings.ops_host
+            )
     finally:
         await answerer.claude.aclose()
         store.close()

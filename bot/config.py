@@ -94,30 +94,38 @@ class Settings:
         """What stops the bot from running in the given mode (empty when nothing does)."""
         found: list[Problem] = []
         if not self.anthropic_api_key:
-            found.append(Problem(
-                "ANTHROPIC_API_KEY", "not set",
-                "Create a key at https://console.anthropic.com/settings/keys and put "
-                "ANTHROPIC_API_KEY=... in .env",
-            ))
+            found.append(
+                Problem(
+                    "ANTHROPIC_API_KEY",
+                    "not set",
+                    "Create a key at https://console.anthropic.com/settings/keys and put ANTHROPIC_API_KEY=... in .env",
+                )
+            )
         if slack:
             found += _token_problems(
-                "SLACK_BOT_TOKEN", self.slack_bot_token, "xoxb-",
+                "SLACK_BOT_TOKEN",
+                self.slack_bot_token,
+                "xoxb-",
                 "Install the app to your workspace, then copy 'Bot User OAuth Token' from "
                 "OAuth & Permissions into .env as SLACK_BOT_TOKEN=xoxb-...",
             )
         if socket_mode:
             found += _token_problems(
-                "SLACK_APP_TOKEN", self.slack_app_token, "xapp-",
+                "SLACK_APP_TOKEN",
+                self.slack_app_token,
+                "xapp-",
                 "In the app's Basic Information, under App-Level Tokens, generate a token with "
                 "the connections:write scope and put SLACK_APP_TOKEN=xapp-... in .env "
                 "(or run with --http instead).",
             )
         if http and not self.slack_signing_secret:
-            found.append(Problem(
-                "SLACK_SIGNING_SECRET", "not set (HTTP mode verifies every request with it)",
-                "Copy 'Signing Secret' from the app's Basic Information into .env as "
-                "SLACK_SIGNING_SECRET=...",
-            ))
+            found.append(
+                Problem(
+                    "SLACK_SIGNING_SECRET",
+                    "not set (HTTP mode verifies every request with it)",
+                    "Copy 'Signing Secret' from the app's Basic Information into .env as SLACK_SIGNING_SECRET=...",
+                )
+            )
         return found
 
 
@@ -172,9 +180,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         max_concurrency=_positive(env, "BOT_MAX_CONCURRENCY", 8, int, "a whole number"),
         user_max_queued=_positive(env, "BOT_USER_MAX_QUEUED", 10, int, "a whole number"),
         allowed_channels=frozenset(c.strip() for c in env["BOT_ALLOWED_CHANNELS"].split(",") if c.strip())
-        if env.get("BOT_ALLOWED_CHANNELS") else None,
+        if env.get("BOT_ALLOWED_CHANNELS")
+        else None,
         user_daily_tokens=_positive(env, "BOT_USER_DAILY_TOKENS", 0, int, "a whole number") or None
-        if env.get("BOT_USER_DAILY_TOKENS") else None,
+        if env.get("BOT_USER_DAILY_TOKENS")
+        else None,
         prices={**DEFAULT_PRICES, **_prices(env)},
         ops_port=_port(env, "BOT_OPS_PORT"),
         ops_host=env.get("BOT_OPS_HOST", DEFAULT_OPS_HOST).strip() or DEFAULT_OPS_HOST,
@@ -220,8 +230,9 @@ def _max_tokens(env: Mapping[str, str]) -> int | None:
         return None
     value = _positive(env, "BOT_MAX_TOKENS", 0, int, "a whole number")
     if value > MAX_OUTPUT_TOKENS:  # the Messages API refuses a larger max_tokens
-        raise ConfigError(f"BOT_MAX_TOKENS must be at most {MAX_OUTPUT_TOKENS:,} (the models' output limit), "
-                          f"got {value}")
+        raise ConfigError(
+            f"BOT_MAX_TOKENS must be at most {MAX_OUTPUT_TOKENS:,} (the models' output limit), got {value}"
+        )
     return value
 
 

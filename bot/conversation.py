@@ -43,12 +43,14 @@ def fit_to_budget(turns: list[Turn], budget_tokens: int) -> list[Turn]:
         return turns
     room = budget_tokens - costs[0] - 30  # the note costs about 30
     dropped = DROP_STEP
-    while dropped < len(turns) - 2 and sum(costs[1 + dropped:]) > room:
+    while dropped < len(turns) - 2 and sum(costs[1 + dropped :]) > room:
         dropped += DROP_STEP
     dropped = min(dropped, len(turns) - 2)  # the first turn and the question always go
-    note = Turn("user", f"[{dropped} earlier message{'s' if dropped != 1 else ''} of this thread "
-                        "left out to fit the context budget]")
-    return [turns[0], note, *turns[1 + dropped:]]
+    note = Turn(
+        "user",
+        f"[{dropped} earlier message{'s' if dropped != 1 else ''} of this thread left out to fit the context budget]",
+    )
+    return [turns[0], note, *turns[1 + dropped :]]
 
 
 def build_messages(turns: list[Turn], budget_tokens: int = 150_000) -> list[dict[str, Any]]:

@@ -89,8 +89,9 @@ class _Worker:
         if self._process is None or self._process.poll() is not None:  # not started yet, or died idle
             self._stop_process()
             try:
-                self._process = subprocess.Popen([sys.executable, "-I", "-c", _BOOT], stdin=subprocess.PIPE,
-                                                 stdout=subprocess.PIPE, close_fds=True)
+                self._process = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+                )
             except OSError as error:
                 log_event(log, "diff_worker_failed", logging.WARNING, started=False, error=repr(error)[:200])
                 raise DiffWorkerFailed("the process to prepare it could not start") from error
@@ -113,10 +114,21 @@ class _Worker:
             self._stop_process()
             if self._closed:
                 raise DiffWorkerFailed("the bot is stopping") from error
-            reason = (f"preparing it took longer than {TIMEOUT_S:g} s" if timed_out.is_set()
-                      else "the process preparing it stopped unexpectedly")
-            log_event(log, "diff_worker_failed", logging.WARNING, pid=process.pid, exit_code=process.returncode,
-                      timed_out=timed_out.is_set(), chars=len(diff), error=repr(error)[:200])
+            reason = (
+                f"preparing it took longer than {TIMEOUT_S:g} s"
+                if timed_out.is_set()
+                else "the process preparing it stopped unexpectedly"
+            )
+            log_event(
+                log,
+                "diff_worker_failed",
+                logging.WARNING,
+                pid=process.pid,
+                exit_code=process.returncode,
+                timed_out=timed_out.is_set(),
+                chars=len(diff),
+                error=repr(error)[:200],
+            )
             raise DiffWorkerFailed(reason) from error
         finally:
             timer.cancel()
@@ -186,7 +198,7 @@ def serve() -> None:
             return
         try:
             reply: tuple[str, object] = ("ok", fit_diff(diff))  # type: ignore[arg-type]
-        except Exception:
+        except Exception:  # noqa: BLE001
             reply = ("error", traceback.format_exc())
         try:
             _send(replies, reply)

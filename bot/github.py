@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import time
-
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
@@ -74,7 +73,9 @@ class GitHub:
         """Only links to this GitHub, naming a real owner and repository, are fetched (no
         other host, no `..` walking out of an Enterprise base path)."""
         if host not in self.web_hosts:
-            raise ReviewMaterialError(f"I only fetch pull requests and commits from {' or '.join(sorted(self.web_hosts))}.")
+            raise ReviewMaterialError(
+                f"I only fetch pull requests and commits from {' or '.join(sorted(self.web_hosts))}."
+            )
         if {owner, repo} & {".", ".."}:
             raise ReviewMaterialError("That link does not name a GitHub repository.")
 
@@ -114,17 +115,17 @@ class GitHub:
         try:
             return await fit_diff_off_loop(raw)
         except DiffWorkerFailed as error:
-            raise ReviewMaterialError(f"I couldn't prepare the diff of {name} for review: {error}. Please try "
-                                      "again; if it keeps failing, link a smaller pull request or single commits.") \
-                from error
+            raise ReviewMaterialError(
+                f"I couldn't prepare the diff of {name} for review: {error}. Please try "
+                "again; if it keeps failing, link a smaller pull request or single commits."
+            ) from error
 
     async def _diff_from_files(self, path: str, name: str) -> tuple[str, tuple[str, ...]]:
         """GitHub refuses a diff over its size limit (406); the files API still lists each
         file's patch, a page at a time."""
         files: list[dict] = []
         for page in range(1, MAX_FILE_PAGES + 1):
-            batch = json.loads(await self._get(f"{path}?per_page=100&page={page}", "application/vnd.github+json",
-                                               name))
+            batch = json.loads(await self._get(f"{path}?per_page=100&page={page}", "application/vnd.github+json", name))
             files += batch
             if len(batch) < 100:
                 break
@@ -144,38 +145,45 @@ class GitHub:
 
     async def _get(self, path: str, accept: str, name: str, waited: bool = False, redirected: bool = False) -> str:
         try:
-            async with aiohttp.ClientSession(timeout=self._timeout) as session:
-                async with session.get(self._api + path, headers=self._headers(accept),
-                                       allow_redirects=False) as response:
-                    if response.status in (301, 302, 307, 308):
-                        # A renamed repository moves within the API; the token never leaves its host.
-                        location = urljoin(self._api + path, response.headers.get("Location", ""))
-                        if redirected or not location.startswith(self._api + "/"):
-                            log_event(log, "github_redirect_refused", logging.WARNING, path=path, to=location[:200])
-                            raise ReviewMaterialError(f"GitHub sent me elsewhere for {name}; I don't follow that.")
-                        return await self._get(location[len(self._api):], accept, name, waited, redirected=True)
-                    if response.status == 200:
-                        body = await read_at_most(response, MAX_DIFF_BYTES)
-                        if body is None:
-                            raise ReviewMaterialError(f"{name} is too large to review (over 5 MB of diff).")
-                        return body.decode("utf-8", errors="replace")
-                    log_event(log, "github_error", logging.WARNING, path=path, status=response.status,
-                              ratelimit_remaining=response.headers.get("x-ratelimit-remaining"))
-                    text = (await read_at_most(response, 64 * 1024) or b"").decode("utf-8", errors="replace")
-                    if accept.endswith(".diff") and (response.status == 406 or
-                                                     response.status == 422 and _too_large(text)):
-                        raise DiffTooLarge(name)
-                    wait = _rate_limit_wait(response.status, response.headers, text)
-                    if wait is not None:
-                        if wait <= RATE_LIMIT_WAIT_S and not waited:
-                            await asyncio.sleep(wait)
-                            return await self._get(path, accept, name, waited=True, redirected=redirected)
-                        raise ReviewMaterialError(_rate_limited(name, wait, bool(self._token)))
-                    raise ReviewMaterialError(_explain(response.status, name, bool(self._token)))
+            async with (
+                aiohttp.ClientSession(timeout=self._timeout) as session,
+                session.get(self._api + path, headers=self._headers(accept), allow_redirects=False) as response,
+            ):
+                if response.status in (301, 302, 307, 308):
+                    # A renamed repository moves within the API; the token never leaves its host.
+                    location = urljoin(self._api + path, response.headers.get("Location", ""))
+                    if redirected or not location.startswith(self._api + "/"):
+                        log_event(log, "github_redirect_refused", logging.WARNING, path=path, to=location[:200])
+                        raise ReviewMaterialError(f"GitHub sent me elsewhere for {name}; I don't follow that.")
+                    return await self._get(location[len(self._api) :], accept, name, waited, redirected=True)
+                if response.status == 200:
+                    body = await read_at_most(response, MAX_DIFF_BYTES)
+                    if body is None:
+                        raise ReviewMaterialError(f"{name} is too large to review (over 5 MB of diff).")
+                    return body.decode("utf-8", errors="replace")
+                log_event(
+                    log,
+                    "github_error",
+                    logging.WARNING,
+                    path=path,
+                    status=response.status,
+                    ratelimit_remaining=response.headers.get("x-ratelimit-remaining"),
+                )
+                text = (await read_at_most(response, 64 * 1024) or b"").decode("utf-8", errors="replace")
+                if accept.endswith(".diff") and (response.status == 406 or response.status == 422 and _too_large(text)):
+                    raise DiffTooLarge(name)
+                wait = _rate_limit_wait(response.status, response.headers, text)
+                if wait is not None:
+                    if wait <= RATE_LIMIT_WAIT_S and not waited:
+                        await asyncio.sleep(wait)
+                        return await self._get(path, accept, name, waited=True, redirected=redirected)
+                    raise ReviewMaterialError(_rate_limited(name, wait, bool(self._token)))
+                raise ReviewMaterialError(_explain(response.status, name, bool(self._token)))
         except (aiohttp.ClientError, TimeoutError) as error:
             log_event(log, "github_unreachable", logging.WARNING, path=path, error=repr(error)[:200])
-            raise ReviewMaterialError(f"I couldn't reach GitHub to fetch {name}. Please try again in a minute.") \
-                from error
+            raise ReviewMaterialError(
+                f"I couldn't reach GitHub to fetch {name}. Please try again in a minute."
+            ) from error
 
 
 def _too_large(body: str) -> bool:
@@ -208,18 +216,28 @@ def _rate_limit_wait(status: int, headers: Any, body: str = "") -> float | None:
 
 def _rate_limited(name: str, wait: float, has_token: bool) -> str:
     when = time.strftime("%H:%M UTC", time.gmtime(time.time() + wait))
-    hint = "" if has_token else (" An admin can set GITHUB_TOKEN: GitHub allows far more requests with a token "
-                                 "than without one.")
-    return (f"GitHub's rate limit for this bot is used up, so I can't fetch {name} now. It lifts at about "
-            f"{when} (in {max(1, round(wait / 60))} min); please try again then.{hint}")
+    hint = (
+        ""
+        if has_token
+        else (" An admin can set GITHUB_TOKEN: GitHub allows far more requests with a token than without one.")
+    )
+    return (
+        f"GitHub's rate limit for this bot is used up, so I can't fetch {name} now. It lifts at about "
+        f"{when} (in {max(1, round(wait / 60))} min); please try again then.{hint}"
+    )
 
 
 def _explain(status: int, name: str, has_token: bool) -> str:
     if status == 404:
-        hint = ("it may be private to a repository my GitHub token can't read" if has_token else
-                "if it's private, an admin needs to set GITHUB_TOKEN")
+        hint = (
+            "it may be private to a repository my GitHub token can't read"
+            if has_token
+            else "if it's private, an admin needs to set GITHUB_TOKEN"
+        )
         return f"I couldn't find {name} on GitHub: check the link ({hint})."
     if status in (401, 403, 429):
         hint = "the GITHUB_TOKEN was rejected" if status == 401 else "GitHub refused or rate-limited the request"
-        return f"GitHub wouldn't give me {name} ({hint}). Please try again later, or ask an admin to check GITHUB_TOKEN."
+        return (
+            f"GitHub wouldn't give me {name} ({hint}). Please try again later, or ask an admin to check GITHUB_TOKEN."
+        )
     return f"GitHub answered {status} for {name}. Please try again in a minute."

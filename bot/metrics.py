@@ -8,16 +8,20 @@ REGISTRY = CollectorRegistry()
 _FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _SLOW = (0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 240)
 
-EVENTS = Counter("bot_events_total", "Slack events handled, by type and outcome", ["type", "outcome"],
-                 registry=REGISTRY)
+EVENTS = Counter(
+    "bot_events_total", "Slack events handled, by type and outcome", ["type", "outcome"], registry=REGISTRY
+)
 ANSWERS = Counter("bot_answers_total", "Answers finished, by outcome", ["outcome"], registry=REGISTRY)
 FAILURES = Counter("bot_failures_total", "Answers that failed, by kind", ["kind"], registry=REGISTRY)
-ACK_SECONDS = Histogram("bot_ack_seconds", "Time to acknowledge a Slack request (HTTP mode)", buckets=_FAST,
-                        registry=REGISTRY)
-FIRST_TOKEN_SECONDS = Histogram("bot_first_token_seconds", "From calling Claude to its first streamed text",
-                                buckets=_SLOW, registry=REGISTRY)
-ANSWER_SECONDS = Histogram("bot_answer_seconds", "From taking a question to its finished answer", buckets=_SLOW,
-                           registry=REGISTRY)
+ACK_SECONDS = Histogram(
+    "bot_ack_seconds", "Time to acknowledge a Slack request (HTTP mode)", buckets=_FAST, registry=REGISTRY
+)
+FIRST_TOKEN_SECONDS = Histogram(
+    "bot_first_token_seconds", "From calling Claude to its first streamed text", buckets=_SLOW, registry=REGISTRY
+)
+ANSWER_SECONDS = Histogram(
+    "bot_answer_seconds", "From taking a question to its finished answer", buckets=_SLOW, registry=REGISTRY
+)
 QUEUE_DEPTH = Gauge("bot_queue_depth", "Questions waiting for a worker", registry=REGISTRY)
 IN_FLIGHT = Gauge("bot_in_flight_answers", "Answers being written now", registry=REGISTRY)
 TOKENS = Counter("bot_claude_tokens_total", "Claude tokens, by model and kind", ["model", "kind"], registry=REGISTRY)

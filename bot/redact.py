@@ -118,17 +118,17 @@ regexes (AWS key prefixes, Slack webhooks, the JWT shape check) as a starting po
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
 import functools
 import json
 import math
 import os
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Iterator, Mapping
 
 __all__ = ["KINDS", "Redaction", "redact"]
 
@@ -138,40 +138,42 @@ __all__ = ["KINDS", "Redaction", "redact"]
 # ---------------------------------------------------------------------------------------------
 
 # kind -> (singular, plural) as the summary names them; the order is the summary's order.
-KINDS: Mapping[str, tuple[str, str]] = MappingProxyType({
-    "private-key": ("private key", "private keys"),
-    "gcp-service-account-key": ("GCP service-account key", "GCP service-account keys"),
-    "gcp-service-account-key-id": ("GCP service-account key id", "GCP service-account key ids"),
-    "aws-access-key": ("AWS access key", "AWS access keys"),
-    "aws-secret-key": ("AWS secret key", "AWS secret keys"),
-    "anthropic-key": ("Anthropic API key", "Anthropic API keys"),
-    "openai-key": ("OpenAI API key", "OpenAI API keys"),
-    "github-token": ("GitHub token", "GitHub tokens"),
-    "gitlab-token": ("GitLab token", "GitLab tokens"),
-    "slack-token": ("Slack token", "Slack tokens"),
-    "slack-webhook": ("Slack webhook URL", "Slack webhook URLs"),
-    "webhook-url": ("webhook URL", "webhook URLs"),
-    "stripe-key": ("Stripe key", "Stripe keys"),
-    "jwt": ("JSON Web Token", "JSON Web Tokens"),
-    "url-password": ("password in a URL", "passwords in URLs"),
-    "url-signature": ("signature in a URL", "signatures in URLs"),
-    "sentry-dsn-key": ("Sentry DSN key", "Sentry DSN keys"),
-    "session-cookie": ("session cookie", "session cookies"),
-    "password": ("password", "passwords"),
-    "secret": ("secret", "secrets"),
-    "token": ("token", "tokens"),
-    "api-key": ("API key", "API keys"),
-})
+KINDS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "private-key": ("private key", "private keys"),
+        "gcp-service-account-key": ("GCP service-account key", "GCP service-account keys"),
+        "gcp-service-account-key-id": ("GCP service-account key id", "GCP service-account key ids"),
+        "aws-access-key": ("AWS access key", "AWS access keys"),
+        "aws-secret-key": ("AWS secret key", "AWS secret keys"),
+        "anthropic-key": ("Anthropic API key", "Anthropic API keys"),
+        "openai-key": ("OpenAI API key", "OpenAI API keys"),
+        "github-token": ("GitHub token", "GitHub tokens"),
+        "gitlab-token": ("GitLab token", "GitLab tokens"),
+        "slack-token": ("Slack token", "Slack tokens"),
+        "slack-webhook": ("Slack webhook URL", "Slack webhook URLs"),
+        "webhook-url": ("webhook URL", "webhook URLs"),
+        "stripe-key": ("Stripe key", "Stripe keys"),
+        "jwt": ("JSON Web Token", "JSON Web Tokens"),
+        "url-password": ("password in a URL", "passwords in URLs"),
+        "url-signature": ("signature in a URL", "signatures in URLs"),
+        "sentry-dsn-key": ("Sentry DSN key", "Sentry DSN keys"),
+        "session-cookie": ("session cookie", "session cookies"),
+        "password": ("password", "passwords"),
+        "secret": ("secret", "secrets"),
+        "token": ("token", "tokens"),
+        "api-key": ("API key", "API keys"),
+    }
+)
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
-MAX_VALUE = 8192      # longest value redacted whole (1Password service-account tokens are ~900)
+MAX_VALUE = 8192  # longest value redacted whole (1Password service-account tokens are ~900)
 PLACEHOLDER = "[REDACTED {kind}]"
 
 
 @dataclass(frozen=True)
 class Redaction:
-    text: str                                        # the input with secrets replaced
-    counts: Mapping[str, int] = field(hash=False)    # kind -> how many were replaced (read-only)
+    text: str  # the input with secrets replaced
+    counts: Mapping[str, int] = field(hash=False)  # kind -> how many were replaced (read-only)
 
     @property
     def any(self) -> bool:
@@ -221,7 +223,7 @@ _REGEX = re.compile(r"\\[dwsbDWSB]|\[\^|\(\?|\]\{\d|\]\+|\]\*")
 _VERSION = re.compile(r"^[\^~=<>v]*\d+(?:\.\d+)+(?:[-+][\w.]+)?$")
 _DOTTED_NAME = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::|->)[A-Za-z_$][\w$]*)+$")
 _CONSTANT_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
-_WORDS = re.compile(r"^[A-Za-z_$][A-Za-z_.$-]*$")    # identifiers and words: no digits, no symbols
+_WORDS = re.compile(r"^[A-Za-z_$][A-Za-z_.$-]*$")  # identifiers and words: no digits, no symbols
 _PLAIN_WORD = re.compile(r"^(?:[A-Z]?[a-z]+|[A-Z]+)$")
 
 
@@ -248,20 +250,26 @@ def looks_like_credential(value: str, kind: str, *, quoted: bool) -> bool:
     """Whether a literal assigned to a secret-sounding name is worth redacting."""
     if "[REDACTED" in value or not value:
         return False
-    if any(ch.isspace() for ch in value):          # sentences, prompts, help texts
+    if any(ch.isspace() for ch in value):  # sentences, prompts, help texts
         return False
     if len(value) < (6 if kind == "password" else 12) or len(value) > MAX_VALUE:
         return False
-    if (_REFERENCE.match(value) or _PLACEHOLDER_WORD.match(value) or _PATH.match(value)
-            or _VERSION.match(value) or _REGEX.search(value)):
+    if (
+        _REFERENCE.match(value)
+        or _PLACEHOLDER_WORD.match(value)
+        or _PATH.match(value)
+        or _VERSION.match(value)
+        or _REGEX.search(value)
+    ):
         return False
-    if not quoted and (_DOTTED_NAME.match(value) or _CONSTANT_NAME.match(value)
-                       or _WORDS.match(value) or value.endswith(":")):
-        return False                                # code or prose: settings.X, userPassword, App-level
-    if _PLAIN_WORD.match(value):                    # Principal, SECRET
+    if not quoted and (
+        _DOTTED_NAME.match(value) or _CONSTANT_NAME.match(value) or _WORDS.match(value) or value.endswith(":")
+    ):
+        return False  # code or prose: settings.X, userPassword, App-level
+    if _PLAIN_WORD.match(value):  # Principal, SECRET
         return False
     if _char_classes(value) < 2 or not any(ch.isdigit() or ch.isupper() for ch in value):
-        return False                                # changeme, 12345678, db-credentials, username:
+        return False  # changeme, 12345678, db-credentials, username:
     return _entropy(value) >= 2.3
 
 
@@ -277,10 +285,15 @@ def looks_random(value: str) -> bool:
     line after its name): a key-like string of 16+ characters that is random, not a phrase."""
     if not 16 <= len(value) <= MAX_VALUE or not _KEY_ALPHABET.fullmatch(value):
         return False
-    if _PLACEHOLDER_WORD.match(value) or _PATH.match(value) or _WORDS.match(value) or \
-            _DOTTED_NAME.match(value) or _CONSTANT_NAME.match(value):
+    if (
+        _PLACEHOLDER_WORD.match(value)
+        or _PATH.match(value)
+        or _WORDS.match(value)
+        or _DOTTED_NAME.match(value)
+        or _CONSTANT_NAME.match(value)
+    ):
         return False
-    bare = _SHORT_PREFIX.sub("", value, count=1)        # key-<hex> (Mailgun), v1.<hex>
+    bare = _SHORT_PREFIX.sub("", value, count=1)  # key-<hex> (Mailgun), v1.<hex>
     if _HEX.fullmatch(bare):
         return len(bare) >= 32 and _entropy(bare) >= 3.0 and not bare.isdigit()
     classes = (any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value))
@@ -329,14 +342,79 @@ _NAME_SUFFIXES: tuple[tuple[str, str], ...] = (
 # (looks_random), and never with one of these words before the KEY.
 _KEY_NAME = re.compile(r"(?:[_.\-](?:key|Key|KEY)|(?<=[a-z0-9])(?:Key|KEY))$")
 _NOT_SECRET_KEYS = frozenset(
-    "primary foreign sort partition range hash cache idempotency dedup dedupe lock lookup row "
-    "index unique composite natural surrogate sequence schema registry translation i18n message "
-    "group shard routing state dict map object s3 bucket prefix column field attr env config "
-    "setting settings feature flag metric event redis kv memcache public pub ssh gpg pgp kms "
-    "license item entity entry hot cluster cursor sorting ordering idempotent dynamo".split())
+    [
+        "primary",
+        "foreign",
+        "sort",
+        "partition",
+        "range",
+        "hash",
+        "cache",
+        "idempotency",
+        "dedup",
+        "dedupe",
+        "lock",
+        "lookup",
+        "row",
+        "index",
+        "unique",
+        "composite",
+        "natural",
+        "surrogate",
+        "sequence",
+        "schema",
+        "registry",
+        "translation",
+        "i18n",
+        "message",
+        "group",
+        "shard",
+        "routing",
+        "state",
+        "dict",
+        "map",
+        "object",
+        "s3",
+        "bucket",
+        "prefix",
+        "column",
+        "field",
+        "attr",
+        "env",
+        "config",
+        "setting",
+        "settings",
+        "feature",
+        "flag",
+        "metric",
+        "event",
+        "redis",
+        "kv",
+        "memcache",
+        "public",
+        "pub",
+        "ssh",
+        "gpg",
+        "pgp",
+        "kms",
+        "license",
+        "item",
+        "entity",
+        "entry",
+        "hot",
+        "cluster",
+        "cursor",
+        "sorting",
+        "ordering",
+        "idempotent",
+        "dynamo",
+    ]
+)
 # Short words that count only as a whole component of the name: DB_PASS, dbPass, --pwd, pw.
-_COMPONENT_WORDS = re.compile(r"(?:^|[_.\-]|(?<=[a-z0-9]))"
-                              r"(pass|Pass|PASS|pwd|Pwd|PWD|pw|Pw|PW|auth|Auth|AUTH)$")
+_COMPONENT_WORDS = re.compile(
+    r"(?:^|[_.\-]|(?<=[a-z0-9]))"
+    r"(pass|Pass|PASS|pwd|Pwd|PWD|pw|Pw|PW|auth|Auth|AUTH)$"
+)
 _COMPONENT_KIND = {"pass": "password", "pwd": "password", "pw": "password", "auth": "token"}
 _AWS_SECRET_SHAPE = re.compile(r"^[A-Za-z0-9/+]{40}$")
 
@@ -354,7 +432,7 @@ def name_info(name: str) -> tuple[str, bool] | None:
     bare = name.strip("-$@:\"'`[]")
     norm = re.sub(r"[_.\-\s]", "", bare).lower()
     if norm.endswith(("amzcredential", "googcredential")):
-        return None                    # a signed URL's scope (key id/date/region), not a secret
+        return None  # a signed URL's scope (key id/date/region), not a secret
     for suffix, kind in _NAME_SUFFIXES:
         if norm.endswith(suffix):
             return kind, False
@@ -366,7 +444,7 @@ def name_info(name: str) -> tuple[str, bool] | None:
             return _COMPONENT_KIND[word], False
     m = _KEY_NAME.search(bare)
     if m and m.start() > 0:
-        before = re.split(r"[_.\-]|(?<=[a-z0-9])(?=[A-Z])", bare[:m.start()].rstrip("_.-"))
+        before = re.split(r"[_.\-]|(?<=[a-z0-9])(?=[A-Z])", bare[: m.start()].rstrip("_.-"))
         if before and before[-1] and before[-1].lower() not in _NOT_SECRET_KEYS:
             return "secret", True
     return None
@@ -374,9 +452,9 @@ def name_info(name: str) -> tuple[str, bool] | None:
 
 def _refine_kind(kind: str, name: str, value: str) -> str:
     norm = re.sub(r"[_.\-\s]", "", name).lower()
-    if kind in ("secret", "aws-secret-key") and _AWS_SECRET_SHAPE.match(value):
-        if "aws" in norm or norm.endswith(("secretaccesskey", "secretkey")):
-            return "aws-secret-key"
+    aws_named = "aws" in norm or norm.endswith(("secretaccesskey", "secretkey"))
+    if kind in ("secret", "aws-secret-key") and _AWS_SECRET_SHAPE.match(value) and aws_named:
+        return "aws-secret-key"
     if kind == "aws-secret-key" and not _AWS_SECRET_SHAPE.match(value):
         return "secret"
     return kind
@@ -392,18 +470,26 @@ def _refine_kind(kind: str, name: str, value: str) -> str:
 # (`bearer`, `mysql`, secret words) are searched in an ASCII-lowercased copy of the text with
 # the same indices; values are always read from the original text.
 
-Span = tuple[int, int, str]     # (start, end, kind) of a piece to replace
+Span = tuple[int, int, str]  # (start, end, kind) of a piece to replace
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
-    priority: int                                   # lower wins an overlap
-    find: Callable[[str, str], Iterator[Span]]      # (text, lowercased text) -> spans
+    priority: int  # lower wins an overlap
+    find: Callable[[str, str], Iterator[Span]]  # (text, lowercased text) -> spans
 
 
-def _pattern(name: str, priority: int, kind: str, pattern: str, *, lower: bool = False,
-             group: str | int = 0, check: Callable[[re.Match[str], str], bool] | None = None) -> Rule:
+def _pattern(
+    name: str,
+    priority: int,
+    kind: str,
+    pattern: str,
+    *,
+    lower: bool = False,
+    group: str | int = 0,
+    check: Callable[[re.Match[str], str], bool] | None = None,
+) -> Rule:
     """A regex whose `group` is replaced; `lower` runs it on the lowercased text."""
     regex = re.compile(pattern)
 
@@ -411,6 +497,7 @@ def _pattern(name: str, priority: int, kind: str, pattern: str, *, lower: bool =
         for m in regex.finditer(low if lower else text):
             if check is None or check(m, text):
                 yield m.start(group), m.end(group), kind
+
     return Rule(name, priority, find)
 
 
@@ -419,6 +506,7 @@ def _value_check(kind: str) -> Callable[[re.Match[str], str], bool]:
         start, end = m.span("v")
         quoted = start > 0 and text[start - 1] in "\"'`"
         return looks_like_credential(text[start:end], kind, quoted=quoted)
+
     return check
 
 
@@ -441,7 +529,7 @@ _GENERIC_URL_PASSWORDS = frozenset({"password", "pass", "passwd", "pwd", "secret
 def _url_password_ok(m: re.Match[str], text: str) -> bool:
     pw = m.group("v")
     if "[REDACTED" in pw or _REFERENCE.match(pw) or pw.lower() in _GENERIC_URL_PASSWORDS:
-        return False                   # a reference, or docs' `postgres://user:password@host`
+        return False  # a reference, or docs' `postgres://user:password@host`
     return not re.fullmatch(r"\*+|x+|X+|\.+|…+|_+|-+", pw)
 
 
@@ -451,23 +539,25 @@ def _url_password_ok(m: re.Match[str], text: str) -> bool:
 _PEM_BEGIN = re.compile(r"-----BEGIN (?P<label>[A-Z0-9 ]{0,40}?)PRIVATE KEY(?P<blk> BLOCK)?-----")
 _PEM_MAX = 20_000
 # No END line (pasted half, or cut by Slack): the header and the base64-looking lines after it.
-_PEM_REST = re.compile(r"(?:(?:\r?\n|\\n)[ \t+\-]?[ \t\"']*"
-                       r"(?:[A-Za-z0-9+/=]{16,}|[A-Z][\w-]*:[^\r\n\\]{0,200}|)[\"',]?[ \t]*"
-                       r"(?=\r?\n|\\n|$))*")
+_PEM_REST = re.compile(
+    r"(?:(?:\r?\n|\\n)[ \t+\-]?[ \t\"']*"
+    r"(?:[A-Za-z0-9+/=]{16,}|[A-Z][\w-]*:[^\r\n\\]{0,200}|)[\"',]?[ \t]*"
+    r"(?=\r?\n|\\n|$))*"
+)
 _PEM_END = re.compile(r"-----END (?P<label>[A-Z0-9 ]{0,40}?)PRIVATE KEY(?P<blk> BLOCK)?-----")
-_PEM_BODY = re.compile(r"[A-Za-z0-9+/]{16}")      # key material, not a header quoted in code or docs
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/]{16}")  # key material, not a header quoted in code or docs
 # In a GCP service-account JSON: "private_key": "-----BEGIN PRIVATE KEY-----\n…-----END PRIVATE KEY-----\n"
 _GCP_BEFORE = re.compile(r"[\"']private_key[\"']\s*:\s*\"\Z")
 
 
 def _find_private_keys(text: str, low: str) -> Iterator[Span]:
     """Whole private-key blocks; in a GCP service-account JSON, the `private_key` value."""
-    ends: dict[str, list[int]] | None = None          # footer -> where it ends, ascending
+    ends: dict[str, list[int]] | None = None  # footer -> where it ends, ascending
     done = 0
     for m in _PEM_BEGIN.finditer(text):
         start = m.start()
         if start < done:
-            continue                                   # inside a block already replaced
+            continue  # inside a block already replaced
         if ends is None:
             ends = {}
             for e in _PEM_END.finditer(text):
@@ -480,32 +570,42 @@ def _find_private_keys(text: str, low: str) -> Iterator[Span]:
         else:
             end = _PEM_REST.match(text, m.end()).end()  # type: ignore[union-attr]  # always matches
             while end > m.end() and (text[end - 1] in " \t\r\n" or text.endswith("\\n", 0, end)):
-                end -= 2 if text.endswith("\\n", 0, end) else 1   # keep the blank lines after it
+                end -= 2 if text.endswith("\\n", 0, end) else 1  # keep the blank lines after it
         if not _PEM_BODY.search(text, m.end(), end):
             continue
         kind = "private-key"
         if _GCP_BEFORE.search(text, max(0, start - 40), start):
             kind = "gcp-service-account-key"
-            if text.startswith("\\n", end):           # the value's trailing "\n"
+            if text.startswith("\\n", end):  # the value's trailing "\n"
                 end += 2
         done = end
         yield start, end, kind
 
 
-_GCP_KEY_ID = (r"private_key_id(?<![\w-]private_key_id)[\"']?\s*[:=]\s*[\"']?"
-               r"(?P<v>[0-9a-f]{40})(?![0-9a-zA-Z])")
+_GCP_KEY_ID = (
+    r"private_key_id(?<![\w-]private_key_id)[\"']?\s*[:=]\s*[\"']?"
+    r"(?P<v>[0-9a-f]{40})(?![0-9a-zA-Z])"
+)
 
 # ---- tokens with a recognisable shape -------------------------------------------------------
 _AWS_ACCESS_KEY = r"A(?<![A-Za-z0-9]A)(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])"
-_SLACK_TOKEN = (r"x(?<![\w-]x)(?:ox(?:[abposre]|e\.xox[bp])-\d[A-Za-z0-9-]{20,}"
-                r"|app-\d-[A-Za-z0-9-]{20,})(?![\w-])")
-_SLACK_WEBHOOK = (r"hooks\.slack\.com/(?:services|workflows|triggers)/"
-                  r"(?P<v>T[A-Z0-9]{6,}/[A-Za-z0-9_/-]{10,})")
-_GITHUB_TOKEN = (r"g(?<![\w-]g)(?:h[pousr]_[A-Za-z0-9]{36,251}|ithub_pat_[A-Za-z0-9_]{30,251})"
-                 r"(?![\w-])")
+_SLACK_TOKEN = (
+    r"x(?<![\w-]x)(?:ox(?:[abposre]|e\.xox[bp])-\d[A-Za-z0-9-]{20,}"
+    r"|app-\d-[A-Za-z0-9-]{20,})(?![\w-])"
+)
+_SLACK_WEBHOOK = (
+    r"hooks\.slack\.com/(?:services|workflows|triggers)/"
+    r"(?P<v>T[A-Z0-9]{6,}/[A-Za-z0-9_/-]{10,})"
+)
+_GITHUB_TOKEN = (
+    r"g(?<![\w-]g)(?:h[pousr]_[A-Za-z0-9]{36,251}|ithub_pat_[A-Za-z0-9_]{30,251})"
+    r"(?![\w-])"
+)
 _ANTHROPIC_KEY = r"sk-ant-(?<![\w-]sk-ant-)(?P<body>[A-Za-z0-9_-]{20,})(?![\w-])"
-_OPENAI_KEY = (r"sk-(?<![\w-]sk-)(?!ant-)(?:(?:proj|svcacct|admin|None)-)?"
-               r"(?P<body>[A-Za-z0-9_-]{32,})(?![\w-])")
+_OPENAI_KEY = (
+    r"sk-(?<![\w-]sk-)(?!ant-)(?:(?:proj|svcacct|admin|None)-)?"
+    r"(?P<body>[A-Za-z0-9_-]{32,})(?![\w-])"
+)
 _JWT = r"eyJ(?<![\w-]eyJ)(?P<h>[A-Za-z0-9_-]{5,})\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*(?![\w-])"
 
 
@@ -526,77 +626,92 @@ def _token_body_ok(m: re.Match[str], text: str) -> bool:
 # `sk_test_xxxxxxxx`) and not repetitive.
 _VENDOR: tuple[tuple[str, str, str], ...] = (
     # -- cloud and infrastructure
-    ("AIza", r"[0-9A-Za-z_-]{35}", "api-key"),                                   # gcp.go
-    ("ops_eyJ", r"[A-Za-z0-9+/]{250,8192}={0,3}", "token"),                      # 1password.go
-    ("A3-", r"[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}",
-     "secret"),                                                                  # 1password.go
-    ("do", r"[opr]_v1_[a-f0-9]{64}", "token"),                                   # digitalocean.go
-    ("LTAI", r"[a-zA-Z0-9]{20}", "api-key"),                                     # alibaba.go
-    ("HRKU-AA", r"[0-9a-zA-Z_-]{58}", "api-key"),                                # heroku.go
-    ("hv", r"s\.[\w-]{90,120}|b\.[\w-]{138,300}", "token"),                      # hashicorp_vault.go
-    ("dp.pt.", r"[a-zA-Z0-9]{43}", "token"),                                     # doppler.go
-    ("pul-", r"[a-f0-9]{40}", "token"),                                          # pulumi.go
-    ("fo1_", r"[\w-]{43}", "token"),                                             # flyio.go
-    ("fm", r"(?:1[ar]|2)_[a-zA-Z0-9+/]{100,8192}={0,3}", "token"),               # flyio.go
-    ("tk-us-", r"[\w-]{48}", "token"),                                           # scalingo.go
-    ("dapi", r"[a-f0-9]{32}(?:-\d)?", "token"),                                  # databricks.go
-    ("v1.0-", r"[a-f0-9]{24}-[a-f0-9]{146}", "api-key"),                         # cloudflare.go
+    ("AIza", r"[0-9A-Za-z_-]{35}", "api-key"),  # gcp.go
+    ("ops_eyJ", r"[A-Za-z0-9+/]{250,8192}={0,3}", "token"),  # 1password.go
+    (
+        "A3-",
+        r"[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}",
+        "secret",
+    ),  # 1password.go
+    ("do", r"[opr]_v1_[a-f0-9]{64}", "token"),  # digitalocean.go
+    ("LTAI", r"[a-zA-Z0-9]{20}", "api-key"),  # alibaba.go
+    ("HRKU-AA", r"[0-9a-zA-Z_-]{58}", "api-key"),  # heroku.go
+    ("hv", r"s\.[\w-]{90,120}|b\.[\w-]{138,300}", "token"),  # hashicorp_vault.go
+    ("dp.pt.", r"[a-zA-Z0-9]{43}", "token"),  # doppler.go
+    ("pul-", r"[a-f0-9]{40}", "token"),  # pulumi.go
+    ("fo1_", r"[\w-]{43}", "token"),  # flyio.go
+    ("fm", r"(?:1[ar]|2)_[a-zA-Z0-9+/]{100,8192}={0,3}", "token"),  # flyio.go
+    ("tk-us-", r"[\w-]{48}", "token"),  # scalingo.go
+    ("dapi", r"[a-f0-9]{32}(?:-\d)?", "token"),  # databricks.go
+    ("v1.0-", r"[a-f0-9]{24}-[a-f0-9]{146}", "api-key"),  # cloudflare.go
     ("AGE-SECRET-KEY-1", r"[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}", "private-key"),  # age.go
-    ("AKCp", r"[A-Za-z0-9]{69}", "api-key"),                                     # artifactory.go
-    ("cmVmd", r"[A-Za-z0-9]{59}", "api-key"),                                    # artifactory.go
+    ("AKCp", r"[A-Za-z0-9]{69}", "api-key"),  # artifactory.go
+    ("cmVmd", r"[A-Za-z0-9]{59}", "api-key"),  # artifactory.go
     # -- code hosting, registries, developer tools
-    ("gl", r"pat-[\w-]{20,300}(?:\.[0-9a-z]{9})?|ptt-[0-9a-f]{40}|dt-[\w-]{20,64}|rt-[\w-]{20,300}"
-           r"(?:\.[0-9a-z]{9})?|cbt-[0-9a-zA-Z]{1,5}_[\w-]{20,64}|ft-[\w-]{20,64}|imt-[\w-]{25,64}"
-           r"|agent-[\w-]{50,64}|oas-[\w-]{64}|soat-[\w-]{20,64}|ffct-[\w-]{20,64}", "gitlab-token"),  # gitlab.go
-    ("GR1348941", r"[\w-]{20,64}", "gitlab-token"),                              # gitlab.go
-    ("_gitlab_session=", r"[0-9a-z]{32}", "gitlab-token"),                       # gitlab.go
-    ("ATATT3", r"[A-Za-z0-9_\-=]{186}", "api-key"),                              # atlassian.go
-    ("npm_", r"[A-Za-z0-9]{36}", "token"),                                       # npm.go
-    ("pypi-AgEIcHlwaS5vcmc", r"[\w-]{40,1000}", "token"),                        # pypi.go
-    ("rubygems_", r"[a-f0-9]{48}", "token"),                                     # rubygems.go
-    ("CLOJARS_", r"[a-zA-Z0-9]{60}", "token"),                                   # clojars.go
-    ("dckr_pat_", r"[\w-]{20,}", "token"),                                       # (Docker Hub)
-    ("hf_", r"[A-Za-z0-9]{30,}", "token"),                                       # huggingface.go
-    ("api_org_", r"[a-zA-Z]{34}", "token"),                                      # huggingface.go
-    ("sgp_", r"(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}", "token"),           # sourcegraph.go
-    ("rdme_", r"[a-z0-9]{70}", "api-key"),                                       # readme.go
-    ("PMAK-", r"[a-fA-F0-9]{24}-[a-fA-F0-9]{34}", "api-key"),                    # postman.go
-    ("lin_api_", r"[a-zA-Z0-9]{40}", "api-key"),                                 # linear.go
-    ("pnu_", r"[a-zA-Z0-9]{36}", "api-key"),                                     # prefect.go
-    ("ico-", r"[a-zA-Z0-9]{32}", "api-key"),                                     # infracost.go
-    ("ntn_", r"[0-9]{11}[A-Za-z0-9]{35}", "token"),                              # notion.go
-    ("pplx-", r"[a-zA-Z0-9]{48}", "api-key"),                                    # perplexity.go
-    ("shp", r"(?:at|ca|pa|ss)_[a-fA-F0-9]{32}", "token"),                        # shopify.go
-    ("fio-u-", r"[a-zA-Z0-9\-_=]{64}", "token"),                                 # frameio.go
-    ("API-", r"[A-Z0-9]{26}", "api-key"),                                        # octopusdeploy.go
+    (
+        "gl",
+        (
+            r"pat-[\w-]{20,300}(?:\.[0-9a-z]{9})?|ptt-[0-9a-f]{40}|dt-[\w-]{20,64}|rt-[\w-]{20,300}"
+            r"(?:\.[0-9a-z]{9})?|cbt-[0-9a-zA-Z]{1,5}_[\w-]{20,64}|ft-[\w-]{20,64}|imt-[\w-]{25,64}"
+            r"|agent-[\w-]{50,64}|oas-[\w-]{64}|soat-[\w-]{20,64}|ffct-[\w-]{20,64}"
+        ),
+        "gitlab-token",
+    ),  # gitlab.go
+    ("GR1348941", r"[\w-]{20,64}", "gitlab-token"),  # gitlab.go
+    ("_gitlab_session=", r"[0-9a-z]{32}", "gitlab-token"),  # gitlab.go
+    ("ATATT3", r"[A-Za-z0-9_\-=]{186}", "api-key"),  # atlassian.go
+    ("npm_", r"[A-Za-z0-9]{36}", "token"),  # npm.go
+    ("pypi-AgEIcHlwaS5vcmc", r"[\w-]{40,1000}", "token"),  # pypi.go
+    ("rubygems_", r"[a-f0-9]{48}", "token"),  # rubygems.go
+    ("CLOJARS_", r"[a-zA-Z0-9]{60}", "token"),  # clojars.go
+    ("dckr_pat_", r"[\w-]{20,}", "token"),  # (Docker Hub)
+    ("hf_", r"[A-Za-z0-9]{30,}", "token"),  # huggingface.go
+    ("api_org_", r"[a-zA-Z]{34}", "token"),  # huggingface.go
+    ("sgp_", r"(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}", "token"),  # sourcegraph.go
+    ("rdme_", r"[a-z0-9]{70}", "api-key"),  # readme.go
+    ("PMAK-", r"[a-fA-F0-9]{24}-[a-fA-F0-9]{34}", "api-key"),  # postman.go
+    ("lin_api_", r"[a-zA-Z0-9]{40}", "api-key"),  # linear.go
+    ("pnu_", r"[a-zA-Z0-9]{36}", "api-key"),  # prefect.go
+    ("ico-", r"[a-zA-Z0-9]{32}", "api-key"),  # infracost.go
+    ("ntn_", r"[0-9]{11}[A-Za-z0-9]{35}", "token"),  # notion.go
+    ("pplx-", r"[a-zA-Z0-9]{48}", "api-key"),  # perplexity.go
+    ("shp", r"(?:at|ca|pa|ss)_[a-fA-F0-9]{32}", "token"),  # shopify.go
+    ("fio-u-", r"[a-zA-Z0-9\-_=]{64}", "token"),  # frameio.go
+    ("API-", r"[A-Z0-9]{26}", "api-key"),  # octopusdeploy.go
     ("pat.", r"[a-zA-Z0-9_-]{22}\.[a-zA-Z0-9]{24}\.[a-zA-Z0-9]{20}", "api-key"),  # harness.go
     ("sat.", r"[a-zA-Z0-9_-]{22}\.[a-zA-Z0-9]{24}\.[a-zA-Z0-9]{20}", "api-key"),  # harness.go
-    ("EZ", r"[AT]K[a-zA-Z0-9]{54}", "api-key"),                                  # easypost.go
+    ("EZ", r"[AT]K[a-zA-Z0-9]{54}", "api-key"),  # easypost.go
     # -- payments
-    ("sk_", r"(?:test|live|prod)_[a-zA-Z0-9]{10,99}", "stripe-key"),             # stripe.go
-    ("rk_", r"(?:test|live|prod)_[a-zA-Z0-9]{10,99}", "stripe-key"),             # stripe.go
-    ("sq0atp-", r"[\w-]{22,60}", "token"),                                       # square.go
-    ("EAA", r"A[\w-]{22,60}|[MC][a-zA-Z0-9]{100,}", "token"),                    # square.go, facebook.go
-    ("shippo_", r"(?:live|test)_[a-fA-F0-9]{40}", "api-key"),                    # shippo.go
-    ("duffel_", r"(?:test|live)_[a-zA-Z0-9_\-=]{43}", "token"),                  # duffel.go
-    ("FLWSECK_TEST-", r"[a-hA-H0-9]{32}-X|[a-hA-H0-9]{12}", "secret"),           # flutterwave.go
+    ("sk_", r"(?:test|live|prod)_[a-zA-Z0-9]{10,99}", "stripe-key"),  # stripe.go
+    ("rk_", r"(?:test|live|prod)_[a-zA-Z0-9]{10,99}", "stripe-key"),  # stripe.go
+    ("sq0atp-", r"[\w-]{22,60}", "token"),  # square.go
+    ("EAA", r"A[\w-]{22,60}|[MC][a-zA-Z0-9]{100,}", "token"),  # square.go, facebook.go
+    ("shippo_", r"(?:live|test)_[a-fA-F0-9]{40}", "api-key"),  # shippo.go
+    ("duffel_", r"(?:test|live)_[a-zA-Z0-9_\-=]{43}", "token"),  # duffel.go
+    ("FLWSECK_TEST-", r"[a-hA-H0-9]{32}-X|[a-hA-H0-9]{12}", "secret"),  # flutterwave.go
     # -- chat, e-mail, social
-    ("SG.", r"[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64}", "api-key"),           # sendgrid.go
-    ("xkeysib-", r"[a-f0-9]{64}-[a-zA-Z0-9]{16}", "api-key"),                    # sendinblue.go
-    ("SK", r"[0-9a-fA-F]{32}", "api-key"),                                       # twilio.go
-    ("AAAAAAAAAAAAAAAAAAAAA", r"A[a-zA-Z0-9%]{80,100}", "token"),                # twitter.go (bearer)
+    ("SG.", r"[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64}", "api-key"),  # sendgrid.go
+    ("xkeysib-", r"[a-f0-9]{64}-[a-zA-Z0-9]{16}", "api-key"),  # sendinblue.go
+    ("SK", r"[0-9a-fA-F]{32}", "api-key"),  # twilio.go
+    ("AAAAAAAAAAAAAAAAAAAAA", r"A[a-zA-Z0-9%]{80,100}", "token"),  # twitter.go (bearer)
     # -- observability
-    ("eyJrIjoi", r"[A-Za-z0-9]{70,400}={0,3}", "token"),                         # grafana.go
-    ("glc_", r"[A-Za-z0-9+/]{32,400}={0,3}", "token"),                           # grafana.go
-    ("glsa_", r"[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}", "token"),                       # grafana.go
-    ("sntry", r"u_[a-f0-9]{64}|s_eyJpYXQiO[a-zA-Z0-9+/]{10,200}(?:LCJyZWdpb25fdXJs|InJlZ2lvbl91cmwi"
-              r"|cmVnaW9uX3VybCI6)[a-zA-Z0-9+/]{10,200}={0,2}_[a-zA-Z0-9+/]{43}", "token"),  # sentry.go
+    ("eyJrIjoi", r"[A-Za-z0-9]{70,400}={0,3}", "token"),  # grafana.go
+    ("glc_", r"[A-Za-z0-9+/]{32,400}={0,3}", "token"),  # grafana.go
+    ("glsa_", r"[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}", "token"),  # grafana.go
+    (
+        "sntry",
+        (
+            r"u_[a-f0-9]{64}|s_eyJpYXQiO[a-zA-Z0-9+/]{10,200}(?:LCJyZWdpb25fdXJs|InJlZ2lvbl91cmwi"
+            r"|cmVnaW9uX3VybCI6)[a-zA-Z0-9+/]{10,200}={0,2}_[a-zA-Z0-9+/]{43}"
+        ),
+        "token",
+    ),  # sentry.go
     ("NR", r"AK-[a-zA-Z0-9]{27}|JS-[a-f0-9]{19}|II-[a-zA-Z0-9-]{32}", "api-key"),  # newrelic.go
-    ("dt0c01.", r"[a-zA-Z0-9]{24}\.[a-zA-Z0-9]{64}", "token"),                   # dynatrace.go
+    ("dt0c01.", r"[a-zA-Z0-9]{24}\.[a-zA-Z0-9]{64}", "token"),  # dynatrace.go
     # -- databases
-    ("pscale_", r"(?:tkn|oauth)_[\w=.-]{32,64}", "token"),                       # planetscale.go
-    ("pscale_pw_", r"[\w=.-]{32,64}", "password"),                               # planetscale.go
-    ("4b1d", r"[A-Za-z0-9]{38}", "api-key"),                                     # clickhouse.go
+    ("pscale_", r"(?:tkn|oauth)_[\w=.-]{32,64}", "token"),  # planetscale.go
+    ("pscale_pw_", r"[\w=.-]{32,64}", "password"),  # planetscale.go
+    ("4b1d", r"[A-Za-z0-9]{38}", "api-key"),  # clickhouse.go
 )
 
 
@@ -609,16 +724,16 @@ def _vendor_rules() -> Iterator[Rule]:
     groups: dict[str, list[tuple[str, str, str]]] = {}
     first = Counter(prefix[0] for prefix, _, _ in _VENDOR)
     for prefix, body, kind in _VENDOR:
-        key = "" if prefix[0].isupper() or prefix[0].isdigit() else prefix[:1 if first[prefix[0]] >= 3 else 2]
+        key = "" if prefix[0].isupper() or prefix[0].isdigit() else prefix[: 1 if first[prefix[0]] >= 3 else 2]
         groups.setdefault(key, []).append((prefix, body, kind))
     for key, entries in groups.items():
         common = "" if not key else os.path.commonprefix([p for p, _, _ in entries])
         c = re.escape(common)
         branches = []
         for i, (prefix, body, _) in enumerate(entries):
-            rest = re.escape(prefix[len(common):])
+            rest = re.escape(prefix[len(common) :])
             branch = rf"{re.escape(prefix)}(?<![\w-]{re.escape(prefix)})" if not common else rest
-            branches.append(rf"{branch}(?:{body})(?P<k{i}>)")     # the group last: see below
+            branches.append(rf"{branch}(?:{body})(?P<k{i}>)")  # the group last: see below
         # Each branch starts with its literal (its kind is told by an empty group at its end),
         # so that a pass without a common prefix still skips to the branches' first characters.
         lead = rf"{c}(?<![\w-]{c})" if common else ""
@@ -633,19 +748,24 @@ def _vendor_finder(regex: re.Pattern[str], kinds: list[str]) -> Callable[[str, s
             token = m.group()
             if _mixed(token) and _entropy(token) >= 3.0:
                 yield m.start(), m.end(), kinds[int(m.lastgroup[1:])]  # type: ignore[index]
+
     return find
 
 
-def _find_anchored(regex: re.Pattern[str], kind: str, back: int, ok: Callable[[str], bool]) -> Callable[[str, str], Iterator[Span]]:
+def _find_anchored(
+    regex: re.Pattern[str], kind: str, back: int, ok: Callable[[str], bool]
+) -> Callable[[str, str], Iterator[Span]]:
     """A token whose literal is `back` characters into it (`…Q~…`, `…-us12`, `….atlasv1.…`):
     the regex starts on the literal and checks what is before it with a fixed lookbehind."""
+
     def find(text: str, low: str) -> Iterator[Span]:
         for m in regex.finditer(text):
             start = m.start() - back
             if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_-"):
                 continue
-            if ok(text[start:m.end()]):
+            if ok(text[start : m.end()]):
                 yield start, m.end(), kind
+
     return find
 
 
@@ -674,19 +794,23 @@ def _find_telegram_tokens(text: str, low: str) -> Iterator[Span]:
         digits = m.start() - start
         if not 5 <= digits <= 16 or not _random_enough(m.group("body")):
             continue
-        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_-"):
-            if not low.endswith("bot", 0, start):                       # …/bot123456:AA…/getMe
-                continue
+        glued = start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_-")
+        if glued and not low.endswith("bot", 0, start):  # …/bot123456:AA…/getMe is a bot token
+            continue
         yield start, m.end(), "token"
 
 
 # ---- webhook URLs, signed URLs, DSNs --------------------------------------------------------
 # Discord (trufflehog discordwebhook, SonarQube S6708) and Microsoft Teams (gitleaks
 # teams.go, with the newer extra path segment): the host stays, the id and token go.
-_DISCORD_WEBHOOK = (r"discord(?:app)?\.com/api(?:/v\d+)?/webhooks/"
-                    r"(?P<v>\d{17,20}/[A-Za-z0-9_-]{60,68})(?![\w-])")
-_TEAMS_WEBHOOK = (r"\.webhook\.office\.com/webhookb2/(?P<v>[a-fA-F0-9-]{36}@[a-fA-F0-9-]{36}/IncomingWebhook/"
-                  r"[a-fA-F0-9]{32}/[a-fA-F0-9-]{36}(?:/[\w-]{20,})?)")
+_DISCORD_WEBHOOK = (
+    r"discord(?:app)?\.com/api(?:/v\d+)?/webhooks/"
+    r"(?P<v>\d{17,20}/[A-Za-z0-9_-]{60,68})(?![\w-])"
+)
+_TEAMS_WEBHOOK = (
+    r"\.webhook\.office\.com/webhookb2/(?P<v>[a-fA-F0-9-]{36}@[a-fA-F0-9-]{36}/IncomingWebhook/"
+    r"[a-fA-F0-9]{32}/[a-fA-F0-9-]{36}(?:/[\w-]{20,})?)"
+)
 # A signature in a URL's query: Azure SAS `sig=`, AWS `X-Amz-Signature=`, GCS
 # `X-Goog-Signature=`, CloudFront `Signature=` (detect-secrets azure.py has `sig=`).
 _URL_SIGNATURES = tuple(rf"{p}(?<=[?&;\-]{p})(?P<v>[^\s&#'\"<>`]{{16,1024}})" for p in ("sig=", "signature="))
@@ -694,20 +818,24 @@ _URL_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def _signature_ok(m: re.Match[str], text: str) -> bool:
-    value = _URL_ESCAPE.sub("+", text[m.start("v"):m.end("v")])
+    value = _URL_ESCAPE.sub("+", text[m.start("v") : m.end("v")])
     if _REFERENCE.match(value) or _PLACEHOLDER_WORD.match(value) or "[REDACTED" in value:
         return False
     return _char_classes(value) >= 2 and _entropy(value) >= 3.5 and not _WORDY.fullmatch(value)
 
 
 # Sentry DSN: the key (and the old secret) before `@…sentry…` or `@o123.ingest…`.
-_SENTRY_DSN = (r"://(?<=[a-z]://)(?P<v>[0-9a-f]{32}(?::[0-9a-f]{32})?)@"
-               r"(?=[\w.-]{0,100}(?:sentry|ingest)[\w.-]{0,100}[:/])")
+_SENTRY_DSN = (
+    r"://(?<=[a-z]://)(?P<v>[0-9a-f]{32}(?::[0-9a-f]{32})?)@"
+    r"(?=[\w.-]{0,100}(?:sentry|ingest)[\w.-]{0,100}[:/])"
+)
 
 # ---- cookies ---------------------------------------------------------------------------------
 # `Cookie:` / `Set-Cookie:` headers and `curl -b`/`--cookie`: each random-looking value.
-_COOKIE_STARTS = (re.compile(r"cookie(?:[\"']?[ \t]*:[ \t]*|(?<=--cookie)[ \t=]+[\"']?)"),
-                  re.compile(r"-b(?<=[ \t]-b)[ \t]+[\"']?"))
+_COOKIE_STARTS = (
+    re.compile(r"cookie(?:[\"']?[ \t]*:[ \t]*|(?<=--cookie)[ \t=]+[\"']?)"),
+    re.compile(r"-b(?<=[ \t]-b)[ \t]+[\"']?"),
+)
 _COOKIE_PAIR = re.compile(r"[ \t]*(?P<n>[\w.$%!#*+^`|~-]{1,64})=(?P<v>[^;\s,'\"]{0,4096})[ \t]*;?")
 _COOKIE_ATTRIBUTES = frozenset({"path", "domain", "expires", "max-age", "samesite", "priority"})
 
@@ -716,15 +844,18 @@ def _find_cookies(text: str, low: str) -> Iterator[Span]:
     done = 0
     for m in sorted((m for regex in _COOKIE_STARTS for m in regex.finditer(low)), key=lambda m: m.start()):
         if m.start() < done:
-            continue                                    # inside the previous header's pairs
+            continue  # inside the previous header's pairs
         at = m.end()
         for _ in range(64):
             pair = _COOKIE_PAIR.match(text, at)
             if pair is None or pair.end() == at:
                 break
             value = pair.group("v")
-            if pair.group("n").lower() not in _COOKIE_ATTRIBUTES and \
-                    looks_like_credential(value, "token", quoted=True) and len(value) >= 16:
+            if (
+                pair.group("n").lower() not in _COOKIE_ATTRIBUTES
+                and looks_like_credential(value, "token", quoted=True)
+                and len(value) >= 16
+            ):
                 yield pair.start("v"), pair.end("v"), "session-cookie"
             at = done = pair.end()
 
@@ -739,15 +870,16 @@ def _find_pgpass(text: str, low: str) -> Iterator[Span]:
     for m in _PGPASS.finditer(text):
         line_start = text.rfind("\n", 0, m.start()) + 1
         value = m.group("v").rstrip("\r")
-        if _PGPASS_HOST.match(text, line_start, m.start()) and \
-                looks_like_credential(value, "password", quoted=True):
+        if _PGPASS_HOST.match(text, line_start, m.start()) and looks_like_credential(value, "password", quoted=True):
             yield m.start("v"), m.start("v") + len(value), "password"
 
 
 # Oracle-style `user/password@db`: JDBC thin URLs and sqlplus/expdp/impdp/rman command lines.
 _JDBC_ORACLE = r"jdbc:oracle:(?:thin|oci8?):[ \t]*[\w$#.-]{1,64}/(?P<v>[^\s@/'\"]{1,256})@"
-_SQLPLUS = (r"sqlplus(?<![\w-]sqlplus)(?:[ \t]+-[a-z]\w*)*[ \t]+[\"']?[\w$#.-]{1,64}/"
-            r"(?P<v>[^\s@/'\"]{1,256})@")
+_SQLPLUS = (
+    r"sqlplus(?<![\w-]sqlplus)(?:[ \t]+-[a-z]\w*)*[ \t]+[\"']?[\w$#.-]{1,64}/"
+    r"(?P<v>[^\s@/'\"]{1,256})@"
+)
 
 # ---- private keys that are not PEM -----------------------------------------------------------
 # PuTTY .ppk (gitleaks rules "putty-private-key"): the header to the Private-MAC line, or, cut
@@ -768,7 +900,7 @@ def _find_other_private_keys(text: str, low: str) -> Iterator[Span]:
         if m.start() < done:
             continue
         if not looked or (end_mac is not None and end_mac.start() < m.end()):
-            end_mac, looked = _PPK_END.search(text, m.end()), True      # None: none further on
+            end_mac, looked = _PPK_END.search(text, m.end()), True  # None: none further on
         if end_mac is not None and end_mac.end() - m.end() <= _PEM_MAX:
             done = end_mac.end()
             yield m.start(), done, "private-key"
@@ -806,8 +938,11 @@ def _find_credentials_csv(text: str, low: str) -> Iterator[Span]:
         header = [c.strip().strip("\"'") for c in low[line_start:line_end].rstrip("\r").split(",")]
         if len(header) < 2 or "secret access key" not in header:
             continue
-        columns = {i: ("aws-secret-key" if c == "secret access key" else "password")
-                   for i, c in enumerate(header) if c in ("secret access key", "password")}
+        columns = {
+            i: ("aws-secret-key" if c == "secret access key" else "password")
+            for i, c in enumerate(header)
+            if c in ("secret access key", "password")
+        }
         row_start = line_end + 1
         while row_start < len(text):
             row_end = text.find("\n", row_start)
@@ -820,8 +955,11 @@ def _find_credentials_csv(text: str, low: str) -> Iterator[Span]:
             for i, field_ in enumerate(fields):
                 kind = columns.get(i)
                 value = field_.strip().strip("\"'")
-                if kind and value and looks_like_credential(value, "password" if kind == "password" else "secret",
-                                                             quoted=True):
+                if (
+                    kind
+                    and value
+                    and looks_like_credential(value, "password" if kind == "password" else "secret", quoted=True)
+                ):
                     start = offset + field_.index(value)
                     kind = kind if kind == "password" or _AWS_SECRET_SHAPE.match(value) else "secret"
                     yield start, start + len(value), kind
@@ -832,40 +970,52 @@ def _find_credentials_csv(text: str, low: str) -> Iterator[Span]:
 
 # ---- credentials in URLs ----------------------------------------------------------------------
 # The password runs to the authority's last `@`, so an unencoded `@` in it is not left behind.
-_URL_PASSWORD = (r"://(?<=[A-Za-z0-9]://)[^\s:/?#@'\"`<>\[\]|]{0,256}:"
-                 r"(?P<v>[^\s/?#'\"`<>|]{1,256})@(?=[\w\[.-])")
+_URL_PASSWORD = (
+    r"://(?<=[A-Za-z0-9]://)[^\s:/?#@'\"`<>\[\]|]{0,256}:"
+    r"(?P<v>[^\s/?#'\"`<>|]{1,256})@(?=[\w\[.-])"
+)
 
 # ---- keyword-anchored rules, run on the lowercased text -----------------------------------------
 _AWS_SECRET_AFTER = r"[ _-]?key[\"']?[ \t]*(?:[:=]|is\b)?[ \t]*[\"']?(?P<v>[a-z0-9/+]{40})(?![a-z0-9/+=])"
 _AWS_SECRET_PROSE = r"aws[ _-]?secret(?:[ _-]?access)?" + _AWS_SECRET_AFTER  # aws_secret_access_key X
-_SECRET_ACCESS_KEY_PROSE = r"secret[ _-]?access" + _AWS_SECRET_AFTER          # Secret access key: X
-_AUTH_HEADER = (r"authorization(?<![\w-]authorization)[\"']?[ \t]*[:=][ \t]*[\"']?"
-                r"(?:bearer|basic|token|bot|digest)[ \t]+(?P<v>[a-z0-9._~+/=-]{8,})")
+_SECRET_ACCESS_KEY_PROSE = r"secret[ _-]?access" + _AWS_SECRET_AFTER  # Secret access key: X
+_AUTH_HEADER = (
+    r"authorization(?<![\w-]authorization)[\"']?[ \t]*[:=][ \t]*[\"']?"
+    r"(?:bearer|basic|token|bot|digest)[ \t]+(?P<v>[a-z0-9._~+/=-]{8,})"
+)
 _BEARER = r"bearer(?<![\w-]bearer)[ \t]+(?P<v>[a-z0-9._~+/=-]{8,})"
 _MYSQL_P = re.compile(r"-p(?<=[ \t]-p)(?P<v>[^\s'\"`]{4,256}+)")
 _MYSQL_BEFORE = re.compile(r"m(?<![\w-]m)(?:ysql|ysqldump|ysqladmin|ariadb)(?![\w-])")
 _CURL_USER = r"-(?<=[ \t]-)(?:u|-user)[ \t]+[\"']?[^\s:'\"`]{1,256}:(?P<v>[^\s'\"`]{1,256})"
 _NETRC = r"login(?<![\w-]login)\s{1,20}\S{1,256}\s{1,20}password\s{1,20}(?P<v>[^\s'\"`]{1,256})"
-_BASIC_AUTH = (r"auth(?<![\w-]auth)[ \t]*=[ \t]*\([ \t]*[\"'][^\"'\n]{0,256}[\"'][ \t]*,[ \t]*[\"']"
-               r"(?P<v>[^\"'\n]{1,256})[\"']")
-_BASIC_AUTH_CALL = (r"basicauth\([ \t]*[\"'][^\"'\n]{0,256}[\"'][ \t]*,[ \t]*[\"']"
-                    r"(?P<v>[^\"'\n]{1,256})[\"']")
+_BASIC_AUTH = (
+    r"auth(?<![\w-]auth)[ \t]*=[ \t]*\([ \t]*[\"'][^\"'\n]{0,256}[\"'][ \t]*,[ \t]*[\"']"
+    r"(?P<v>[^\"'\n]{1,256})[\"']"
+)
+_BASIC_AUTH_CALL = (
+    r"basicauth\([ \t]*[\"'][^\"'\n]{0,256}[\"'][ \t]*,[ \t]*[\"']"
+    r"(?P<v>[^\"'\n]{1,256})[\"']"
+)
 _SSHPASS = r"sshpass(?<![\w-]sshpass)[ \t]+-p[ \t]*[\"']?(?P<v>[^\s'\"`]{1,256})"
-_SQL_PASSWORD = r"password(?<![\w-]password)[ \t]+'(?P<v>[^'\n]{1,256})'"             # WITH PASSWORD '…'
-_SQL_IDENTIFIED_BY = r"identified(?<![\w-]identified)[ \t]+by[ \t]+'(?P<v>[^'\n]{1,256})'"  # IDENTIFIED BY '…' 
+_SQL_PASSWORD = r"password(?<![\w-]password)[ \t]+'(?P<v>[^'\n]{1,256})'"  # WITH PASSWORD '…'
+_SQL_IDENTIFIED_BY = r"identified(?<![\w-]identified)[ \t]+by[ \t]+'(?P<v>[^'\n]{1,256})'"  # IDENTIFIED BY '…'
 
 # ---- assignments: NAME <sep> VALUE ------------------------------------------------------------
 # Found from each secret word that ends a name (`DB_PASSWORD`, `apiKey`, `--token`): the name
 # runs back over [\w.-], the rest is matched forward from the word's end.
 # One literal-led pass per word (an alternation of all of them would not start with a literal,
 # and would cost more than all the other rules together).
-_WORDS_AT_NAME_END = tuple(re.compile(w + r"(?![\w.\-])") for w in (
-    "pass(?:word|wd|phrase)?", "pwd?", "secret", "token", "key(?:_base)?", "auth", "cred(?:entials?|s)"))
+_WORDS_AT_NAME_END = tuple(
+    re.compile(w + r"(?![\w.\-])")
+    for w in ("pass(?:word|wd|phrase)?", "pwd?", "secret", "token", "key(?:_base)?", "auth", "cred(?:entials?|s)")
+)
 
 
 def _secret_word_ends(low: str) -> list[int]:
     """Where each secret word that may end a name ends, in order."""
     return sorted(m.end() for regex in _WORDS_AT_NAME_END for m in regex.finditer(low))
+
+
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # Possessive (`{…}+`): a value never gives characters back, since its closing quote or
 # terminator is outside its class; without that, `password=password=…` backtracks badly.
@@ -876,8 +1026,10 @@ _SHORT, _LONG = 512, MAX_VALUE
 
 
 def _value_pattern(n: int) -> str:
-    return (rf"(?:\"(?P<v1>[^\"\n]{{0,{n}}}+)\"|'(?P<v2>[^'\n]{{0,{n}}}+)'|`(?P<v3>[^`\n]{{0,{n}}}+)`"
-            rf"|(?P<v4>[^\s'\"`,;()\[\]{{}}<>&|]{{1,{n}}}+)(?=[\s,;)\]}}&|>'\"`]|$))")
+    return (
+        rf"(?:\"(?P<v1>[^\"\n]{{0,{n}}}+)\"|'(?P<v2>[^'\n]{{0,{n}}}+)'|`(?P<v3>[^`\n]{{0,{n}}}+)`"
+        rf"|(?P<v4>[^\s'\"`,;()\[\]{{}}<>&|]{{1,{n}}}+)(?=[\s,;)\]}}&|>'\"`]|$))"
+    )
 
 
 _VALUE = _value_pattern(_SHORT)
@@ -886,15 +1038,15 @@ _SEP_PART = (
     r"(?:[ \t]*:[ \t]*(?:str|string|String|SecretStr|Optional\[str\]|str[ \t]*\|[ \t]*None)"
     r"|[ \t]+(?:string|String|str))?"
     r"(?>(?P<ws>[ \t]*)(?P<sep>:=|=>|===?|!==?|=|:|,|is(?=[ \t]))?(?P<ws2>[ \t]*)"
-    r"(?:@|(?P<pfx>[bBrRuUfF]{1,2})(?=[\"']))?)")
+    r"(?:@|(?P<pfx>[bBrRuUfF]{1,2})(?=[\"']))?)"
+)
 _AFTER_NAME = re.compile(_SEP_PART + _VALUE)
 _AFTER_NAME_LONG = re.compile(_SEP_PART + _value_pattern(_LONG))
 _SEP_ONLY = re.compile(_SEP_PART)
 _NO_BREAK_513 = re.compile(r"[\"'`]?[^\s\"'`]{513}")
 # name: DB_PASSWORD / value: "…" (Kubernetes env, ECS task definitions)
 _NAME_BEFORE = re.compile(r"name[\"']?[ \t]*[:=][ \t]*[\"']?\Z")
-_AFTER_ENV_NAME = re.compile(r"[\"']?[ \t]*,?[ \t]*(?:\r?\n[ \t+\-]*)?[\"']?value[\"']?[ \t]*[:=][ \t]*"
-                             + _VALUE)
+_AFTER_ENV_NAME = re.compile(r"[\"']?[ \t]*,?[ \t]*(?:\r?\n[ \t+\-]*)?[\"']?value[\"']?[ \t]*[:=][ \t]*" + _VALUE)
 _AFTER_XML_NAME = re.compile(r">(?P<v4>[^<\s]{6,512})</")
 _UPPER_NAME = re.compile(r"[A-Z][A-Z0-9_]*\Z")
 _DOCKER_ENV = re.compile(r"(?:^|\n)[ \t+\-]?ENV[ \t]+\Z")
@@ -956,13 +1108,14 @@ class _Budget:
         return self.left + _LONG > 0
 
 
-def _assignment_span(text: str, name: str, end: int, budget: _Budget | None = None,
-                     sep_m: re.Match[str] | None = None) -> Span | None:
+def _assignment_span(
+    text: str, name: str, end: int, budget: _Budget | None = None, sep_m: re.Match[str] | None = None
+) -> Span | None:
     m = None
     if budget is not None:
         at = (sep_m or _SEP_ONLY.match(text, end)).end()  # type: ignore[union-attr]  # always matches
         if at < len(text) and text[at] not in "\"'`" and budget.run_end(text, at) - at > _SHORT:
-            m = _AFTER_NAME_LONG.match(text, end) if budget.spend() else None   # a long bare value
+            m = _AFTER_NAME_LONG.match(text, end) if budget.spend() else None  # a long bare value
             if m is None:
                 return None
         elif at < len(text) and text[at] in "\"'`":
@@ -980,30 +1133,30 @@ def _assignment_span(text: str, name: str, end: int, budget: _Budget | None = No
         stop = _bare_value_end(text, start, stop)
         value = text[start:stop]
     sep = m.group("sep")
-    if sep is None:                    # whitespace only: a flag (--password VALUE), Dockerfile ENV
+    if sep is None:  # whitespace only: a flag (--password VALUE), Dockerfile ENV
         begin = end - len(name)
         if not m.group("ws") or not (name.startswith("-") or _DOCKER_ENV.search(text, max(0, begin - 12), begin)):
             return None
-    elif sep == "is":                  # prose: "the password is Xk9…"
+    elif sep == "is":  # prose: "the password is Xk9…"
         if not m.group("ws"):
             return None
-    elif sep == ",":                   # getenv("API_TOKEN", "default"), define('DB_PASSWORD', '…')
+    elif sep == ",":  # getenv("API_TOKEN", "default"), define('DB_PASSWORD', '…')
         kq = m.group("kq")
         if not (kq in ("'", '"') and quoted and text[start - 1] in "'\"" and _UPPER_NAME.match(name)):
             return None
-    elif sep in _COMPARISONS:          # token == "literal" yes, token == other_token no
+    elif sep in _COMPARISONS:  # token == "literal" yes, token == other_token no
         if not quoted:
             return None
     elif sep == ":" and not quoted and not m.group("ws2"):
-        return None                    # key:value without a space: not YAML (a URL, a log line)
+        return None  # key:value without a space: not YAML (a URL, a log line)
     if m.group("pfx") and "r" in m.group("pfx").lower():
-        return None                    # r"…": a regex or a Windows path
+        return None  # r"…": a regex or a Windows path
     info = name_info(name)
     if info is None:
         return None
     kind, strict = info
     if quoted and not strict and _string_continues(text, stop + 1):
-        return None                    # "abc" "def" or "abc" + "def": read as a whole below
+        return None  # "abc" "def" or "abc" + "def": read as a whole below
     if not _credential(value, kind, strict, quoted=quoted):
         return None
     return start, stop, _refine_kind(kind, name, value)
@@ -1016,12 +1169,15 @@ def _assignment_span(text: str, name: str, end: int, budget: _Budget | None = No
 _MULTI_START = re.compile(
     r"[\"'`]?\]?[ \t]*(?P<sep>:=|=>|=|:)[ \t]*"
     r"(?:(?P<block>[|>][-+]?[0-9]?)|<<(?P<dash>[-~]?)[ \t]*[\"']?(?P<tag>[A-Za-z_]\w{0,30})[\"']?"
-    r"|(?P<paren>\()|(?P<triple>\"\"\"|''')|(?P<cont>\\))?[ \t]*(?:\#[^\n]*)?(?P<nl>\r?\n)")
+    r"|(?P<paren>\()|(?P<triple>\"\"\"|''')|(?P<cont>\\))?[ \t]*(?:\#[^\n]*)?(?P<nl>\r?\n)"
+)
 _LITERAL = re.compile(r"[bBuUfF]?(?P<q>[\"'])(?P<c>[^\"'\n\\]{0,512}+)(?P=q)")
 # `"a" "b"`, `"a" + "b"`, `"a" +` ⏎ `"b"`, `"a" \\` ⏎ `"b"`, `"a"` ⏎ `+ "b"`; a bare line break
 # joins literals only inside parentheses (_PAREN_GAP).
-_BETWEEN_LITERALS = re.compile(r"[ \t]*(?:\+[ \t]*(?:\\?[ \t]*\r?\n[ \t]*)?|\\[ \t]*\r?\n[ \t]*(?:\+[ \t]*)?"
-                               r"|\r?\n[ \t]*\+[ \t]*)?")
+_BETWEEN_LITERALS = re.compile(
+    r"[ \t]*(?:\+[ \t]*(?:\\?[ \t]*\r?\n[ \t]*)?|\\[ \t]*\r?\n[ \t]*(?:\+[ \t]*)?"
+    r"|\r?\n[ \t]*\+[ \t]*)?"
+)
 _PAREN_GAP = re.compile(r"\s*(?:\+\s*)?")
 _NEXT_LINE = re.compile(r"[ \t]*(?P<q>[\"'`]?)(?P<v>[^\s\"'`]{16,8192}+)(?P=q)[ \t]*,?[ \t]*(?=\r?\n|$)")
 _BLOCK_MAX_LINES = 200
@@ -1055,23 +1211,26 @@ def _line_indent(text: str, at: int) -> int:
     return len(text[line_start:at]) - len(text[line_start:at].lstrip(" \t+-"))
 
 
-def _multiline_span(text: str, name: str, end: int, kind: str, strict: bool,
-                    sep_m: re.Match[str] | None = None) -> Span | None:
+def _multiline_span(
+    text: str, name: str, end: int, kind: str, strict: bool, sep_m: re.Match[str] | None = None
+) -> Span | None:
     """A value that starts on the line after its name, or a string in several pieces."""
     lit = sep_m or _SEP_ONLY.match(text, end)
     if lit is None or lit.group("sep") is None:
         return None
     m = _MULTI_START.match(text, end)
     if m is None:
-        if not strict:
-            if lit.group("sep") in ("=", ":", ":=") and text[lit.end():lit.end() + 1] in ("'", '"') \
-                    and _string_continues_at(text, lit.end()):
-                value, first, last, _ = _literals(text, lit.end(), _BETWEEN_LITERALS)
-                if looks_like_credential(value, kind, quoted=True):
-                    return first, last, kind
+        if not strict and (
+            lit.group("sep") in ("=", ":", ":=")
+            and text[lit.end() : lit.end() + 1] in ("'", '"')
+            and _string_continues_at(text, lit.end())
+        ):
+            value, first, last, _ = _literals(text, lit.end(), _BETWEEN_LITERALS)
+            if looks_like_credential(value, kind, quoted=True):
+                return first, last, kind
         return None
     body = m.end()
-    if m.group("block") is not None or m.group("tag") is not None:      # YAML block, heredoc
+    if m.group("block") is not None or m.group("tag") is not None:  # YAML block, heredoc
         indent = _line_indent(text, end - len(name))
         lines: list[tuple[int, int]] = []
         at = body
@@ -1092,23 +1251,23 @@ def _multiline_span(text: str, name: str, end: int, kind: str, strict: bool,
             at = line_end + 1
         else:
             if tag is not None:
-                return None                                            # no closing tag
+                return None  # no closing tag
         if not lines:
             return None
         value = "".join(text[a:b] for a, b in lines)
         if any(ch.isspace() for a, b in lines for ch in text[a:b]):
-            return None                                                # prose, not a token
+            return None  # prose, not a token
         if not _credential(value, kind, strict, quoted=True):
             return None
         return lines[0][0], lines[-1][1], _refine_kind(kind, name, value)
-    if m.group("paren") is not None:                                   # KEY = (\n "abc"\n "def"\n)
+    if m.group("paren") is not None:  # KEY = (\n "abc"\n "def"\n)
         at = _PAREN_GAP.match(text, body).end()  # type: ignore[union-attr]
         value, first, last, stop = _literals(text, at, _PAREN_GAP)
         closing = _PAREN_GAP.match(text, stop).end()  # type: ignore[union-attr]
         if not value or not text.startswith(")", closing) or not _credential(value, kind, strict, quoted=True):
             return None
         return first, last, _refine_kind(kind, name, value)
-    if m.group("triple") is not None:                                  # KEY = """\nabc\n"""
+    if m.group("triple") is not None:  # KEY = """\nabc\n"""
         close = text.find(m.group("triple"), body, body + _LONG)
         if close < 0:
             return None
@@ -1117,13 +1276,13 @@ def _multiline_span(text: str, name: str, end: int, kind: str, strict: bool,
             return None
         first = body + text[body:close].index(value[0])
         return first, first + len(value), _refine_kind(kind, name, value)
-    if m.group("cont") is not None:                                    # KEY = \ ⏎ "abc" \ ⏎ "def"
+    if m.group("cont") is not None:  # KEY = \ ⏎ "abc" \ ⏎ "def"
         at = _PAREN_GAP.match(text, body).end()  # type: ignore[union-attr]
         value, first, last, _ = _literals(text, at, _BETWEEN_LITERALS)
         if not value or not _credential(value, kind, strict, quoted=True):
             return None
         return first, last, _refine_kind(kind, name, value)
-    line = _NEXT_LINE.match(text, body)                                # a lone value on the next line
+    line = _NEXT_LINE.match(text, body)  # a lone value on the next line
     if line is None or not looks_random(line.group("v")):
         return None
     return line.start("v"), line.end("v"), _refine_kind(kind, name, line.group("v"))
@@ -1140,7 +1299,7 @@ def _find_named(text: str, low: str) -> Iterator[Span]:
     done = 0
     for end in _secret_word_ends(low):
         if end <= done:
-            continue                   # inside a value already redacted
+            continue  # inside a value already redacted
         begin = end
         while begin and text[begin - 1] in _NAME_CHARS and end - begin < 128:
             begin -= 1
@@ -1150,19 +1309,18 @@ def _find_named(text: str, low: str) -> Iterator[Span]:
             continue
         kind, strict = info
         sep_m = _SEP_ONLY.match(text, end)
-        span = _assignment_span(text, name, end, budget, sep_m) or \
-            _multiline_span(text, name, end, kind, strict, sep_m)
+        span = _assignment_span(text, name, end, budget, sep_m) or _multiline_span(text, name, end, kind, strict, sep_m)
         if span is not None:
             done = span[1]
             yield span
             continue
-        if begin and text[begin - 1] == "<":                                   # <password>…</password>
+        if begin and text[begin - 1] == "<":  # <password>…</password>
             m = _AFTER_XML_NAME.match(text, end)
-            if m and text.startswith(f"</{name}>", m.end("v4")):
-                if _credential(m.group("v4"), kind, strict, quoted=True):
-                    yield m.start("v4"), m.end("v4"), kind
+            closed = m is not None and text.startswith(f"</{name}>", m.end("v4"))
+            if m is not None and closed and _credential(m.group("v4"), kind, strict, quoted=True):
+                yield m.start("v4"), m.end("v4"), kind
             continue
-        if _NAME_BEFORE.search(low, max(0, begin - 40), begin):              # name: X / value: Y
+        if _NAME_BEFORE.search(low, max(0, begin - 40), begin):  # name: X / value: Y
             m = _AFTER_ENV_NAME.match(text, end)
             if m:
                 value, start, stop, quoted = _value_of(m)
@@ -1178,8 +1336,9 @@ def _find_mysql_passwords(text: str, low: str) -> Iterator[Span]:
     for m in _MYSQL_P.finditer(text):
         window = max(0, m.start() - 300)
         line_start = max(text.rfind("\n", window, m.start()) + 1, window)
-        if looks_like_credential(m.group("v"), "password", quoted=False) and \
-                _MYSQL_BEFORE.search(low, line_start, m.start()):
+        if looks_like_credential(m.group("v"), "password", quoted=False) and _MYSQL_BEFORE.search(
+            low, line_start, m.start()
+        ):
             yield m.start("v"), m.end("v"), "password"
 
 
@@ -1202,32 +1361,51 @@ _RULES: tuple[Rule, ...] = (
     _pattern("discord webhook", 10, "webhook-url", _DISCORD_WEBHOOK, group="v"),
     _pattern("teams webhook", 10, "webhook-url", _TEAMS_WEBHOOK, group="v"),
     _pattern("sentry dsn", 10, "sentry-dsn-key", _SENTRY_DSN, lower=True, group="v"),
-    *(_pattern("url signature", 15, "url-signature", p, lower=True, group="v", check=_signature_ok)
-      for p in _URL_SIGNATURES),
+    *(
+        _pattern("url signature", 15, "url-signature", p, lower=True, group="v", check=_signature_ok)
+        for p in _URL_SIGNATURES
+    ),
     _pattern("jwt", 12, "jwt", _JWT, check=_jwt_header_ok),
     _pattern("url password", 20, "url-password", _URL_PASSWORD, group="v", check=_url_password_ok),
-    *(_pattern(name, 25, "aws-secret-key", pattern, lower=True, group="v", check=_value_check("aws-secret-key"))
-      for name, pattern in (("aws secret key, prose", _AWS_SECRET_PROSE),
-                            ("secret access key, prose", _SECRET_ACCESS_KEY_PROSE))),
-    _pattern("authorization header", 30, "token", _AUTH_HEADER, lower=True, group="v",
-             check=_value_check("token")),
+    *(
+        _pattern(name, 25, "aws-secret-key", pattern, lower=True, group="v", check=_value_check("aws-secret-key"))
+        for name, pattern in (
+            ("aws secret key, prose", _AWS_SECRET_PROSE),
+            ("secret access key, prose", _SECRET_ACCESS_KEY_PROSE),
+        )
+    ),
+    _pattern("authorization header", 30, "token", _AUTH_HEADER, lower=True, group="v", check=_value_check("token")),
     _pattern("bearer", 30, "token", _BEARER, lower=True, group="v", check=_value_check("token")),
     Rule("mysql -p", 30, _find_mysql_passwords),
-    _pattern("auth=(user, password)", 30, "password", _BASIC_AUTH, lower=True, group="v",
-             check=_value_check("password")),
-    _pattern("BasicAuth(user, password)", 30, "password", _BASIC_AUTH_CALL, lower=True, group="v",
-             check=_value_check("password")),
+    _pattern(
+        "auth=(user, password)", 30, "password", _BASIC_AUTH, lower=True, group="v", check=_value_check("password")
+    ),
+    _pattern(
+        "BasicAuth(user, password)",
+        30,
+        "password",
+        _BASIC_AUTH_CALL,
+        lower=True,
+        group="v",
+        check=_value_check("password"),
+    ),
     _pattern("sshpass -p", 30, "password", _SSHPASS, lower=True, group="v", check=_value_check("password")),
     _pattern("curl -u", 30, "password", _CURL_USER, group="v", check=_value_check("password")),
     _pattern(".netrc", 30, "password", _NETRC, lower=True, group="v", check=_value_check("password")),
-    _pattern("sql password", 30, "password", _SQL_PASSWORD, lower=True, group="v",
-             check=_value_check("password")),
-    _pattern("sql identified by", 30, "password", _SQL_IDENTIFIED_BY, lower=True, group="v",
-             check=_value_check("password")),
-    _pattern("jdbc oracle user/password@", 30, "password", _JDBC_ORACLE, lower=True, group="v",
-             check=_value_check("password")),
-    _pattern("sqlplus user/password@", 30, "password", _SQLPLUS, lower=True, group="v",
-             check=_value_check("password")),
+    _pattern("sql password", 30, "password", _SQL_PASSWORD, lower=True, group="v", check=_value_check("password")),
+    _pattern(
+        "sql identified by", 30, "password", _SQL_IDENTIFIED_BY, lower=True, group="v", check=_value_check("password")
+    ),
+    _pattern(
+        "jdbc oracle user/password@",
+        30,
+        "password",
+        _JDBC_ORACLE,
+        lower=True,
+        group="v",
+        check=_value_check("password"),
+    ),
+    _pattern("sqlplus user/password@", 30, "password", _SQLPLUS, lower=True, group="v", check=_value_check("password")),
     Rule(".pgpass", 30, _find_pgpass),
     Rule("credentials.csv", 30, _find_credentials_csv),
     Rule("cookie header", 35, _find_cookies),
@@ -1239,9 +1417,10 @@ _RULES: tuple[Rule, ...] = (
 # Redacting
 # ---------------------------------------------------------------------------------------------
 
+
 def _select(spans: list[tuple[int, int, int, str]]) -> list[tuple[int, int, str]]:
     """Non-overlapping spans, most specific rule first, then leftmost, then longest."""
-    starts: list[int] = []     # accepted spans, kept sorted and disjoint
+    starts: list[int] = []  # accepted spans, kept sorted and disjoint
     ends: list[int] = []
     chosen: list[tuple[int, int, str]] = []
     for _, start, end, kind in sorted(spans, key=lambda s: (s[0], s[1], s[1] - s[2], s[3])):
@@ -1249,7 +1428,7 @@ def _select(spans: list[tuple[int, int, int, str]]) -> list[tuple[int, int, str]
             continue
         i = bisect.bisect_right(starts, start)
         if (i and ends[i - 1] > start) or (i < len(starts) and starts[i] < end):
-            continue                                  # overlaps an accepted span
+            continue  # overlaps an accepted span
         starts.insert(i, start)
         ends.insert(i, end)
         chosen.append((start, end, kind))
@@ -1263,10 +1442,9 @@ _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 def _secret_spans(text: str) -> list[tuple[int, int, str]]:
     """The (start, end, kind) pieces of `text` that :func:`redact` replaces, in order."""
     low = text.lower()
-    if len(low) != len(text):          # a few non-ASCII letters lowercase to two characters
+    if len(low) != len(text):  # a few non-ASCII letters lowercase to two characters
         low = text.translate(_ASCII_LOWER)
-    return _select([(rule.priority, start, end, kind)
-                    for rule in _RULES for start, end, kind in rule.find(text, low)])
+    return _select([(rule.priority, start, end, kind) for rule in _RULES for start, end, kind in rule.find(text, low)])
 
 
 def redact(text: str) -> Redaction:

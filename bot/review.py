@@ -17,11 +17,13 @@ _COMMIT = re.compile(r"https?://([^\s/>|]+)/([\w.-]+)/([\w.-]+)/(?:pull/\d+/)?co
 _SLACK_FILE = re.compile(r"https?://[\w.-]*slack\.com/files/[A-Z0-9]+/(F[A-Z0-9]+)\S*")
 # A fence's info string is one token (```python); anything else after ``` is code that
 # starts on the fence line, as Slack's own code blocks send it (```def take(q):).
-_FENCE = re.compile(r"```(?:([\w+#.-]*)[ \t]*\n)?(.*?)(?:\n?```|\Z)", re.S)
-_CODE_HINT = re.compile(r"[{}();=\[\]<>]|^\s{2,}\S|^\s*(def|class|func|package|import|from|SELECT|INSERT|"
-                        r"CREATE|UPDATE|DELETE|const|let|var|return|if|for|while|public|private|#include)\b",
-                        re.M | re.I)
-_ASKS_FOR_REVIEW = re.compile(r"\b(review|code review|look over|check (this|my) code)\b", re.I)
+_FENCE = re.compile(r"```(?:([\w+#.-]*)[ \t]*\n)?(.*?)(?:\n?```|\Z)", re.DOTALL)
+_CODE_HINT = re.compile(
+    r"[{}();=\[\]<>]|^\s{2,}\S|^\s*(def|class|func|package|import|from|SELECT|INSERT|"
+    r"CREATE|UPDATE|DELETE|const|let|var|return|if|for|while|public|private|#include)\b",
+    re.MULTILINE | re.IGNORECASE,
+)
+_ASKS_FOR_REVIEW = re.compile(r"\b(review|code review|look over|check (this|my) code)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -133,25 +135,33 @@ def guess_language(code: str) -> str:
         ("yaml", r"^[\w-]+:\s*$"),
     ]
     for language, pattern in checks:
-        if re.search(pattern, code, re.M | (re.I if language == "sql" else 0)):
+        if re.search(pattern, code, re.MULTILINE | (re.IGNORECASE if language == "sql" else 0)):
             return language
     return ""
 
 
 def review_request(material: Material, question: str, description: str = "") -> str:
     """The user turn for Claude: the agent's own Code Review Standards, shaped for Slack."""
-    what = {"snippet": "this code", "file": f"the file {material.title}",
-            "pull request": f"pull request {material.title}", "commit": f"commit {material.title}"}[material.kind]
+    what = {
+        "snippet": "this code",
+        "file": f"the file {material.title}",
+        "pull request": f"pull request {material.title}",
+        "commit": f"commit {material.title}",
+    }[material.kind]
     asked = f"\n\nThe person asking adds: {question}" if question else ""
     if description:
         asked += f"\n\nThe author's description of the change:\n\n{description}"
     left_out = ""
     if material.left_out:
-        left_out = ("\n\nNot all of the diff could be sent (too large, or key material); these files are left out "
-                    "wholly or in part: " + ", ".join(material.left_out) + ". Say so if it limits the review.")
+        left_out = (
+            "\n\nNot all of the diff could be sent (too large, or key material); these files are left out "
+            "wholly or in part: " + ", ".join(material.left_out) + ". Say so if it limits the review."
+        )
     if material.not_seen:
-        left_out += ("\n\nGitHub did not send the changes of these files (binary, or too large for it to show), so "
-                     "you cannot see them: " + ", ".join(material.not_seen) + ". Name them in the review as not seen.")
+        left_out += (
+            "\n\nGitHub did not send the changes of these files (binary, or too large for it to show), so "
+            "you cannot see them: " + ", ".join(material.not_seen) + ". Name them in the review as not seen."
+        )
     fence = "````" if "```" in material.body else "```"
     return (
         f"Please review {what} following your Code Review Standards "
@@ -164,7 +174,7 @@ def review_request(material: Material, question: str, description: str = "") -> 
         "why it matters (what breaks, for whom, under what load), and a concrete fix as a short code block.\n"
         "3. *What's good*: two or three short bullets.\n"
         "Skip nitpicks a linter or formatter would catch. If there are no significant issues, say "
-        "\"No significant issues found.\" plainly instead of inventing some.\n\n"
+        '"No significant issues found." plainly instead of inventing some.\n\n'
         f"{fence}{material.language}\n{material.body}\n{fence}"
     )
 
@@ -182,9 +192,11 @@ class Hunk:
 
 
 # Key material in a diff is dropped whole: a rotated key's lines carry no BEGIN/END to redact by.
-_KEY_FILES = re.compile(r"(^|/)(id_(rsa|dsa|ecdsa|ed25519)[^/]*|[^/]*\.(pem|key|p12|pfx|jks|keystore))$", re.I)
-_GENERATED = re.compile(r"(^|/)(package-lock\.json|yarn\.lock|poetry\.lock|Cargo\.lock|go\.sum|"
-                        r"pnpm-lock\.yaml|.*\.min\.(js|css)|.*\.snap|vendor/.*|dist/.*)$")
+_KEY_FILES = re.compile(r"(^|/)(id_(rsa|dsa|ecdsa|ed25519)[^/]*|[^/]*\.(pem|key|p12|pfx|jks|keystore))$", re.IGNORECASE)
+_GENERATED = re.compile(
+    r"(^|/)(package-lock\.json|yarn\.lock|poetry\.lock|Cargo\.lock|go\.sum|"
+    r"pnpm-lock\.yaml|.*\.min\.(js|css)|.*\.snap|vendor/.*|dist/.*)$"
+)
 _TESTS = re.compile(r"(^|/)(tests?|spec|__tests__)/|_test\.\w+$|\.test\.\w+$|test_\w+\.py$")
 
 
@@ -195,10 +207,12 @@ def parse_diff(diff: str) -> list[Hunk]:
             continue
         pieces = re.split(r"(?m)^(?=@@ )", file_part)
         header, bodies = pieces[0], pieces[1:]
-        name = re.search(r"^\+\+\+ (?:b/)?(.+)$", header, re.M) or re.search(r"^diff --git a/\S+ b/(.+)$", header, re.M)
+        name = re.search(r"^\+\+\+ (?:b/)?(.+)$", header, re.MULTILINE) or re.search(
+            r"^diff --git a/\S+ b/(.+)$", header, re.MULTILINE
+        )
         file = name[1].strip() if name else "?"
         if file == "/dev/null":
-            old = re.search(r"^--- (?:a/)?(.+)$", header, re.M)
+            old = re.search(r"^--- (?:a/)?(.+)$", header, re.MULTILINE)
             file = old[1].strip() if old else file
         if not bodies:  # binary files, renames, mode changes
             hunks.append(Hunk(file, header, "", 0, 0))
@@ -240,7 +254,7 @@ def fit_diff(diff: str, budget: int = DIFF_BUDGET_CHARS) -> tuple[str, tuple[str
         if used + header_cost + len(text) > budget:
             if kept or hunk.added == 0:
                 continue  # it does not fit; smaller ones further down the list may
-            cut = text[:budget - header_cost - 80].rsplit("\n", 1)[0]
+            cut = text[: budget - header_cost - 80].rsplit("\n", 1)[0]
             text = cut + "\n… [hunk cut here: it alone is larger than the review budget]\n"
         kept[index] = text
         used += header_cost + len(text)
@@ -268,7 +282,7 @@ def _unwrap_slack_links(text: str) -> str:
 
 
 def _without(text: str, match: re.Match[str]) -> str:
-    return " ".join((text[:match.start()] + " " + text[match.end():]).split())
+    return " ".join((text[: match.start()] + " " + text[match.end() :]).split())
 
 
 def _is_prose(line: str) -> bool:
@@ -283,5 +297,6 @@ def _is_prose(line: str) -> bool:
 
 def has_code(snippet: Snippet) -> bool:
     """Is there something to review (not just a question)?"""
-    return bool(snippet.code.strip()) and (bool(snippet.language) or any(
-        _CODE_HINT.search(line) for line in snippet.code.split("\n")))
+    return bool(snippet.code.strip()) and (
+        bool(snippet.language) or any(_CODE_HINT.search(line) for line in snippet.code.split("\n"))
+    )

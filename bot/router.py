@@ -36,7 +36,7 @@ ROUTER_SYSTEM = (
     "You route questions asked in a company's Slack workspace to the one specialist agent best "
     "suited to answer them. Read each agent's description, including its examples, then answer "
     "with that agent's exact name. If no agent's description fits the question (small talk, or a "
-    "subject none of them covers), answer \"none\". Never answer the question yourself."
+    'subject none of them covers), answer "none". Never answer the question yourself.'
 )
 
 
@@ -71,16 +71,26 @@ class Router:
         listing = "\n\n".join(f'<agent name="{a.name}">\n{a.description}\n</agent>' for a in agents)
         schema = {
             "type": "object",
-            "properties": {"agent": {"type": "string", "enum": [a.name for a in agents] + [NONE],
-                                     "description": "The exact name of the agent, or \"none\"."}},
+            "properties": {
+                "agent": {
+                    "type": "string",
+                    "enum": [a.name for a in agents] + [NONE],
+                    "description": 'The exact name of the agent, or "none".',
+                }
+            },
             "required": ["agent"],
             "additionalProperties": False,
         }
         request: dict[str, Any] = {
             "model": model,
             "max_tokens": MAX_TOKENS,
-            "system": [{"type": "text", "text": f"{ROUTER_SYSTEM}\n\n<agents>\n{listing}\n</agents>",
-                        "cache_control": {"type": "ephemeral"}}],
+            "system": [
+                {
+                    "type": "text",
+                    "text": f"{ROUTER_SYSTEM}\n\n<agents>\n{listing}\n</agents>",
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ],
             "messages": [{"role": "user", "content": question[:QUESTION_MAX_CHARS] or "(empty message)"}],
             "output_config": {"format": {"type": "json_schema", "schema": schema}},
         }
@@ -115,17 +125,26 @@ class Router:
                 break
             except (anthropic.APIError, TimeoutError) as error:
                 wait = retry_after_s(error) if isinstance(error, anthropic.APIError) else 0.0
-                if attempt > RETRIES or not (isinstance(error, TimeoutError) or retryable(error)) or loop.time() + wait >= deadline:
-                    raise RoutingError(f"router call failed after {attempt} attempt(s): "
-                                       f"{type(error).__name__}: {str(error)[:200]}") from error
+                if (
+                    attempt > RETRIES
+                    or not (isinstance(error, TimeoutError) or retryable(error))
+                    or loop.time() + wait >= deadline
+                ):
+                    raise RoutingError(
+                        f"router call failed after {attempt} attempt(s): {type(error).__name__}: {str(error)[:200]}"
+                    ) from error
                 log.info("router attempt failed, retrying", extra={"fields": {"error": type(error).__name__}})
                 await asyncio.sleep(wait)
         chosen = _chosen_agent(message)
         if chosen != NONE and chosen not in {a.name for a in agents}:
-            raise RoutingError(f"router gave no agent name (stop_reason={message.stop_reason}): {chosen!r}",
-                               usage_of(message.usage), self._model)
-        return Route(None if chosen == NONE else chosen, usage_of(message.usage), loop.time() - started,
-                     self._model, attempt)
+            raise RoutingError(
+                f"router gave no agent name (stop_reason={message.stop_reason}): {chosen!r}",
+                usage_of(message.usage),
+                self._model,
+            )
+        return Route(
+            None if chosen == NONE else chosen, usage_of(message.usage), loop.time() - started, self._model, attempt
+        )
 
 
 def _chosen_agent(message: Any) -> str | None:

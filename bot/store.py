@@ -8,12 +8,12 @@ queries, so they run on the event loop's thread.
 from __future__ import annotations
 
 import fcntl
-import os
 import json
+import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,7 +145,7 @@ class Store:
             self._db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;")
 
     @classmethod
-    def in_data_dir(cls, data_dir: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> "Store":
+    def in_data_dir(cls, data_dir: Path, retention_days: float = DEFAULT_RETENTION_DAYS) -> Store:
         return cls(data_dir / "bot.sqlite3", retention_days)
 
     def close(self) -> None:
@@ -157,16 +157,19 @@ class Store:
         try:  # never through a symbolic link someone else planted there
             descriptor = os.open(self._lock_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as error:
-            raise StoreInUse(f"{self._lock_path} cannot be opened safely ({error.strerror}); remove it if it is "
-                             "a symbolic link") from None
+            raise StoreInUse(
+                f"{self._lock_path} cannot be opened safely ({error.strerror}); remove it if it is a symbolic link"
+            ) from None
         self._lock_file = os.fdopen(descriptor, "w")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
             self._lock_file = None
-            raise StoreInUse(f"another backend-engineer is running with {self._lock_path.parent}; "
-                             "stop it first, or give this one its own BOT_DATA_DIR") from None
+            raise StoreInUse(
+                f"another backend-engineer is running with {self._lock_path.parent}; "
+                "stop it first, or give this one its own BOT_DATA_DIR"
+            ) from None
 
     def unlock(self) -> None:
         if self._lock_file is not None:
@@ -201,8 +204,7 @@ class Store:
     def take(self, channel: str, ts: str) -> bool:
         """Claim a message for answering; False if it was already taken (a retry, the other
         copy of a mention, or a delivery before a restart)."""
-        cursor = self._db.execute("INSERT OR IGNORE INTO taken_messages VALUES (?, ?, ?)",
-                                  (channel, ts, time.time()))
+        cursor = self._db.execute("INSERT OR IGNORE INTO taken_messages VALUES (?, ?, ?)", (channel, ts, time.time()))
         return cursor.rowcount == 1
 
     def take_is_free(self, channel: str, ts: str) -> bool:
@@ -213,31 +215,38 @@ class Store:
 
     def join_thread(self, channel: str, thread_ts: str) -> bool:
         """Mark the bot as part of a thread; True if it was not before."""
-        cursor = self._db.execute("INSERT OR IGNORE INTO threads (channel, thread_ts, joined_at) VALUES (?, ?, ?)",
-                                  (channel, thread_ts, time.time()))
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO threads (channel, thread_ts, joined_at) VALUES (?, ?, ?)",
+            (channel, thread_ts, time.time()),
+        )
         return cursor.rowcount == 1
 
     def in_thread(self, channel: str, thread_ts: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM threads WHERE channel = ? AND thread_ts = ?",
-                               (channel, thread_ts)).fetchone()
+        row = self._db.execute(
+            "SELECT 1 FROM threads WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+        ).fetchone()
         return row is not None
 
     def synced(self, channel: str, thread_ts: str) -> tuple[float, str | None]:
         """(when, up to which message) the transcript was last known complete; (0, None): never."""
-        row = self._db.execute("SELECT synced_at, synced_ts FROM threads WHERE channel = ? AND thread_ts = ?",
-                               (channel, thread_ts)).fetchone()
+        row = self._db.execute(
+            "SELECT synced_at, synced_ts FROM threads WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+        ).fetchone()
         return (row[0], row[1]) if row else (0.0, None)
 
     def mark_synced(self, channel: str, thread_ts: str, at: float, through_ts: str) -> None:
-        self._db.execute("UPDATE threads SET synced_at = ?, synced_ts = ? WHERE channel = ? AND thread_ts = ?",
-                         (at, through_ts, channel, thread_ts))
+        self._db.execute(
+            "UPDATE threads SET synced_at = ?, synced_ts = ? WHERE channel = ? AND thread_ts = ?",
+            (at, through_ts, channel, thread_ts),
+        )
 
     # -- the work queue ----------------------------------------------------------------
 
     def enqueue(self, payload: dict[str, Any], owner: JobOwner) -> int:
         cursor = self._db.execute(
             "INSERT INTO jobs (payload, state, created_at, user, channel, thread) VALUES (?, 'queued', ?, ?, ?, ?)",
-            (json.dumps(payload), time.time(), owner.user, owner.channel, owner.thread))
+            (json.dumps(payload), time.time(), owner.user, owner.channel, owner.thread),
+        )
         return int(cursor.lastrowid or 0)
 
     def claim_next(self) -> Job | None:
@@ -260,8 +269,10 @@ class Store:
             LIMIT 1""").fetchone()
         if row is None:
             return None
-        self._db.execute("UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1, posted = '[]' "
-                         "WHERE id = ?", (time.time(), row[0]))
+        self._db.execute(
+            "UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1, posted = '[]' WHERE id = ?",
+            (time.time(), row[0]),
+        )
         return self._job(row[0])
 
     def job_posted(self, job_id: int, ts: str) -> None:
@@ -273,8 +284,7 @@ class Store:
         """A job is done; done jobs older than the retention period go (their payload is a Slack
         event as sent: the question's text, and a response_url)."""
         self._db.execute("UPDATE jobs SET state = 'done' WHERE id = ?", (job_id,))
-        self._db.execute("DELETE FROM jobs WHERE state = 'done' AND created_at < ?",
-                         (time.time() - self._retention_s,))
+        self._db.execute("DELETE FROM jobs WHERE state = 'done' AND created_at < ?", (time.time() - self._retention_s,))
 
     def requeue(self, job_id: int) -> None:
         self._db.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", (job_id,))
@@ -292,8 +302,7 @@ class Store:
         """Jobs waiting to start (one person's, if `user` is given)."""
         if user is None:
             return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]
-        return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND user = ?",
-                                (user,)).fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND user = ?", (user,)).fetchone()[0]
 
     def _job(self, job_id: int) -> Job | None:
         row = self._db.execute("SELECT id, payload, attempts, posted FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -309,14 +318,33 @@ class Store:
             "INSERT INTO usage_ledger (at, day, user, channel, thread, purpose, agent, model, input_tokens, "
             "output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, seconds, request_id, claude_request_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (entry.at or time.time(), entry.day, r.user, r.channel, r.thread, entry.purpose, entry.agent, entry.model,
-             u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens,
-             entry.cost_usd, entry.seconds, entry.request_id, entry.claude_request_id))
+            (
+                entry.at or time.time(),
+                entry.day,
+                r.user,
+                r.channel,
+                r.thread,
+                entry.purpose,
+                entry.agent,
+                entry.model,
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_read_input_tokens,
+                u.cache_creation_input_tokens,
+                entry.cost_usd,
+                entry.seconds,
+                entry.request_id,
+                entry.claude_request_id,
+            ),
+        )
 
     def tokens_today(self, user: str) -> int:
         day = time.strftime("%Y-%m-%d", time.gmtime())
-        row = self._db.execute("SELECT SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens) "
-                               "FROM usage_ledger WHERE user = ? AND day = ?", (user, day)).fetchone()
+        row = self._db.execute(
+            "SELECT SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens) "
+            "FROM usage_ledger WHERE user = ? AND day = ?",
+            (user, day),
+        ).fetchone()
         return int(row[0] or 0)
 
     def usage_totals(self, by: str, days: int) -> list[Totals]:
@@ -327,14 +355,16 @@ class Store:
             f"SELECT {by}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
             f"SUM(cache_write_tokens), SUM(COALESCE(cost_usd, 0)), SUM(cost_usd IS NULL) FROM usage_ledger "
             f"WHERE day >= ? GROUP BY {by} ORDER BY SUM(COALESCE(cost_usd, 0)) DESC, COUNT(*) DESC",
-            (since,)).fetchall()
+            (since,),
+        ).fetchall()
         return [Totals(*row) for row in rows]
 
     # -- agents ------------------------------------------------------------------------
 
     def agent_of(self, conversation: str) -> str | None:
-        row = self._db.execute("SELECT agent FROM conversation_agents WHERE conversation = ?",
-                               (conversation,)).fetchone()
+        row = self._db.execute(
+            "SELECT agent FROM conversation_agents WHERE conversation = ?", (conversation,)
+        ).fetchone()
         return row[0] if row else None
 
     def remember_agent(self, conversation: str, agent: str) -> None:
@@ -344,13 +374,15 @@ class Store:
 
     def record(self, channel: str, thread_ts: str, message: StoredMessage) -> None:
         """Add (or replace, e.g. after an edit) one message of a thread."""
-        self._db.execute("INSERT OR REPLACE INTO transcript VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(
-            channel, thread_ts, message))
+        self._db.execute(
+            "INSERT OR REPLACE INTO transcript VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(channel, thread_ts, message)
+        )
 
     def record_if_new(self, channel: str, thread_ts: str, message: StoredMessage) -> None:
         """Add a message read back from Slack unless the transcript already has it."""
-        self._db.execute("INSERT OR IGNORE INTO transcript VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(
-            channel, thread_ts, message))
+        self._db.execute(
+            "INSERT OR IGNORE INTO transcript VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(channel, thread_ts, message)
+        )
 
     @staticmethod
     def _row(channel: str, thread_ts: str, m: StoredMessage) -> tuple:
@@ -366,5 +398,6 @@ class Store:
         rows = self._db.execute(
             "SELECT ts, role, author, text FROM transcript "
             "WHERE channel = ? AND thread_ts = ? AND place <= ? ORDER BY place, ts",
-            (channel, thread_ts, limit)).fetchall()
+            (channel, thread_ts, limit),
+        ).fetchall()
         return [StoredMessage(*row) for row in rows]

@@ -34,9 +34,12 @@ class Price:
         prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
         if self.long_prompt is not None and prompt > LONG_PROMPT_TOKENS:
             return self.long_prompt.cost(usage)
-        return (usage.input_tokens * self.input + usage.cache_read_input_tokens * self.read_per_million
-                + usage.cache_creation_input_tokens * self.input * CACHE_WRITE_FACTOR
-                + usage.output_tokens * self.output) / MILLION
+        return (
+            usage.input_tokens * self.input
+            + usage.cache_read_input_tokens * self.read_per_million
+            + usage.cache_creation_input_tokens * self.input * CACHE_WRITE_FACTOR
+            + usage.output_tokens * self.output
+        ) / MILLION
 
 
 # Anthropic's pricing page (platform.claude.com/docs/en/about-claude/pricing), 2026-12: cache
@@ -110,10 +113,13 @@ class Totals:
 
 
 def format_totals(title: str, rows: list[Totals]) -> str:
-    lines = [f"{title:<28} {'calls':>6} {'input':>10} {'output':>10} {'cache read':>11} {'cache write':>12} "
-             f"{'cost USD':>10}"]
+    lines = [
+        f"{title:<28} {'calls':>6} {'input':>10} {'output':>10} {'cache read':>11} {'cache write':>12} {'cost USD':>10}"
+    ]
     for row in rows:
         cost = f"{row.cost_usd:10.4f}" + (" *" if row.unpriced_calls else "")
-        lines.append(f"{row.key[:28]:<28} {row.calls:6d} {row.input_tokens:10,d} {row.output_tokens:10,d} "
-                     f"{row.cache_read_tokens:11,d} {row.cache_write_tokens:12,d} {cost}")
+        lines.append(
+            f"{row.key[:28]:<28} {row.calls:6d} {row.input_tokens:10,d} {row.output_tokens:10,d} "
+            f"{row.cache_read_tokens:11,d} {row.cache_write_tokens:12,d} {cost}"
+        )
     return "\n".join(lines)

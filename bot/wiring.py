@@ -17,8 +17,12 @@ def load_catalog(settings: Settings) -> AgentCatalog:
     return load_agents(settings.agents_dir or shipped_agents_dir(), models)
 
 
-def create_answerer(settings: Settings, catalog: AgentCatalog | None = None, store: Store | None = None,
-                    breaker: CircuitBreaker | None = None) -> Answerer:
+def create_answerer(
+    settings: Settings,
+    catalog: AgentCatalog | None = None,
+    store: Store | None = None,
+    breaker: CircuitBreaker | None = None,
+) -> Answerer:
     """`store` remembers each thread's agent and keeps the usage ledger (the CLI's ask has none)."""
     client = anthropic.AsyncAnthropic(
         api_key=settings.anthropic_api_key,
@@ -27,8 +31,17 @@ def create_answerer(settings: Settings, catalog: AgentCatalog | None = None, sto
         max_retries=0,  # Claude (claude.py) retries, bounded by the answer's deadline
     )
     router = Router(client, settings.router_model, settings.router_timeout_s) if settings.routing else None
-    claude = Claude(client, settings.max_tokens, settings.answer_deadline_s, breaker,
-                    fallback_model=settings.default_model)
-    return Answerer(catalog or load_catalog(settings), claude, settings.default_agent, settings.max_context_tokens,
-                    router, store, store, Budget(settings.prices, settings.user_daily_tokens),
-                    Efforts(settings.effort, settings.review_effort))
+    claude = Claude(
+        client, settings.max_tokens, settings.answer_deadline_s, breaker, fallback_model=settings.default_model
+    )
+    return Answerer(
+        catalog or load_catalog(settings),
+        claude,
+        settings.default_agent,
+        settings.max_context_tokens,
+        router,
+        store,
+        store,
+        Budget(settings.prices, settings.user_daily_tokens),
+        Efforts(settings.effort, settings.review_effort),
+    )

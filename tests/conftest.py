@@ -9,18 +9,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
+from fakes.claude_api import FakeClaude
+from fakes.github_api import FakeGitHub
+
 from bot.config import Settings
+from bot.playground.local_server import LocalServer
+from bot.playground.slack_emulator import BOT_TOKEN, SIGNING_SECRET, SlackEmulator, run_command, say
 from bot.slack.answers import ThreadAnswers
 from bot.slack.app import SlackBot, create_app, slack_client
 from bot.slack.budget import SlackBudget
 from bot.slack.server import DISPATCHER, finish_dispatching, web_application
 from bot.store import Store
 from bot.wiring import create_answerer
-from fakes.claude_api import FakeClaude
-from bot.playground.local_server import LocalServer
-from bot.playground.slack_emulator import BOT_TOKEN, SlackEmulator
-from fakes.github_api import FakeGitHub
-from bot.playground.slack_emulator import SIGNING_SECRET, run_command, say
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,12 +49,17 @@ async def fake_github() -> AsyncIterator[FakeGitHub]:
     await fake.stop()
 
 
-def bot_settings(fake_slack: SlackEmulator, fake_claude: FakeClaude, tmp_path: Path,
-                 github_url: str = "http://127.0.0.1:9") -> Settings:
+def bot_settings(
+    fake_slack: SlackEmulator, fake_claude: FakeClaude, tmp_path: Path, github_url: str = "http://127.0.0.1:9"
+) -> Settings:
     return Settings(
-        slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=fake_slack.url,
-        anthropic_api_key="sk-ant-test-key", anthropic_base_url=fake_claude.url,
-        data_dir=tmp_path / "data", github_api_url=github_url,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.url,
+        anthropic_api_key="sk-ant-test-key",
+        anthropic_base_url=fake_claude.url,
+        data_dir=tmp_path / "data",
+        github_api_url=github_url,
     )
 
 
@@ -70,12 +75,14 @@ class RunningBot:
     def events_url(self) -> str:
         return self.url + "/slack/events"
 
-    async def mention(self, text: str, channel: str = "C1", thread_ts: str | None = None,
-                      user: str = "UALICE", **kwargs) -> tuple[str, float]:
+    async def mention(
+        self, text: str, channel: str = "C1", thread_ts: str | None = None, user: str = "UALICE", **kwargs
+    ) -> tuple[str, float]:
         """A person mentions the bot; Slack delivers it as `message.*` and `app_mention` at
         once. Returns (the message's ts, seconds the slowest ack took)."""
-        message, ack = await say(self.slack, self.events_url, channel, f"<@UBOT> {text}",
-                                 thread_ts=thread_ts, user=user, **kwargs)
+        message, ack = await say(
+            self.slack, self.events_url, channel, f"<@UBOT> {text}", thread_ts=thread_ts, user=user, **kwargs
+        )
         return message.ts, ack
 
     async def say(self, text: str, channel: str = "C1", **kwargs) -> str:
@@ -92,8 +99,7 @@ class RunningBot:
     async def answered(self, channel: str, ts: str) -> str:
         """Wait until the bot is idle; the text of its latest message after message `ts`."""
         await self.idle()
-        replies = [m for m in self.slack.messages if m.channel == channel and m.bot_id
-                   and float(m.ts) > float(ts)]
+        replies = [m for m in self.slack.messages if m.channel == channel and m.bot_id and float(m.ts) > float(ts)]
         assert replies, "the bot did not answer"
         return replies[-1].markdown
 
@@ -126,20 +132,24 @@ class BotServer(LocalServer):
         await self.bot.answers.close()
 
 
-async def start_bot(settings: Settings, fake_slack: SlackEmulator, fake_claude: FakeClaude,
-                    budget: SlackBudget | None = None) -> tuple[RunningBot, BotServer]:
+async def start_bot(
+    settings: Settings, fake_slack: SlackEmulator, fake_claude: FakeClaude, budget: SlackBudget | None = None
+) -> tuple[RunningBot, BotServer]:
     """The bot in HTTP mode, served exactly as `run --http` serves it (with `budget`: a Slack
     rate budget already partly spent)."""
     store = Store.in_data_dir(settings.data_dir)
     slack_bot = create_app(settings, create_answerer(settings, store=store), store, slack_client(settings, budget))
     server = await BotServer(slack_bot).start()
     dispatcher = server.app.get(DISPATCHER)
-    return RunningBot(server.origin, slack_bot.answers, fake_slack, fake_claude,
-                      dispatcher.pending if dispatcher else set()), server
+    return RunningBot(
+        server.origin, slack_bot.answers, fake_slack, fake_claude, dispatcher.pending if dispatcher else set()
+    ), server
 
 
 @pytest.fixture
-async def settings(fake_slack: SlackEmulator, fake_claude: FakeClaude, fake_github: FakeGitHub, tmp_path: Path) -> Settings:
+async def settings(
+    fake_slack: SlackEmulator, fake_claude: FakeClaude, fake_github: FakeGitHub, tmp_path: Path
+) -> Settings:
     return bot_settings(fake_slack, fake_claude, tmp_path, fake_github.url)
 
 
@@ -150,4 +160,4 @@ async def bot(settings: Settings, fake_slack: SlackEmulator, fake_claude: FakeCl
     await server.stop()
 
 
-__all__ = ["RunningBot", "start_bot", "bot_settings", "replace"]
+__all__ = ["RunningBot", "bot_settings", "replace", "start_bot"]

@@ -13,8 +13,9 @@ from bot.wiring import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_AGENT = ROOT.parent / "shared" / "agents" / "backend-senior-engineer.md"
-MODELS = ModelChoices("claude-sonnet-5-5", {"sonnet": "claude-sonnet-5-5", "opus": "claude-opus-5-5",
-                                            "haiku": "claude-haiku-5-5"})
+MODELS = ModelChoices(
+    "claude-sonnet-5-5", {"sonnet": "claude-sonnet-5-5", "opus": "claude-opus-5-5", "haiku": "claude-haiku-5-5"}
+)
 
 
 def test_shipped_agent_is_the_shared_file_byte_for_byte():
@@ -46,29 +47,41 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("model, expected", [
-    ("sonnet", "claude-sonnet-5-5"), ("opus", "claude-opus-5-5"), ("haiku", "claude-haiku-5-5"),
-    ("inherit", "claude-sonnet-5-5"), ("claude-haiku-5-5", "claude-haiku-5-5"),
-])
+@pytest.mark.parametrize(
+    "model, expected",
+    [
+        ("sonnet", "claude-sonnet-5-5"),
+        ("opus", "claude-opus-5-5"),
+        ("haiku", "claude-haiku-5-5"),
+        ("inherit", "claude-sonnet-5-5"),
+        ("claude-haiku-5-5", "claude-haiku-5-5"),
+    ],
+)
 def test_model_aliases_inherit_and_current_ids_resolve(tmp_path, model, expected):
-    agent, warnings = parse_agent(f"---\nname: a\ndescription: d\nmodel: {model}\n---\nBody\n", tmp_path / "a.md", MODELS)
+    agent, warnings = parse_agent(
+        f"---\nname: a\ndescription: d\nmodel: {model}\n---\nBody\n", tmp_path / "a.md", MODELS
+    )
     assert agent.model == expected and warnings == []
 
 
 @pytest.mark.parametrize("model", ["claude-sonnet-4-20250514", "claude-opus-4-1"])
 def test_a_model_id_that_is_not_current_is_kept_with_a_warning(tmp_path, model):
-    agent, warnings = parse_agent(f"---\nname: a\ndescription: d\nmodel: {model}\n---\nBody\n", tmp_path / "a.md", MODELS)
+    agent, warnings = parse_agent(
+        f"---\nname: a\ndescription: d\nmodel: {model}\n---\nBody\n", tmp_path / "a.md", MODELS
+    )
     assert agent.model == model  # Claude may still serve it; if not, answers fall back
     (warning,) = warnings
     assert f"model '{model}' is not one of the current models" in warning
     assert "fall back to claude-sonnet-5-5" in warning
 
 
-@pytest.mark.parametrize("value, effort, warned", [("high", "high", False), ("XHigh", "xhigh", False),
-                                                   ("extreme", None, True)])
+@pytest.mark.parametrize(
+    "value, effort, warned", [("high", "high", False), ("XHigh", "xhigh", False), ("extreme", None, True)]
+)
 def test_an_agent_files_effort_is_read_and_a_wrong_one_is_reported(tmp_path, value, effort, warned):
-    agent, warnings = parse_agent(f"---\nname: a\ndescription: d\neffort: {value}\n---\nBody\n", tmp_path / "a.md",
-                                  MODELS)
+    agent, warnings = parse_agent(
+        f"---\nname: a\ndescription: d\neffort: {value}\n---\nBody\n", tmp_path / "a.md", MODELS
+    )
     assert agent.effort == effort and "effort" not in agent.extra
     assert bool(warnings) == warned and all("unknown effort 'extreme'" in w for w in warnings)
 
@@ -85,8 +98,13 @@ def test_unknown_model_falls_back_to_default_with_a_warning(tmp_path):
 
 
 def test_alias_and_default_model_can_be_overridden_by_environment(tmp_path):
-    settings = load_settings({"BOT_MODEL_SONNET": "claude-sonnet-9", "BOT_DEFAULT_MODEL": "claude-haiku-5-5",
-                              "BOT_AGENTS_DIR": str(tmp_path)})
+    settings = load_settings(
+        {
+            "BOT_MODEL_SONNET": "claude-sonnet-9",
+            "BOT_DEFAULT_MODEL": "claude-haiku-5-5",
+            "BOT_AGENTS_DIR": str(tmp_path),
+        }
+    )
     write(tmp_path, "a.md", "---\nname: a\ndescription: d\nmodel: sonnet\n---\nBody\n")
     write(tmp_path, "b.md", "---\nname: b\ndescription: d\nmodel: inherit\n---\nBody\n")
     catalog = load_catalog(settings)
@@ -95,8 +113,10 @@ def test_alias_and_default_model_can_be_overridden_by_environment(tmp_path):
 
 
 def test_crlf_bom_quoted_description_tools_list_and_extra_keys_load(tmp_path):
-    text = ('\ufeff---\r\nname: reviewer\r\ndescription: "Reviews code.\\nUse it for PRs."\r\n'
-            'tools: Read, Grep, Bash\r\nmemory: project\r\npermissionMode: plan\r\n---\r\nYou review.\r\n')
+    text = (
+        '\ufeff---\r\nname: reviewer\r\ndescription: "Reviews code.\\nUse it for PRs."\r\n'
+        "tools: Read, Grep, Bash\r\nmemory: project\r\npermissionMode: plan\r\n---\r\nYou review.\r\n"
+    )
     agent, _ = parse_agent(text, tmp_path / "reviewer.md", MODELS)
     assert agent.description == "Reviews code.\nUse it for PRs."
     assert agent.tools == ("Read", "Grep", "Bash")
@@ -109,12 +129,15 @@ def test_missing_name_uses_the_file_name(tmp_path):
     assert agent.name == "db-tuner"
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("Just a prompt, no front matter.", "no front matter"),
-    ("---\nname: a\ndescription: d\n---\n   \n", "system prompt"),
-    ("---\nname: a\n---\nBody", "no description"),
-    ("---\nname: a\ndescription: d\nBody without a closing line", "no front matter"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("Just a prompt, no front matter.", "no front matter"),
+        ("---\nname: a\ndescription: d\n---\n   \n", "system prompt"),
+        ("---\nname: a\n---\nBody", "no description"),
+        ("---\nname: a\ndescription: d\nBody without a closing line", "no front matter"),
+    ],
+)
 def test_unusable_files_give_a_message_naming_the_file_and_the_problem(tmp_path, text, problem):
     path = tmp_path / "broken.md"
     with pytest.raises(AgentFileError) as error:
@@ -170,8 +193,13 @@ def test_unusable_files_are_skipped_each_with_its_reason_and_never_stop_the_othe
     catalog = load_agents(FIXTURES / "unusable", MODELS)
     assert catalog.agents == ()
     reasons = {s.source.name: s.reason for s in catalog.skipped}
-    assert reasons.keys() == {"no-front-matter.md", "empty-body.md", "no-description.md", "unterminated.md",
-                              "not-utf8.md"}
+    assert reasons.keys() == {
+        "no-front-matter.md",
+        "empty-body.md",
+        "no-description.md",
+        "unterminated.md",
+        "not-utf8.md",
+    }
     assert "no front matter" in reasons["no-front-matter.md"]
     assert "empty" in reasons["empty-body.md"]
     assert "no description" in reasons["no-description.md"]

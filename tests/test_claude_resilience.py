@@ -9,7 +9,7 @@ import anthropic
 import pytest
 from fakes.claude_api import Failure, Reply
 
-from bot.agents import load_agents, shipped_agents_dir, ModelChoices
+from bot.agents import ModelChoices, load_agents, shipped_agents_dir
 from bot.claude import CircuitBreaker, Claude, ClaudeError
 
 AGENT = load_agents(shipped_agents_dir(), ModelChoices("claude-sonnet-5-5", {"sonnet": "claude-sonnet-5-5"})).agents[0]
@@ -51,8 +51,11 @@ async def test_overloads_and_rate_limits_are_retried_with_the_user_told(fake_cla
     listener = Listener()
     answer = await claude(fake_claude).stream(AGENT, MESSAGES, "terminal", listener)
     assert answer.text == "ok" and listener.text == "ok"
-    assert listener.statuses == ["Claude is busy, retrying…", "Claude's rate limit was hit, retrying…",
-                                 "Claude didn't answer, retrying…"]
+    assert listener.statuses == [
+        "Claude is busy, retrying…",
+        "Claude's rate limit was hit, retrying…",
+        "Claude didn't answer, retrying…",
+    ]
 
 
 async def test_retry_after_is_honoured(fake_claude):
@@ -144,8 +147,9 @@ async def test_rejected_requests_do_not_open_the_breaker(fake_claude):
     assert error.value.kind == "auth" and breaker.state == "closed"
 
 
-async def test_through_the_app_a_failing_claude_trips_the_breaker_and_it_closes_by_itself(settings, fake_slack,
-                                                                                           fake_claude):
+async def test_through_the_app_a_failing_claude_trips_the_breaker_and_it_closes_by_itself(
+    settings, fake_slack, fake_claude
+):
     import asyncio
     from dataclasses import replace
 

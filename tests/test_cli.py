@@ -13,8 +13,8 @@ from pathlib import Path
 
 import aiohttp
 from fakes.claude_api import Failure, Reply
-from bot.playground.slack_emulator import BOT_TOKEN
-from bot.playground.slack_emulator import SIGNING_SECRET, deliver, event_callback, mention
+
+from bot.playground.slack_emulator import BOT_TOKEN, SIGNING_SECRET, deliver, event_callback, mention
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "manifest.yml")
@@ -22,21 +22,27 @@ MANIFEST = str(ROOT / "manifest.yml")
 
 def clean_env(**values: str) -> dict[str, str]:
     """The machine's environment minus every setting of ours, plus `values`."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLACK_", "ANTHROPIC_", "BOT_", "GITHUB_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_", "BOT_", "GITHUB_"))}
     return {**env, **values}
 
 
 async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     return process.returncode, out.decode(), err.decode()
 
 
 async def test_check_names_every_missing_variable_and_how_to_fix_it(tmp_path):
-    code, out, err = await run_cli("check", "--manifest", MANIFEST, env=clean_env(), cwd=tmp_path)
+    code, _out, err = await run_cli("check", "--manifest", MANIFEST, env=clean_env(), cwd=tmp_path)
     assert code == 1
     for variable in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY"):
         assert variable in err
@@ -61,8 +67,12 @@ async def test_check_reports_broken_agent_files_and_a_broken_manifest(tmp_path):
     (tmp_path / "agents").mkdir()
     (tmp_path / "agents" / "broken.md").write_text("no front matter here")
     (tmp_path / "manifest.yml").write_text("display_information: {}\n")
-    env = clean_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1", ANTHROPIC_API_KEY="sk-ant-1",
-                    BOT_AGENTS_DIR=str(tmp_path / "agents"))
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_APP_TOKEN="xapp-1",
+        ANTHROPIC_API_KEY="sk-ant-1",
+        BOT_AGENTS_DIR=str(tmp_path / "agents"),
+    )
     code, _, err = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 1
     assert "broken.md" in err and "no front matter" in err
@@ -71,8 +81,9 @@ async def test_check_reports_broken_agent_files_and_a_broken_manifest(tmp_path):
 
 
 async def test_settings_come_from_a_dotenv_file_and_the_environment_wins(tmp_path):
-    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_APP_TOKEN=not-an-app-token\n"
-                                   "ANTHROPIC_API_KEY=sk-ant-file\n")
+    (tmp_path / ".env").write_text(
+        "SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_APP_TOKEN=not-an-app-token\nANTHROPIC_API_KEY=sk-ant-file\n"
+    )
     env = clean_env(SLACK_APP_TOKEN="xapp-from-env")
     code, _, err = await run_cli("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
     assert code == 0, err
@@ -91,7 +102,7 @@ async def test_ask_streams_an_answer_to_the_terminal(fake_claude, tmp_path):
 async def test_ask_when_claude_is_down_says_so_without_a_traceback(fake_claude, tmp_path):
     fake_claude.down = Failure()
     env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_ANSWER_DEADLINE_S="2")
-    code, out, err = await run_cli("ask", "hi", env=env, cwd=tmp_path)
+    code, _out, err = await run_cli("ask", "hi", env=env, cwd=tmp_path)
     assert code == 1
     assert "Claude is overloaded" in err and "Traceback" not in err
 
@@ -130,11 +141,28 @@ def free_port() -> int:
 
 async def test_run_http_answers_a_mention_and_stops_cleanly_on_sigterm(fake_slack, fake_claude, tmp_path):
     port = free_port()
-    env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
-                    ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url)
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.url,
+        ANTHROPIC_API_KEY="sk-ant-test",
+        ANTHROPIC_BASE_URL=fake_claude.url,
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port),
-        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--http",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_until_healthy(base)
@@ -162,7 +190,7 @@ async def test_agents_lists_loaded_agents_then_skipped_files(tmp_path):
     assert code == 0
     assert "sql-tuner  [claude-haiku-5-5, 🟢 green]" in out and "Tunes slow SQL queries and indexes." in out
     assert "legacy-helper" in out and "gpt-4o" in out  # the unknown model's warning
-    code, out, err = await run_cli("agents", env=clean_env(BOT_AGENTS_DIR=str(fixtures / "unusable")), cwd=tmp_path)
+    code, out, _err = await run_cli("agents", env=clean_env(BOT_AGENTS_DIR=str(fixtures / "unusable")), cwd=tmp_path)
     assert code == 1 and "Skipped 5 file(s)" in out and "not UTF-8 text" in out
 
 
@@ -178,17 +206,25 @@ async def test_start_without_slack_opens_the_playground_and_stops_on_ctrl_c(tmp_
     """`make run` on a fresh machine: nothing configured, and the first run still shows the bot."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "start", "--port", str(port), env=clean_env(), cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "start",
+        "--port",
+        str(port),
+        env=clean_env(),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         assert process.stdout is not None
         said = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
         said += (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
         assert "No Slack tokens are set" in said and "playground" in said
         assert f"open http://127.0.0.1:{port}/" in said and "dry run" in said
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{port}/") as page:
-                assert page.status == 200 and "backend-engineer playground" in await page.text()
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/") as page:
+            assert page.status == 200 and "backend-engineer playground" in await page.text()
     finally:
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.communicate(), timeout=40)
@@ -219,8 +255,16 @@ async def test_redact_prints_what_the_bot_would_send_and_the_counts_by_kind(tmp_
     assert "Redacted before sending: 1 Stripe key." in err and "stripe-key" in err
 
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "redact", env=clean_env(), cwd=tmp_path, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "redact",
+        env=clean_env(),
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out_b, err_b = await asyncio.wait_for(process.communicate(b"nothing secret here\n"), timeout=60)
     assert process.returncode == 0
     assert out_b.decode() == "nothing secret here\n" and "Nothing to redact." in err_b.decode()

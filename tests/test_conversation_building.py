@@ -6,8 +6,12 @@ from bot.conversation import THREAD_STARTS_WITH_BOT, Turn, build_messages, estim
 
 
 def test_people_are_named_and_consecutive_turns_of_one_role_merge():
-    turns = [Turn("user", "q1", "Alice"), Turn("user", "me too", "Bob"), Turn("assistant", "a1"),
-             Turn("user", "q2", "Alice")]
+    turns = [
+        Turn("user", "q1", "Alice"),
+        Turn("user", "me too", "Bob"),
+        Turn("assistant", "a1"),
+        Turn("user", "q2", "Alice"),
+    ]
     assert build_messages(turns) == [
         {"role": "user", "content": "Alice: q1\n\nBob: me too"},
         {"role": "assistant", "content": "a1"},
@@ -45,7 +49,7 @@ def test_rendering_is_stable_so_each_request_prefixes_the_next():
     turns = [Turn("user", "q1", "Alice"), Turn("assistant", "a1")]
     first = build_messages([*turns[:1]])
     second = build_messages([*turns, Turn("user", "q2", "Alice")])
-    assert second[:len(first)] == first
+    assert second[: len(first)] == first
 
 
 def test_over_budget_the_kept_start_stays_the_same_for_several_follow_ups():
@@ -53,4 +57,4 @@ def test_over_budget_the_kept_start_stays_the_same_for_several_follow_ups():
     first = build_messages(turns, budget_tokens=3_000)
     later = build_messages(turns + turns[:2], budget_tokens=3_000)  # one more exchange
     assert "left out" in first[0]["content"]
-    assert later[:len(first) - 1] == first[:-1]  # same cached prefix; only the end moved on
+    assert later[: len(first) - 1] == first[:-1]  # same cached prefix; only the end moved on

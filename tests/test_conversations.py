@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fakes.claude_api import Reply
-from bot.playground.slack_emulator import deliver, event_callback, message_event
+import itertools
 
 from conftest import start_bot
+from fakes.claude_api import Reply
+
+from bot.playground.slack_emulator import deliver, event_callback, message_event
 
 
 def sent(bot, n: int = -1) -> list[dict]:
@@ -33,9 +35,11 @@ async def test_a_follow_up_sent_while_the_first_answer_is_coming_sees_that_answe
     ts, _ = await bot.mention("Q1")
     follow_up = await bot.say("Q2, quickly", thread_ts=ts)  # before the first answer exists
     assert await bot.answered("C1", follow_up) == "Second."
-    assert sent(bot) == [{"role": "user", "content": "Alice: Q1"},
-                         {"role": "assistant", "content": "First answer."},
-                         {"role": "user", "content": "Alice: Q2, quickly"}]
+    assert sent(bot) == [
+        {"role": "user", "content": "Alice: Q1"},
+        {"role": "assistant", "content": "First answer."},
+        {"role": "user", "content": "Alice: Q2, quickly"},
+    ]
 
 
 async def test_each_question_is_answered_with_the_thread_up_to_it_not_what_came_after(bot):
@@ -87,9 +91,15 @@ async def test_mid_thread_mention_reads_every_page_of_the_thread(bot):
     await bot.mention("what do you make of this?", thread_ts=parent.ts)
     await bot.idle()
     assert bot.slack.methods().count("conversations.replies") == 3  # 5 messages, 2 a page
-    assert sent(bot) == [{"role": "user", "content": (
-        "Bob: Our p99 latency doubled after the deploy\n\nCarol: Only on /search\n\n"
-        "Bob: DB CPU is at 90%\n\na bot: deploybot: v42 rolled out\n\nAlice: what do you make of this?")}]
+    assert sent(bot) == [
+        {
+            "role": "user",
+            "content": (
+                "Bob: Our p99 latency doubled after the deploy\n\nCarol: Only on /search\n\n"
+                "Bob: DB CPU is at 90%\n\na bot: deploybot: v42 rolled out\n\nAlice: what do you make of this?"
+            ),
+        }
+    ]
 
 
 async def test_thread_with_the_bots_earlier_messages_gives_assistant_turns(bot):
@@ -116,18 +126,39 @@ async def test_other_bots_edits_deletions_and_joins_never_trigger_an_answer(bot)
     ts, _ = await bot.mention("start")
     await bot.idle()
     await bot.say("build passed", thread_ts=ts, user="UCIBOT", bot_id="BCI")  # bots have a user id too
-    joined = {"type": "message", "subtype": "channel_join", "user": "UDAVE", "text": "<@UDAVE> has joined",
-              "ts": "1700000099.000001", "thread_ts": ts, "channel": "C1", "channel_type": "channel"}
+    joined = {
+        "type": "message",
+        "subtype": "channel_join",
+        "user": "UDAVE",
+        "text": "<@UDAVE> has joined",
+        "ts": "1700000099.000001",
+        "thread_ts": ts,
+        "channel": "C1",
+        "channel_type": "channel",
+    }
     await deliver(bot.events_url, event_callback(joined, event_id="EvJ"))
     question = bot.slack.post_user_message("C1", "typo", thread_ts=ts)
-    edited = {"type": "message", "subtype": "message_changed", "channel": "C1", "channel_type": "channel",
-              "hidden": True, "ts": "1700000099.000002",
-              "message": {**message_event(question), "text": "what about retries?", "edited": {"ts": "1"}},
-              "previous_message": message_event(question)}
+    edited = {
+        "type": "message",
+        "subtype": "message_changed",
+        "channel": "C1",
+        "channel_type": "channel",
+        "hidden": True,
+        "ts": "1700000099.000002",
+        "message": {**message_event(question), "text": "what about retries?", "edited": {"ts": "1"}},
+        "previous_message": message_event(question),
+    }
     await deliver(bot.events_url, event_callback(edited, event_id="EvE"))
-    deleted = {"type": "message", "subtype": "message_deleted", "channel": "C1", "channel_type": "channel",
-               "hidden": True, "ts": "1700000099.000003", "deleted_ts": question.ts,
-               "previous_message": message_event(question)}
+    deleted = {
+        "type": "message",
+        "subtype": "message_deleted",
+        "channel": "C1",
+        "channel_type": "channel",
+        "hidden": True,
+        "ts": "1700000099.000003",
+        "deleted_ts": question.ts,
+        "previous_message": message_event(question),
+    }
     await deliver(bot.events_url, event_callback(deleted, event_id="EvD"))
     await bot.idle()
     assert len(bot.claude.requests) == 1
@@ -140,11 +171,23 @@ async def test_an_edit_updates_what_claude_sees_and_a_deletion_removes_it(bot):
     gone = await bot.say("<@UBOB> oops wrong thread", thread_ts=ts)
     await bot.idle()
     msg = next(m for m in bot.slack.messages if m.ts == draft)
-    edit = {"type": "message", "subtype": "message_changed", "channel": "C1", "channel_type": "channel",
-            "ts": "1700000099.000002", "message": {**message_event(msg), "text": "<@UBOB> second draft"}}
+    edit = {
+        "type": "message",
+        "subtype": "message_changed",
+        "channel": "C1",
+        "channel_type": "channel",
+        "ts": "1700000099.000002",
+        "message": {**message_event(msg), "text": "<@UBOB> second draft"},
+    }
     await deliver(bot.events_url, event_callback(edit, event_id="EvE"))
-    deletion = {"type": "message", "subtype": "message_deleted", "channel": "C1", "channel_type": "channel",
-                "ts": "1700000099.000003", "deleted_ts": gone}
+    deletion = {
+        "type": "message",
+        "subtype": "message_deleted",
+        "channel": "C1",
+        "channel_type": "channel",
+        "ts": "1700000099.000003",
+        "deleted_ts": gone,
+    }
     await deliver(bot.events_url, event_callback(deletion, event_id="EvD"))
     await bot.say("thoughts?", thread_ts=ts)
     await bot.idle()
@@ -161,8 +204,11 @@ async def test_thread_membership_and_exactly_once_survive_a_restart(settings, fa
     second, server = await start_bot(settings, fake_slack, fake_claude)
     try:
         # Slack retries the original mention after the restart: it was answered already.
-        await deliver(second.events_url, event_callback(message_event(
-            next(m for m in fake_slack.messages if m.ts == ts)), event_id="EvRetry"), retry_num=2)
+        await deliver(
+            second.events_url,
+            event_callback(message_event(next(m for m in fake_slack.messages if m.ts == ts)), event_id="EvRetry"),
+            retry_num=2,
+        )
         await second.idle()
         assert len(fake_claude.requests) == 1
         follow_up = await second.say("and now?", thread_ts=ts)
@@ -173,8 +219,9 @@ async def test_thread_membership_and_exactly_once_survive_a_restart(settings, fa
         await server.stop()
 
 
-async def test_what_was_said_while_down_is_read_even_when_later_messages_came_as_events(settings, fake_slack,
-                                                                                      fake_claude):
+async def test_what_was_said_while_down_is_read_even_when_later_messages_came_as_events(
+    settings, fake_slack, fake_claude
+):
     first, server = await start_bot(settings, fake_slack, fake_claude)
     ts, _ = await first.mention("remember me")
     await first.idle()
@@ -218,14 +265,15 @@ async def test_each_follow_up_repeats_the_previous_request_as_a_prefix_and_reads
     for n in range(2, 5):
         await bot.answered("C1", await bot.say(f"turn {n}", thread_ts=ts))
     requests = bot.claude.requests
-    for before, after in zip(requests, requests[1:]):
+    for before, after in itertools.pairwise(requests):
         assert after["system"] == before["system"]
-        assert after["messages"][:len(before["messages"])] == before["messages"]
+        assert after["messages"][: len(before["messages"])] == before["messages"]
     assert bot.claude.usages[0]["cache_read_input_tokens"] == 0
     for before, after in zip(bot.claude.usages, bot.claude.usages[1:]):
         # Everything the previous request sent is read back from the cache.
-        assert after["cache_read_input_tokens"] >= sum(before.get(k, 0) for k in (
-            "input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"))
+        assert after["cache_read_input_tokens"] >= sum(
+            before.get(k, 0) for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+        )
 
 
 async def test_text_files_in_the_thread_are_read_and_binaries_named(bot):
@@ -265,8 +313,7 @@ async def test_a_long_thread_keeps_its_first_message_and_the_latest_within_budge
         await server.stop()
 
 
-async def test_a_mid_thread_mention_downloads_only_the_files_the_context_can_hold(settings, fake_slack,
-                                                                                fake_claude):
+async def test_a_mid_thread_mention_downloads_only_the_files_the_context_can_hold(settings, fake_slack, fake_claude):
     from dataclasses import replace
 
     small, server = await start_bot(replace(settings, max_context_tokens=60_000), fake_slack, fake_claude)
@@ -287,10 +334,18 @@ async def test_a_mid_thread_mention_downloads_only_the_files_the_context_can_hol
 
 
 async def test_a_file_slack_offers_over_plain_http_is_not_downloaded_with_the_token(bot):
-    leaky = {"id": "F0999", "name": "notes.txt", "filetype": "text", "mimetype": "text/plain", "size": 10,
-             "url_private": "http://files.slack.com/files-pri/T1-F0999/notes.txt"}
+    leaky = {
+        "id": "F0999",
+        "name": "notes.txt",
+        "filetype": "text",
+        "mimetype": "text/plain",
+        "size": 10,
+        "url_private": "http://files.slack.com/files-pri/T1-F0999/notes.txt",
+    }
     await bot.mention("what do you make of this?", files=[leaky])
     await bot.idle()
-    assert "[attached file notes.txt: not offered over https, not included]" in \
-        bot.claude.requests[0]["messages"][-1]["content"]
+    assert (
+        "[attached file notes.txt: not offered over https, not included]"
+        in bot.claude.requests[0]["messages"][-1]["content"]
+    )
     assert "files.download" not in bot.slack.methods()

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes.github_api import Change
 
 from bot import diff_worker
 from bot.github import GitHub, ReviewMaterialError
 from bot.review import CommitRef, Material, PullRequestRef, fit_diff
-from fakes.github_api import Change
 
 TICK_S = 0.01
 MAX_STALL_S = 0.2
@@ -35,8 +35,10 @@ def big_diff(chars: int, tag: str = "") -> str:
     parts, size, n = [], 0, 0
     while size < chars:
         name = f"src/pkg{n % 40}/module_{n}.py"
-        hunks = "".join(f"@@ -{h * 9 + 1},2 +{h * 9 + 1},3 @@\n context {h}\n+added line {h} of {n}{tag}\n"
-                        f"-removed {h}\n" for h in range(30))
+        hunks = "".join(
+            f"@@ -{h * 9 + 1},2 +{h * 9 + 1},3 @@\n context {h}\n+added line {h} of {n}{tag}\n-removed {h}\n"
+            for h in range(30)
+        )
         part = f"diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n" + hunks
         parts.append(part)
         size += len(part)
@@ -94,10 +96,14 @@ async def test_the_event_loop_keeps_ticking_while_a_large_pull_request_diff_is_f
 
 
 async def test_the_worker_gives_exactly_what_fitting_inline_gives(fake_github):
-    key = ("diff --git a/deploy/id_rsa b/deploy/id_rsa\n--- a/deploy/id_rsa\n+++ b/deploy/id_rsa\n"
-           "@@ -0,0 +1,2 @@\n+-----BEGIN OPENSSH PRIVATE KEY-----\n+b3BlbnNzaC1rZXktdjE\n")
-    one_huge_hunk = ("diff --git a/gen/table.py b/gen/table.py\n--- a/gen/table.py\n+++ b/gen/table.py\n"
-                     "@@ -0,0 +1,40000 @@\n" + "".join(f"+ROW_{n} = {n}\n" for n in range(40000)))
+    key = (
+        "diff --git a/deploy/id_rsa b/deploy/id_rsa\n--- a/deploy/id_rsa\n+++ b/deploy/id_rsa\n"
+        "@@ -0,0 +1,2 @@\n+-----BEGIN OPENSSH PRIVATE KEY-----\n+b3BlbnNzaC1rZXktdjE\n"
+    )
+    one_huge_hunk = (
+        "diff --git a/gen/table.py b/gen/table.py\n--- a/gen/table.py\n+++ b/gen/table.py\n"
+        "@@ -0,0 +1,40000 @@\n" + "".join(f"+ROW_{n} = {n}\n" for n in range(40000))
+    )
     diffs = {
         "many files, with a key file": big_diff(600_000) + key + big_diff(300_000, " again"),
         "one hunk larger than the budget": one_huge_hunk * 2,
@@ -136,7 +142,8 @@ async def test_small_diffs_stay_inline_and_the_worker_stops_with_the_bot(fake_gi
 
 
 async def test_a_worker_that_dies_is_a_clear_message_to_the_asker_and_a_log_line_and_the_next_review_works(
-        bot, fake_github, caplog):
+    bot, fake_github, caplog
+):
     caplog.set_level(logging.INFO)
     fake_github.pulls[("acme", "api", "503")] = Change("Big refactor", "", big_diff(2_000_000))
     killed: list[int] = []
@@ -156,9 +163,11 @@ async def test_a_worker_that_dies_is_a_clear_message_to_the_asker_and_a_log_line
         killing.cancel()
     assert killed
     (response,) = bot.slack.responses
-    assert response["text"] == ("⚠️ I couldn't prepare the diff of acme/api#503 for review: the process preparing "
-                                "it stopped unexpectedly. Please try again; if it keeps failing, link a smaller pull "
-                                "request or single commits.")
+    assert response["text"] == (
+        "⚠️ I couldn't prepare the diff of acme/api#503 for review: the process preparing "
+        "it stopped unexpectedly. Please try again; if it keeps failing, link a smaller pull "
+        "request or single commits."
+    )
     assert not bot.slack.messages and bot.claude.requests == []
     (failed,) = [r for r in caplog.records if r.getMessage() == "diff_worker_failed"]
     assert failed.levelno == logging.WARNING and failed.fields["exit_code"] == -signal.SIGKILL

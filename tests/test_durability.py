@@ -9,10 +9,9 @@ import sys
 import time
 
 from fakes.claude_api import Reply
-from bot.playground.slack_emulator import BOT_TOKEN
-from bot.playground.slack_emulator import SIGNING_SECRET, message_event, say
 from test_cli import clean_env, free_port, wait_until_healthy
 
+from bot.playground.slack_emulator import BOT_TOKEN, SIGNING_SECRET, message_event, say
 from bot.slack.answers import INTERRUPTED
 
 SLOW = Reply(chunks=tuple(f"part{i} " for i in range(40)), delay=0.15)  # ~6 s of answer
@@ -21,12 +20,30 @@ COMPLETE = "".join(SLOW.chunks)
 
 async def start_process(fake_slack, fake_claude, data_dir, **extra: str):
     port = free_port()
-    env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
-                    ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_DATA_DIR=str(data_dir),
-                    BOT_ROUTING="off", **extra)
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.url,
+        ANTHROPIC_API_KEY="sk-ant-test",
+        ANTHROPIC_BASE_URL=fake_claude.url,
+        BOT_DATA_DIR=str(data_dir),
+        BOT_ROUTING="off",
+        **extra,
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--http",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     await wait_until_healthy(url)
     return process, url + "/slack/events"
@@ -55,8 +72,9 @@ async def test_killed_mid_answer_the_restarted_bot_finishes_it_exactly_once(fake
 
     process, _ = await start_process(fake_slack, fake_claude, tmp_path)
     try:
-        await wait_for(lambda: any(m.markdown == COMPLETE and not m.streaming
-                                   for m in bot_replies(fake_slack, "C1", question.ts)))
+        await wait_for(
+            lambda: any(m.markdown == COMPLETE and not m.streaming for m in bot_replies(fake_slack, "C1", question.ts))
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         await process.wait()
@@ -66,11 +84,11 @@ async def test_killed_mid_answer_the_restarted_bot_finishes_it_exactly_once(fake
     assert len(fake_claude.requests) == 2
 
 
-async def test_sigterm_finishes_answers_in_flight_leaves_the_rest_queued_and_exits_0(fake_slack, fake_claude,
-                                                                                      tmp_path):
+async def test_sigterm_finishes_answers_in_flight_leaves_the_rest_queued_and_exits_0(fake_slack, fake_claude, tmp_path):
     fake_claude.then(Reply(chunks=("first done",), first_delay=1.0), Reply(chunks=("second done",)))
-    process, events = await start_process(fake_slack, fake_claude, tmp_path, BOT_MAX_CONCURRENCY="1",
-                                          BOT_SHUTDOWN_GRACE_S="10")
+    process, events = await start_process(
+        fake_slack, fake_claude, tmp_path, BOT_MAX_CONCURRENCY="1", BOT_SHUTDOWN_GRACE_S="10"
+    )
     first, _ = await say(fake_slack, events, "C1", "<@UBOT> one")
     second, _ = await say(fake_slack, events, "C2", "<@UBOT> two")
     await asyncio.sleep(0.3)
@@ -89,8 +107,9 @@ async def test_sigterm_finishes_answers_in_flight_leaves_the_rest_queued_and_exi
     assert len(fake_claude.requests) == 2
 
 
-async def test_questions_beyond_the_concurrency_limit_wait_and_are_told_they_are_queued(settings, fake_slack,
-                                                                                         fake_claude):
+async def test_questions_beyond_the_concurrency_limit_wait_and_are_told_they_are_queued(
+    settings, fake_slack, fake_claude
+):
     from dataclasses import replace
 
     from conftest import start_bot
@@ -98,7 +117,7 @@ async def test_questions_beyond_the_concurrency_limit_wait_and_are_told_they_are
     fake_claude.then(Reply(chunks=("slow",), first_delay=4.0), Reply(chunks=("next",)))
     bot, server = await start_bot(replace(settings, max_concurrency=1), fake_slack, fake_claude)
     try:
-        ts1, _ = await bot.mention("first", channel="C1")
+        _ts1, _ = await bot.mention("first", channel="C1")
         ts2, _ = await bot.mention("second", channel="C2")
         await asyncio.sleep(3.5)
         assert len(fake_claude.requests) == 1  # one Claude call at a time
@@ -137,11 +156,26 @@ async def test_a_second_bot_on_the_same_data_folder_refuses_to_start(fake_slack,
     first, _ = await start_process(fake_slack, fake_claude, tmp_path)
     try:
         port = free_port()
-        env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
-                        ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_DATA_DIR=str(tmp_path))
+        env = clean_env(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=fake_slack.url,
+            ANTHROPIC_API_KEY="sk-ant-test",
+            ANTHROPIC_BASE_URL=fake_claude.url,
+            BOT_DATA_DIR=str(tmp_path),
+        )
         second = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--http", "--port", str(port), env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--http",
+            "--port",
+            str(port),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         _, err = await asyncio.wait_for(second.communicate(), timeout=30)
         assert second.returncode == 2 and "another backend-engineer is running" in err.decode()
     finally:
@@ -154,8 +188,9 @@ async def test_a_follow_up_waiting_for_its_thread_does_not_hold_up_other_channel
 
     from conftest import start_bot
 
-    fake_claude.then(Reply(chunks=("slow",), first_delay=4.0), Reply(chunks=("other channel",)),
-                     Reply(chunks=("follow-up",)))
+    fake_claude.then(
+        Reply(chunks=("slow",), first_delay=4.0), Reply(chunks=("other channel",)), Reply(chunks=("follow-up",))
+    )
     bot, server = await start_bot(replace(settings, max_concurrency=2), fake_slack, fake_claude)
     try:
         ts, _ = await bot.mention("slow question", channel="C1")
@@ -172,11 +207,11 @@ async def test_a_follow_up_waiting_for_its_thread_does_not_hold_up_other_channel
         await server.stop()
 
 
-async def test_a_question_edited_while_it_waits_in_the_queue_is_answered_as_edited(settings, fake_slack,
-                                                                                   fake_claude):
+async def test_a_question_edited_while_it_waits_in_the_queue_is_answered_as_edited(settings, fake_slack, fake_claude):
     from dataclasses import replace
 
     from conftest import start_bot
+
     from bot.playground.slack_emulator import deliver, event_callback
 
     fake_claude.then(Reply(chunks=("slow",), first_delay=2.0), Reply(chunks=("edited one",)))
@@ -186,9 +221,14 @@ async def test_a_question_edited_while_it_waits_in_the_queue_is_answered_as_edit
         ts, _ = await bot.mention("typo", channel="C2")
         await asyncio.sleep(0.3)
         original = next(m for m in fake_slack.messages if m.ts == ts)
-        edit = {"type": "message", "subtype": "message_changed", "channel": "C2", "channel_type": "channel",
-                "ts": "1700000099.000001",
-                "message": {**message_event(original), "text": "<@UBOT> what I really meant", "edited": {"ts": "1"}}}
+        edit = {
+            "type": "message",
+            "subtype": "message_changed",
+            "channel": "C2",
+            "channel_type": "channel",
+            "ts": "1700000099.000001",
+            "message": {**message_event(original), "text": "<@UBOT> what I really meant", "edited": {"ts": "1"}},
+        }
         await deliver(bot.events_url, event_callback(edit, event_id="EvEdit"))
         await bot.idle(timeout=20)
         assert fake_claude.requests[-1]["messages"][-1]["content"] == "Alice: what I really meant"
@@ -197,8 +237,10 @@ async def test_a_question_edited_while_it_waits_in_the_queue_is_answered_as_edit
 
 
 async def test_a_review_cut_short_while_fetching_its_pull_request_is_finished_after_a_restart(
-        fake_slack, fake_claude, fake_github, tmp_path):
+    fake_slack, fake_claude, fake_github, tmp_path
+):
     from fakes.github_api import Change
+
     from bot.playground.slack_emulator import run_command
 
     diff = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1,2 @@\n x\n+y = 1\n"

@@ -4,7 +4,6 @@ what answering needs."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from dataclasses import replace
@@ -44,7 +43,7 @@ async def test_many_questions_from_one_person_do_not_hold_up_anothers(settings, 
         assert len(asked) == 21
         # Two answers run at a time: Bob's starts as soon as one of Alice's finishes, not after
         # every one she asked before him (first in, first out: 21st).
-        assert started < 15 and [n for n, text in enumerate(asked) if "bob question" in text][0] <= started + 2
+        assert started < 15 and next(n for n, text in enumerate(asked) if "bob question" in text) <= started + 2
     finally:
         await server.stop()
 

@@ -23,25 +23,43 @@ async def send(fake_claude, **body):
         return await stream.get_final_message()
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"model": "claude-sonnet-4-20250514"}, "model: claude-sonnet-4-20250514"),  # retired: 404
-    ({"tools": [{"name": "t", "input_schema": {"type": "object"}}], "tool_choice": {"type": "tool", "name": "t"}},
-     'tool_choice: type "tool" and "any" are not supported'),
-    ({"model": "claude-opus-5-5", "tools": [{"name": "t", "input_schema": {"type": "object"}}],
-      "tool_choice": {"type": "any"}}, "not supported for this model"),
-    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure"}]}, "prefill"),
-    ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, '"thinking.type.enabled" is not supported'),
-    ({"thinking": {"type": "disabled"}}, '"thinking.type.disabled" is not supported'),  # Sonnet 5.5
-    ({"model": "claude-opus-5-5", "thinking": {"type": "disabled"}}, '"thinking.type.disabled" is not supported'),
-    ({"model": "claude-haiku-5-5", "thinking": {"type": "disabled"}, "output_config": {"effort": "max"}},
-     "at this effort"),
-    ({"thinking": {"type": "between_tools"}, "output_config": {"effort": "xhigh"}}, "between_tools"),
-    ({"model": "claude-haiku-5-5", "thinking": {"type": "between_tools"}}, "between_tools"),
-    ({"output_config": {"effort": "extreme"}}, "output_config.effort"),
-    ({"max_tokens": 200_000}, "max_tokens"),
-    ({"output_config": {"format": {"type": "json_schema", "schema": {"type": "object", "properties": {}}}}},
-     "additionalProperties"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"model": "claude-sonnet-4-20250514"}, "model: claude-sonnet-4-20250514"),  # retired: 404
+        (
+            {
+                "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "tool", "name": "t"},
+            },
+            'tool_choice: type "tool" and "any" are not supported',
+        ),
+        (
+            {
+                "model": "claude-opus-5-5",
+                "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "any"},
+            },
+            "not supported for this model",
+        ),
+        ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure"}]}, "prefill"),
+        ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, '"thinking.type.enabled" is not supported'),
+        ({"thinking": {"type": "disabled"}}, '"thinking.type.disabled" is not supported'),  # Sonnet 5.5
+        ({"model": "claude-opus-5-5", "thinking": {"type": "disabled"}}, '"thinking.type.disabled" is not supported'),
+        (
+            {"model": "claude-haiku-5-5", "thinking": {"type": "disabled"}, "output_config": {"effort": "max"}},
+            "at this effort",
+        ),
+        ({"thinking": {"type": "between_tools"}, "output_config": {"effort": "xhigh"}}, "between_tools"),
+        ({"model": "claude-haiku-5-5", "thinking": {"type": "between_tools"}}, "between_tools"),
+        ({"output_config": {"effort": "extreme"}}, "output_config.effort"),
+        ({"max_tokens": 200_000}, "max_tokens"),
+        (
+            {"output_config": {"format": {"type": "json_schema", "schema": {"type": "object", "properties": {}}}}},
+            "additionalProperties",
+        ),
+    ],
+)
 async def test_requests_the_real_api_refuses_are_refused(fake_claude, change, words):
     fake_claude.expected_refusals = {400, 404}
     with pytest.raises(anthropic.APIStatusError) as refused:
@@ -58,10 +76,13 @@ async def test_sampling_parameters_are_refused(fake_claude, extra):
         await send(fake_claude, **OK, extra_body=extra)
 
 
-@pytest.mark.parametrize("model, thinking", [("claude-haiku-5-5", {"type": "disabled"}),
-                                             ("claude-sonnet-5-5", {"type": "between_tools"})])
+@pytest.mark.parametrize(
+    "model, thinking", [("claude-haiku-5-5", {"type": "disabled"}), ("claude-sonnet-5-5", {"type": "between_tools"})]
+)
 async def test_the_least_thinking_each_model_allows_is_accepted_and_gives_text_only(fake_claude, model, thinking):
-    message = await send(fake_claude, **{**OK, "model": model, "thinking": thinking, "output_config": {"effort": "low"}})
+    message = await send(
+        fake_claude, **{**OK, "model": model, "thinking": thinking, "output_config": {"effort": "low"}}
+    )
     assert [block.type for block in message.content] == ["text"]
 
 
@@ -78,11 +99,20 @@ async def test_adaptive_thinking_comes_first_and_counts_toward_max_tokens(fake_c
 
 
 async def test_structured_output_is_json_that_fits_the_schema_after_any_thinking(fake_claude):
-    schema = {"type": "object", "properties": {"agent": {"type": "string", "enum": ["a", "b", "none"]}},
-              "required": ["agent"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"agent": {"type": "string", "enum": ["a", "b", "none"]}},
+        "required": ["agent"],
+        "additionalProperties": False,
+    }
     fake_claude.default_route = "b"
-    message = await client(fake_claude).messages.create(**{**OK, "model": "claude-opus-5-5", "max_tokens": 2_000,
-                                                           "output_config": {"effort": "low", "format": {
-                                                               "type": "json_schema", "schema": schema}}})
+    message = await client(fake_claude).messages.create(
+        **{
+            **OK,
+            "model": "claude-opus-5-5",
+            "max_tokens": 2_000,
+            "output_config": {"effort": "low", "format": {"type": "json_schema", "schema": schema}},
+        }
+    )
     assert [block.type for block in message.content] == ["thinking", "text"]  # Opus 5.5 always thinks
     assert json.loads(message.content[1].text) == {"agent": "b"}

@@ -7,8 +7,24 @@ import random
 
 from bot.playground.slack_emulator import deliver, event_callback, message_event
 
-WEIRD = [None, 0, -1, 1.5, "", "x" * 5000, [], {}, [1, "a"], {"a": {"b": None}}, True, "<@UBOT>", "1.2.3",
-         "\u0000", "😀" * 100, "<@UBOT> " + "y" * 200_000]
+WEIRD = [
+    None,
+    0,
+    -1,
+    1.5,
+    "",
+    "x" * 5000,
+    [],
+    {},
+    [1, "a"],
+    {"a": {"b": None}},
+    True,
+    "<@UBOT>",
+    "1.2.3",
+    "\u0000",
+    "😀" * 100,
+    "<@UBOT> " + "y" * 200_000,
+]
 
 
 def mutate(rng: random.Random, value, depth: int = 0):
@@ -37,17 +53,32 @@ async def test_random_variations_of_real_payloads_never_give_5xx_or_break_the_bo
         response = await deliver(bot.events_url, payload)
         statuses.append(response.status)
     for text in ("", "not json", "[]", json.dumps({"type": "event_callback"}), json.dumps({"event": []})):
-        import aiohttp
-        from bot.playground.slack_emulator import sign
         import time
+
+        import aiohttp
+
+        from bot.playground.slack_emulator import sign
+
         ts = int(time.time())
-        async with aiohttp.ClientSession() as session:
-            async with session.post(bot.events_url, data=text, headers={
-                    "Content-Type": "application/json", "X-Slack-Request-Timestamp": str(ts),
-                    "X-Slack-Signature": sign(text, ts)}) as response:
-                statuses.append(response.status)
-    for form in ({"payload": "{not json"}, {"payload": json.dumps({"type": "block_actions", "actions": None})},
-                 {"command": "/backend-review", "text": "x" * 100_000}, {"command": "/unknown"}):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                bot.events_url,
+                data=text,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Slack-Request-Timestamp": str(ts),
+                    "X-Slack-Signature": sign(text, ts),
+                },
+            ) as response,
+        ):
+            statuses.append(response.status)
+    for form in (
+        {"payload": "{not json"},
+        {"payload": json.dumps({"type": "block_actions", "actions": None})},
+        {"command": "/backend-review", "text": "x" * 100_000},
+        {"command": "/unknown"},
+    ):
         statuses.append((await deliver(bot.events_url, form, form=True)).status)
     await bot.idle(timeout=60)
     assert all(status < 500 for status in statuses), sorted(set(statuses))

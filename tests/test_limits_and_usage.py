@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-
-import pytest
 from dataclasses import replace
 
+import pytest
 from conftest import start_bot
 from test_cli import clean_env, run_cli
 
@@ -23,8 +22,12 @@ async def test_every_claude_call_is_in_the_ledger_with_its_tokens_and_cost(bot, 
     assert (agent_row.input_tokens, agent_row.output_tokens) == (usage["input_tokens"], usage["output_tokens"])
     assert agent_row.cache_write_tokens == usage["cache_creation_input_tokens"]
     # Sonnet 5.5: $2 in, $10 out (thinking included), cache writes 1.25x, cache reads $0.10.
-    expected = (usage["input_tokens"] * 2 + usage["cache_creation_input_tokens"] * 2 * 1.25
-                + usage["cache_read_input_tokens"] * 0.10 + usage["output_tokens"] * 10) / 1e6
+    expected = (
+        usage["input_tokens"] * 2
+        + usage["cache_creation_input_tokens"] * 2 * 1.25
+        + usage["cache_read_input_tokens"] * 0.10
+        + usage["output_tokens"] * 10
+    ) / 1e6
     assert usage["output_tokens"] > 1_500  # medium effort thought before it wrote
     assert abs(agent_row.cost_usd - expected) < 1e-9
     (user_row,) = store.usage_totals("user", 1)
@@ -32,12 +35,15 @@ async def test_every_claude_call_is_in_the_ledger_with_its_tokens_and_cost(bot, 
     assert user_row.unpriced_calls == 0  # the router's Haiku 5.5 has a default price too
     (router_row,) = [r for r in store.usage_totals("agent", 1) if r.key == "(router)"]
     route = bot.claude.route_usages[0]
-    assert router_row.cost_usd == pytest.approx((route["input_tokens"] * 0.10 + route["cache_creation_input_tokens"]
-                                                 * 0.125 + route["output_tokens"] * 0.50) / 1e6)
+    assert router_row.cost_usd == pytest.approx(
+        (route["input_tokens"] * 0.10 + route["cache_creation_input_tokens"] * 0.125 + route["output_tokens"] * 0.50)
+        / 1e6
+    )
 
 
-async def test_a_user_over_the_daily_allowance_gets_a_polite_reply_and_no_claude_call(settings, fake_slack,
-                                                                                      fake_claude):
+async def test_a_user_over_the_daily_allowance_gets_a_polite_reply_and_no_claude_call(
+    settings, fake_slack, fake_claude
+):
     bot, server = await start_bot(replace(settings, user_daily_tokens=40_000), fake_slack, fake_claude)
     try:
         await bot.mention("first question")
@@ -60,8 +66,17 @@ def _spent(user: str, tokens: int):
     from bot.claude import Usage
     from bot.usage import LedgerEntry, Requester
 
-    return LedgerEntry(Requester(user, "C1", "1.0"), "answer", "backend-senior-engineer", "claude-sonnet-5-5",
-                       Usage(input_tokens=tokens), None, 0.0, "earlier", None)
+    return LedgerEntry(
+        Requester(user, "C1", "1.0"),
+        "answer",
+        "backend-senior-engineer",
+        "claude-sonnet-5-5",
+        Usage(input_tokens=tokens),
+        None,
+        0.0,
+        "earlier",
+        None,
+    )
 
 
 async def test_questions_asked_at_once_never_spend_more_than_the_daily_allowance(settings, fake_slack, fake_claude):
@@ -97,8 +112,9 @@ async def test_an_answer_cut_short_by_the_allowance_says_so(settings, fake_slack
         await server.stop()
 
 
-async def test_a_review_over_the_allowance_is_refused_before_anything_is_fetched_or_posted(settings, fake_slack,
-                                                                                         fake_claude):
+async def test_a_review_over_the_allowance_is_refused_before_anything_is_fetched_or_posted(
+    settings, fake_slack, fake_claude
+):
     bot, server = await start_bot(replace(settings, user_daily_tokens=1_000), fake_slack, fake_claude)
     try:
         Store.in_data_dir(settings.data_dir).record_usage(_spent("UALICE", 1_000))
@@ -130,8 +146,9 @@ async def test_usage_command_prints_totals_by_user_channel_and_agent(bot, settin
     await bot.mention("q", channel="C1")
     await bot.mention("q", channel="C2", user="UBOB")
     await bot.idle()
-    code, out, err = await run_cli("usage", "--days", "1", env=clean_env(BOT_DATA_DIR=str(settings.data_dir)),
-                                   cwd=tmp_path)
+    code, out, err = await run_cli(
+        "usage", "--days", "1", env=clean_env(BOT_DATA_DIR=str(settings.data_dir)), cwd=tmp_path
+    )
     assert code == 0, err
     for heading in ("by user", "by channel", "by agent"):
         assert heading in out

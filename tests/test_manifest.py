@@ -194,9 +194,7 @@ def test_too_short_long_description_reports_length_not_the_whole_text(tmp_path, 
 
     problems = manifest_problems(write_manifest(tmp_path, data))
 
-    assert problems == [
-        "display_information.long_description: is 10 characters long, must be at least 175"
-    ]
+    assert problems == ["display_information.long_description: is 10 characters long, must be at least 175"]
 
 
 # --- the check: files that are not manifests -------------------------------------------

@@ -9,8 +9,8 @@ import asyncio
 import time
 
 from fakes.claude_api import Failure, Reply, StreamError
-from bot.playground.slack_emulator import Message, deliver, event_callback, mention, press_button
 
+from bot.playground.slack_emulator import Message, deliver, event_callback, mention, press_button
 from bot.slack.split import SLACK_MARKDOWN_LIMIT
 
 AGENT_FILE = "agents/backend-senior-engineer.md"
@@ -22,8 +22,9 @@ def agent_body(root) -> str:
 
 
 async def test_mention_gets_one_streamed_answer_in_its_thread_and_nothing_at_top_level(bot):
-    bot.claude.then(Reply(chunks=("## Caching\n\n", "Use **Redis** with a TTL:\n\n",
-                                  "- cache by prompt hash\n", "- 24 h TTL\n")))
+    bot.claude.then(
+        Reply(chunks=("## Caching\n\n", "Use **Redis** with a TTL:\n\n", "- cache by prompt hash\n", "- 24 h TTL\n"))
+    )
     ts, _ = await bot.mention("How should I add a caching layer to cut our API costs?")
     await bot.idle()
 
@@ -100,8 +101,9 @@ async def test_event_is_acked_in_well_under_a_second_while_the_model_is_slow(bot
     await bot.idle()
 
 
-async def test_claude_overloaded_gives_one_clear_message_then_the_next_question_works(settings, fake_slack,
-                                                                                    fake_claude):
+async def test_claude_overloaded_gives_one_clear_message_then_the_next_question_works(
+    settings, fake_slack, fake_claude
+):
     from dataclasses import replace
 
     from conftest import start_bot
@@ -124,8 +126,9 @@ async def test_claude_overloaded_gives_one_clear_message_then_the_next_question_
 
 
 async def test_overloaded_in_the_middle_of_the_stream_restarts_the_answer_cleanly(bot):
-    bot.claude.then(StreamError(chunks_before=("The first half of the answer, " * 20,)),
-                    Reply(chunks=("The complete answer.",)))
+    bot.claude.then(
+        StreamError(chunks_before=("The first half of the answer, " * 20,)), Reply(chunks=("The complete answer.",))
+    )
     ts, _ = await bot.mention("q")
     await bot.idle()
     replies = bot.slack.thread("C1", ts)
@@ -163,8 +166,10 @@ async def test_answer_cut_by_max_tokens_says_so(bot):
 
 
 async def test_refusal_and_context_window_each_end_with_an_honest_note(bot):
-    bot.claude.then(Reply(chunks=("I can't",), stop_reason="refusal"),
-                    Reply(chunks=("Part",), stop_reason="model_context_window_exceeded"))
+    bot.claude.then(
+        Reply(chunks=("I can't",), stop_reason="refusal"),
+        Reply(chunks=("Part",), stop_reason="model_context_window_exceeded"),
+    )
     ts1, _ = await bot.mention("a")
     await bot.idle()  # one at a time: which of two answers at once reaches Claude first is not fixed
     ts2, _ = await bot.mention("b")
@@ -186,7 +191,7 @@ def _long_answer() -> str:
 
 async def test_a_30000_character_answer_splits_into_valid_messages_in_the_thread(bot):
     answer = _long_answer()
-    bot.claude.then(Reply(chunks=tuple(answer[i:i + 97] for i in range(0, len(answer), 97))))
+    bot.claude.then(Reply(chunks=tuple(answer[i : i + 97] for i in range(0, len(answer), 97))))
     ts, _ = await bot.mention("write it all")
     await bot.idle(timeout=30)
     replies = bot.slack.thread("C1", ts)
@@ -198,7 +203,7 @@ async def test_a_30000_character_answer_splits_into_valid_messages_in_the_thread
     texts = [m.markdown for m in replies]
     for i in range(len(texts) - 1):  # take away the fences the split added
         if texts[i].endswith("\n```") and texts[i + 1].startswith("```python\n"):
-            texts[i], texts[i + 1] = texts[i][:-4], texts[i + 1][len("```python\n"):]
+            texts[i], texts[i + 1] = texts[i][:-4], texts[i + 1][len("```python\n") :]
     assert "".join(texts).split() == answer.split()  # every word once, in order
     assert replies[-1].blocks and not any(m.blocks for m in replies[:-1])  # footer once, at the end
 

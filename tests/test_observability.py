@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
-from bot.playground.slack_emulator import APP_TOKEN
 from conftest import RunningBot, start_bot
 from test_cli import free_port
 
+from bot.playground.slack_emulator import APP_TOKEN
 from bot.slack.app import create_app
 from bot.slack.server import run_socket_mode, serving_ops
 from bot.store import Store
@@ -19,9 +19,8 @@ from bot.wiring import create_answerer
 
 
 async def get(url: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(url) as response:
-            return response.status, await response.text()
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
 
 
 @pytest.fixture
@@ -71,10 +70,15 @@ async def test_metrics_count_events_answers_tokens_cost_and_latencies(bot, ops):
     status, text = await get(ops + "/metrics")
     assert status == 200
     # The mention came as two events: one was answered, the other was the duplicate.
-    for line in ('bot_events_total{outcome="answer"', 'bot_events_total{outcome="duplicate"',
-                 'bot_answers_total{outcome="answered"}', "bot_queue_depth 0.0", "bot_in_flight_answers 0.0",
-                 'bot_claude_tokens_total{kind="output",model="claude-sonnet-5-5"}',
-                 'bot_claude_cost_usd_total{model="claude-sonnet-5-5"}'):
+    for line in (
+        'bot_events_total{outcome="answer"',
+        'bot_events_total{outcome="duplicate"',
+        'bot_answers_total{outcome="answered"}',
+        "bot_queue_depth 0.0",
+        "bot_in_flight_answers 0.0",
+        'bot_claude_tokens_total{kind="output",model="claude-sonnet-5-5"}',
+        'bot_claude_cost_usd_total{model="claude-sonnet-5-5"}',
+    ):
         assert line in text, line
     values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and line[0] != "#"}
     for histogram in ("bot_ack_seconds_count", "bot_first_token_seconds_count", "bot_answer_seconds_count"):
@@ -85,8 +89,11 @@ async def test_socket_mode_serves_the_operator_endpoints_on_bot_ops_port(setting
     settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
     store = Store.in_data_dir(settings.data_dir)
     port, stop = free_port(), asyncio.Event()
-    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings, store=store), store),
-                                                 APP_TOKEN, stop, grace=1, ops_port=port))
+    runner = asyncio.create_task(
+        run_socket_mode(
+            create_app(settings, create_answerer(settings, store=store), store), APP_TOKEN, stop, grace=1, ops_port=port
+        )
+    )
     try:
         await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
         base = f"http://127.0.0.1:{port}"

@@ -15,10 +15,10 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
-from bot.playground.slack_emulator import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, deliver, event_callback, mention
 from test_cli import clean_env, free_port, run_cli
 
 from bot.config import ConfigError, load_settings
+from bot.playground.slack_emulator import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, deliver, event_callback, mention
 from bot.slack.app import create_app
 from bot.slack.server import OpsPortUnavailable, run_http, run_socket_mode, serving_ops
 from bot.store import Store
@@ -28,9 +28,8 @@ OPERATOR_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 async def get(url: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(url) as response:
-            return response.status, await response.text()
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
 
 
 async def refused(url: str) -> bool:
@@ -87,7 +86,8 @@ async def running_http(settings, **ops) -> AsyncIterator[str]:
 
 
 async def test_with_bot_ops_port_readyz_and_metrics_are_served_there_not_on_the_events_port(
-        settings, fake_slack, fake_claude):
+    settings, fake_slack, fake_claude
+):
     ops_port = free_port()
     async with running_http(settings, ops_port=ops_port) as events:
         for path in OPERATOR_PATHS:
@@ -104,7 +104,8 @@ async def test_with_bot_ops_port_readyz_and_metrics_are_served_there_not_on_the_
 
 
 async def test_without_bot_ops_port_the_events_port_serves_only_healthz_and_the_log_says_so_once(
-        settings, fake_slack, fake_claude, caplog):
+    settings, fake_slack, fake_claude, caplog
+):
     caplog.set_level("INFO")
     async with running_http(settings) as events:
         assert (await get(events + "/healthz")) == (200, '{"ok": true}')  # a load balancer's liveness probe
@@ -150,12 +151,20 @@ async def test_bot_ops_host_is_where_the_ops_site_listens(settings, fake_slack, 
 
 
 async def test_socket_mode_serves_the_ops_endpoints_on_loopback_by_default_and_stops_them_with_the_bot(
-        settings, fake_slack, fake_claude):
+    settings, fake_slack, fake_claude
+):
     settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
     store = Store.in_data_dir(settings.data_dir)
     ops_port, stop = free_port(), asyncio.Event()
-    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings, store=store), store),
-                                                 APP_TOKEN, stop, grace=1, ops_port=ops_port))
+    runner = asyncio.create_task(
+        run_socket_mode(
+            create_app(settings, create_answerer(settings, store=store), store),
+            APP_TOKEN,
+            stop,
+            grace=1,
+            ops_port=ops_port,
+        )
+    )
     ops = f"http://127.0.0.1:{ops_port}"
     try:
         await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
@@ -200,16 +209,18 @@ def test_ops_settings_default_to_off_on_loopback_and_bot_http_port_is_checked_th
 
 
 async def test_check_with_a_bad_bot_ops_port_exits_2_naming_it(tmp_path):
-    env = clean_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1", ANTHROPIC_API_KEY="sk-ant-1",
-                    BOT_OPS_PORT="70000")
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1", ANTHROPIC_API_KEY="sk-ant-1", BOT_OPS_PORT="70000"
+    )
     code, _, err = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 2
     assert "BOT_OPS_PORT must be a port number (1 to 65535), got 70000" in err and "Traceback" not in err
 
 
 async def test_run_http_with_bot_ops_port_equal_to_the_events_port_is_refused(tmp_path):
-    env = clean_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", ANTHROPIC_API_KEY="sk-ant-1",
-                    BOT_OPS_PORT="3000")
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", ANTHROPIC_API_KEY="sk-ant-1", BOT_OPS_PORT="3000"
+    )
     code, _, err = await run_cli("run", "--http", "--port", "3000", env=env, cwd=tmp_path)
     assert code == 2 and "BOT_OPS_PORT (3000) must differ from --port" in err
 
@@ -229,11 +240,29 @@ def logged(log: str, event: str) -> list[dict]:
 async def test_run_http_serves_the_ops_endpoints_on_bot_ops_port_of_127_0_0_1_only(fake_slack, fake_claude, tmp_path):
     """As an operator runs it: BOT_OPS_PORT set, BOT_OPS_HOST not."""
     port, ops_port = free_port(), free_port()
-    env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
-                    ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_OPS_PORT=str(ops_port))
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.url,
+        ANTHROPIC_API_KEY="sk-ant-test",
+        ANTHROPIC_BASE_URL=fake_claude.url,
+        BOT_OPS_PORT=str(ops_port),
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port),
-        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--http",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await until_listening(f"http://127.0.0.1:{port}")
         await until_listening(f"http://127.0.0.1:{ops_port}")
@@ -249,13 +278,29 @@ async def test_run_http_serves_the_ops_endpoints_on_bot_ops_port_of_127_0_0_1_on
 
 
 async def test_bot_http_port_still_works_in_socket_mode_on_127_0_0_1_and_is_logged_as_deprecated_once(
-        fake_slack, fake_claude, tmp_path):
+    fake_slack, fake_claude, tmp_path
+):
     ops_port = free_port()
-    env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=fake_slack.url,
-                    ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_HTTP_PORT=str(ops_port))
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_APP_TOKEN=APP_TOKEN,
+        SLACK_API_URL=fake_slack.url,
+        ANTHROPIC_API_KEY="sk-ant-test",
+        ANTHROPIC_BASE_URL=fake_claude.url,
+        BOT_HTTP_PORT=str(ops_port),
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--host", "0.0.0.0",  # --host no longer applies to it
-        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--host",
+        "0.0.0.0",  # --host no longer applies to it
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await until_listening(f"http://127.0.0.1:{ops_port}")
         assert (await get(f"http://127.0.0.1:{ops_port}/readyz"))[0] == 200

@@ -15,11 +15,11 @@ from conftest import RunningBot
 from fakes.claude_api import FakeClaude, Reply
 
 from bot.config import Settings
-from bot.usage import Price
 from bot.playground.app import CHANNELS, Playground
 from bot.playground.dry_run import DryRunReport
 from bot.playground.render import message_view
 from bot.playground.slack_emulator import Message
+from bot.usage import Price
 from bot.wiring import load_catalog
 
 GENERAL, DM = CHANNELS[0].id, CHANNELS[1].id
@@ -47,8 +47,7 @@ async def live(settings: Settings) -> AsyncIterator[Playground]:
 
 
 def watching(playground: Playground, claude: FakeClaude | None = None) -> RunningBot:
-    return RunningBot(playground.events_url.removesuffix("/slack/events"), playground.answers, playground.slack,
-                      claude)  # type: ignore[arg-type]
+    return RunningBot(playground.events_url.removesuffix("/slack/events"), playground.answers, playground.slack, claude)  # type: ignore[arg-type]
 
 
 async def test_dry_run_shows_what_would_be_sent_and_sends_nothing(dry_run):
@@ -91,9 +90,14 @@ async def test_dry_run_answers_direct_messages_without_a_mention(dry_run):
 def test_dry_run_report_estimates_tokens_and_cost_with_the_bots_prices(tmp_path):
     catalog = load_catalog(Settings(data_dir=tmp_path))
     agent = catalog.agents[0]
-    body = {"model": "claude-sonnet-5-5", "max_tokens": 1000, "stream": True, "output_config": {"effort": "medium"},
-            "system": [{"type": "text", "text": agent.system_prompt}, {"type": "text", "text": "x" * 30}],
-            "messages": [{"role": "user", "content": [{"type": "text", "text": "y" * 300}]}]}
+    body = {
+        "model": "claude-sonnet-5-5",
+        "max_tokens": 1000,
+        "stream": True,
+        "output_config": {"effort": "medium"},
+        "system": [{"type": "text", "text": agent.system_prompt}, {"type": "text", "text": "x" * 30}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "y" * 300}]}],
+    }
     report = DryRunReport.of(body, catalog, {"claude-sonnet-5-5": Price(2.0, 10.0, cache_read=0.1)})
     tokens = -(-(len(agent.system_prompt) + 330) // 3)
     assert (report.agent, report.input_tokens, report.redacted) == (agent.name, tokens, {})
@@ -138,21 +142,34 @@ async def test_unknown_commands_and_feedback_are_answered_on_the_page(live, fake
     await watching(live, fake_claude).idle()
     answer_ts = live.slack.thread(GENERAL, sent["ts"])[-1].ts
     await live.feedback(GENERAL, answer_ts, "helpful")
-    assert any(r.getMessage() == "feedback" and r.fields.get("value") == "helpful"
-               for r in caplog.records)
+    assert any(r.getMessage() == "feedback" and r.fields.get("value") == "helpful" for r in caplog.records)
 
 
 def test_what_people_type_is_shown_as_text_never_as_html():
-    typed = ('&lt;img src=x onerror=alert(1)&gt; *hi* <javascript:alert(1)|click> '
-             '<https://x.example/" onmouseover="alert(1)|docs>')  # as Slack sends it: entities, links
-    message = Message("C1", "1.1", None, text=typed, user="UALICE",
-                      blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": "*agent* · `model`"}]}])
+    typed = (
+        "&lt;img src=x onerror=alert(1)&gt; *hi* <javascript:alert(1)|click> "
+        '<https://x.example/" onmouseover="alert(1)|docs>'
+    )  # as Slack sends it: entities, links
+    message = Message(
+        "C1",
+        "1.1",
+        None,
+        text=typed,
+        user="UALICE",
+        blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": "*agent* · `model`"}]}],
+    )
     view = message_view(message, {"UALICE": "Alice"})
     assert view.html.startswith("&lt;img src=x onerror=alert(1)&gt; <strong>hi</strong> click ")
     assert '<a href="https://x.example/&quot; onmouseover=&quot;alert(1)" target="_blank"' in view.html
     assert view.footer == ("<strong>agent</strong> · <code>model</code>",)
-    answer = Message("C1", "1.2", "1.1", text="![x](https://tracker.example/p.gif) [a](javascript:alert(1))",
-                     bot_id="BBOT", is_markdown=True)
+    answer = Message(
+        "C1",
+        "1.2",
+        "1.1",
+        text="![x](https://tracker.example/p.gif) [a](javascript:alert(1))",
+        bot_id="BBOT",
+        is_markdown=True,
+    )
     shown = message_view(answer, {}).html
     assert "<img" not in shown and "javascript:" not in shown.split("[a]")[0] and 'href="javascript' not in shown
 

@@ -20,31 +20,55 @@ from bot.playground.app import Playground
 from bot.wiring import load_catalog
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-         "--disable-extensions", "--no-first-run"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-extensions",
+    "--no-first-run",
+]
 
-ANSWER = Reply(first_delay=1.5, delay=0.35, chunks=(
-    "**Use keyset (cursor) pagination.** `OFFSET 50000` makes Postgres read and throw away 50,000 rows "
-    "on every request, so each page is slower than the last.\n\n",
-    "Page on an indexed, unique sort key and hand the last row's key back as an opaque cursor:\n\n",
-    "```sql\nSELECT id, created_at, total\nFROM orders\nWHERE (created_at, id) < ($1, $2)\n"
-    "ORDER BY created_at DESC, id DESC\nLIMIT 50;\n```\n\n",
-    "- Index it: `CREATE INDEX ON orders (created_at DESC, id DESC);`\n",
-    "- Return `next_cursor` (the last row's `created_at, id`, base64), not page numbers.\n",
-    "- Every page now costs the same: one index range scan.\n",
-))
-FOLLOW_UP = Reply(delay=0.2, chunks=(
-    "Keep a cursor for scrolling and add a *bounded* jump: ",
-    "cap `OFFSET` at a few thousand rows, or precompute page boundaries nightly into a small table ",
-    "(`page_no → created_at, id`) and start the keyset scan there.\n",
-))
-REVIEW = Reply(delay=0.2, chunks=(
-    "*Verdict:* request changes.\n\n",
-    "🔴 **SQL injection**: `user_id` is formatted into the query. Pass it as a parameter: "
-    "`db.execute(\"SELECT id, email FROM users WHERE id = %s\", (user_id,))`.\n\n",
-    "🟡 **`SELECT *`**: name the columns the caller needs.\n",
-))
-SNIPPET = '```python\ndef get_user(db, user_id):\n    return db.execute(f"SELECT * FROM users WHERE id = {user_id}")\n```'
+ANSWER = Reply(
+    first_delay=1.5,
+    delay=0.35,
+    chunks=(
+        (
+            "**Use keyset (cursor) pagination.** `OFFSET 50000` makes Postgres read and throw away 50,000 rows "
+            "on every request, so each page is slower than the last.\n\n"
+        ),
+        "Page on an indexed, unique sort key and hand the last row's key back as an opaque cursor:\n\n",
+        (
+            "```sql\nSELECT id, created_at, total\nFROM orders\nWHERE (created_at, id) < ($1, $2)\n"
+            "ORDER BY created_at DESC, id DESC\nLIMIT 50;\n```\n\n"
+        ),
+        "- Index it: `CREATE INDEX ON orders (created_at DESC, id DESC);`\n",
+        "- Return `next_cursor` (the last row's `created_at, id`, base64), not page numbers.\n",
+        "- Every page now costs the same: one index range scan.\n",
+    ),
+)
+FOLLOW_UP = Reply(
+    delay=0.2,
+    chunks=(
+        "Keep a cursor for scrolling and add a *bounded* jump: ",
+        "cap `OFFSET` at a few thousand rows, or precompute page boundaries nightly into a small table ",
+        "(`page_no → created_at, id`) and start the keyset scan there.\n",
+    ),
+)
+REVIEW = Reply(
+    delay=0.2,
+    chunks=(
+        "*Verdict:* request changes.\n\n",
+        (
+            "🔴 **SQL injection**: `user_id` is formatted into the query. Pass it as a parameter: "
+            '`db.execute("SELECT id, email FROM users WHERE id = %s", (user_id,))`.\n\n'
+        ),
+        "🟡 **`SELECT *`**: name the columns the caller needs.\n",
+    ),
+)
+SNIPPET = (
+    '```python\ndef get_user(db, user_id):\n    return db.execute(f"SELECT * FROM users WHERE id = {user_id}")\n```'
+)
 
 
 @pytest.fixture
@@ -84,8 +108,11 @@ async def test_ask_follow_up_and_review_in_the_playground(browser, settings, fak
         await expect(page.locator("#thread")).to_be_hidden()  # until there is a thread to show
 
         # A mention in the channel: the thread opens, the status shows, then the answer streams in.
-        await send(page, "#channel-input", "@backend-engineer How should we paginate the orders API? "
-                                            "Offset pagination gets slow past page 500.")
+        await send(
+            page,
+            "#channel-input",
+            "@backend-engineer How should we paginate the orders API? Offset pagination gets slow past page 500.",
+        )
         thread = page.locator("#thread")
         await expect(page.locator("#thread-status")).to_have_text("backend-engineer is thinking…")
         streaming = thread.locator(".message.bot.streaming .body")
@@ -145,8 +172,11 @@ async def test_the_dry_run_is_labelled_and_shows_what_would_be_sent(browser, tmp
         banner = page.locator("#banner")
         await expect(banner).to_contain_text("Dry run: no ANTHROPIC_API_KEY, so nothing is sent to Claude.")
         await expect(banner).to_have_class("banner dry-run")
-        await send(page, "#channel-input", "@backend-engineer Our deploy uses AKIAIOSFODNN7EXAMPLF, "
-                                            "is a read replica enough for reporting queries?")
+        await send(
+            page,
+            "#channel-input",
+            "@backend-engineer Our deploy uses AKIAIOSFODNN7EXAMPLF, is a read replica enough for reporting queries?",
+        )
         report = page.locator("#thread .message.bot").first
         await expect(report.locator(".feedback")).to_be_visible()
         await expect(report).to_contain_text("Dry run: nothing was sent to Claude.")

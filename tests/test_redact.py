@@ -26,8 +26,18 @@ CORPUS = Path(__file__).resolve().parent / "redaction_corpus"
 EXPECTED: dict[str, list[dict]] = json.loads((CORPUS / "expected.json").read_text())
 SECRET_FILES = sorted(p.relative_to(CORPUS).as_posix() for p in (CORPUS / "secrets").rglob("*") if p.is_file())
 CLEAN_FILES = sorted(p.relative_to(CORPUS).as_posix() for p in (CORPUS / "clean").rglob("*") if p.is_file())
-FAMILIES = {"cloud", "vcs", "payment", "chat-webhooks", "observability", "databases", "private-keys",
-            "generic-assignment", "multiline-values", "standalone-high-entropy"}
+FAMILIES = {
+    "cloud",
+    "vcs",
+    "payment",
+    "chat-webhooks",
+    "observability",
+    "databases",
+    "private-keys",
+    "generic-assignment",
+    "multiline-values",
+    "standalone-high-entropy",
+}
 ALL_FILES = SECRET_FILES + CLEAN_FILES
 
 
@@ -44,13 +54,17 @@ def fragments(value: str, pieces: list[str] | None = None) -> list[str]:
 # ---- fakes, built at run time ---------------------------------------------------------------
 
 AKIA = "AKIA" + "ZQ4RT7WX2KJ5N3PB"
-AWS_SECRET = "Zx81kLmq02Pq7RtY6uVw" + "/Bn3Hj5Kd8Fs2Ag4Lp6+"        # 40 characters
+AWS_SECRET = "Zx81kLmq02Pq7RtY6uVw" + "/Bn3Hj5Kd8Fs2Ag4Lp6+"  # 40 characters
 SLACK_BOT = "xoxb-" + "482910375521-5520193847766-" + "Qm3RzT8vKp1YwN6xLd4sHj2F"
 SLACK_APP = "xapp-" + "1-A07QZ3K9LMP-7412390581723-" + "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c" * 2
 WEBHOOK_PATH = "T04QZ8MNB/" + "B06RT2KXW9P/" + "p7Kq2Lm9Xz4Rt6Wv1Ys3Nb8D"
 GHP = "ghp_" + "R8m2Kq7Xv4Lp9Tz1Wc6Nb3Hd5Fg0Js2Ay8Ue"
 GITHUB_PAT = "github_pat_" + "11AQZ7LMB0kR3xW9pT2vQ8_" + "mN4bH6jK1sD5gF9aZ2xC7vB0nL3qW8eR5tY1uI4oP6lK9jH2gF5dS8aZ3xC"
-ANTHROPIC = "sk-ant-" + "api03-" + "Xk9mP2qLr8vT4wYz7bN3cF6hJ1sD5gA0eR2tY8uI4oP7lK3jH6gF9dS2aZ5xC8vB1nM4qW7eR0tY3uI6oP9aS2dF5gH8jK1l-AA"
+ANTHROPIC = (
+    "sk-ant-"
+    + "api03-"
+    + "Xk9mP2qLr8vT4wYz7bN3cF6hJ1sD5gA0eR2tY8uI4oP7lK3jH6gF9dS2aZ5xC8vB1nM4qW7eR0tY3uI6oP9aS2dF5gH8jK1l-AA"
+)
 OPENAI = "sk-" + "proj-" + "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6Yh5Uj0Ik" + "T3BlbkFJ" + "Pl2Ok7Ij4Uh9Yg1Tf6Rd3Es8Wa5Qz0Xc"
 OPENAI_LEGACY = "sk-" + "Aq7Wd2Rf9Tg4Yh1Uj6Ik" + "T3BlbkFJ" + "Zx3Cv8Bn5Mq2Lk9Jh4Gf"
 
@@ -58,17 +72,21 @@ OPENAI_LEGACY = "sk-" + "Aq7Wd2Rf9Tg4Yh1Uj6Ik" + "T3BlbkFJ" + "Zx3Cv8Bn5Mq2Lk9Jh
 def jwt(alg: str = "HS256") -> str:
     def part(obj: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-    return f'{part({"alg": alg, "typ": "JWT"})}.{part({"sub": "4211", "exp": 1719000000})}.' \
-           + "Kd8Fs2Ag4Lp6Bn3Hj5Zx81kLmq02Pq7RtY6uVwQe9Ws"
+
+    return (
+        f"{part({'alg': alg, 'typ': 'JWT'})}.{part({'sub': '4211', 'exp': 1719000000})}."
+        + "Kd8Fs2Ag4Lp6Bn3Hj5Zx81kLmq02Pq7RtY6uVwQe9Ws"
+    )
 
 
 def pem(label: str, lines: int = 6, width: int = 64) -> str:
     body = base64.b64encode(hashlib.sha512(label.encode()).digest() * 12).decode()
-    rows = [body[i * width:(i + 1) * width] for i in range(lines)]
+    rows = [body[i * width : (i + 1) * width] for i in range(lines)]
     return f"-----BEGIN {label}-----\n" + "\n".join(rows) + f"\n-----END {label}-----"
 
 
 # ---- the corpus ----------------------------------------------------------------------------
+
 
 def test_the_corpus_is_what_the_brief_asks_for():
     assert len(SECRET_FILES) >= 10 and len(CLEAN_FILES) >= 10
@@ -78,7 +96,7 @@ def test_the_corpus_is_what_the_brief_asks_for():
     families = Counter(e["family"] for entries in EXPECTED.values() for e in entries)
     assert set(families) == FAMILIES, f"families: {set(families) ^ FAMILIES}"
     assert min(families.values()) >= 4, families
-    for rel in SECRET_FILES:                  # a family's own folder holds only that family's values
+    for rel in SECRET_FILES:  # a family's own folder holds only that family's values
         folder = rel.split("/")[1] if rel.count("/") == 2 else None
         assert folder is None or folder in FAMILIES, rel
 
@@ -118,20 +136,24 @@ def test_the_same_input_gives_the_same_output_even_in_another_process():
     blob = "\n".join(read(rel) for rel in ALL_FILES)
     here = redact(blob)
     assert redact(blob) == here
-    script = ("import sys, hashlib; from bot.redact import redact; "
-              "r = redact(sys.stdin.read()); "
-              "print(hashlib.sha256(r.text.encode()).hexdigest(), sorted(r.counts.items()), r.summary())")
+    script = (
+        "import sys, hashlib; from bot.redact import redact; "
+        "r = redact(sys.stdin.read()); "
+        "print(hashlib.sha256(r.text.encode()).hexdigest(), sorted(r.counts.items()), r.summary())"
+    )
     outputs = set()
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        done = subprocess.run([sys.executable, "-c", script], input=blob, text=True, capture_output=True,
-                              cwd=ROOT, env=env, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script], input=blob, text=True, capture_output=True, cwd=ROOT, env=env, check=True
+        )
         outputs.add(done.stdout)
     expected = f"{hashlib.sha256(here.text.encode()).hexdigest()} {sorted(here.counts.items())} {here.summary()}\n"
     assert outputs == {expected}
 
 
 # ---- the API -------------------------------------------------------------------------------
+
 
 def test_the_result_is_frozen_and_its_counts_read_only():
     result = redact(f"AWS_ACCESS_KEY_ID={AKIA}")
@@ -154,11 +176,15 @@ def test_nothing_to_redact():
 def test_summary_names_kinds_and_numbers_in_singular_and_plural():
     text = f"{AKIA} and {AKIA[:-1]}Q\npostgres://app:Vq7Lm2Xz9Rt4@db.internal/app"
     assert redact(text).summary() == "Redacted before sending: 2 AWS access keys, 1 password in a URL."
-    assert redact("redis://:Vq7Lm2Xz9Rt4@a/0 redis://:Wq7Lm2Xz9Rt5@b/0").summary() == \
-        "Redacted before sending: 2 passwords in URLs."
+    assert (
+        redact("redis://:Vq7Lm2Xz9Rt4@a/0 redis://:Wq7Lm2Xz9Rt5@b/0").summary()
+        == "Redacted before sending: 2 passwords in URLs."
+    )
     assert redact(f"token: {jwt()}").summary() == "Redacted before sending: 1 JSON Web Token."
-    assert redact(f"{SLACK_BOT}\n{SLACK_APP}\nDB_PASSWORD=Vq7Lm2Xz9Rt4").summary() == \
-        "Redacted before sending: 2 Slack tokens, 1 password."
+    assert (
+        redact(f"{SLACK_BOT}\n{SLACK_APP}\nDB_PASSWORD=Vq7Lm2Xz9Rt4").summary()
+        == "Redacted before sending: 2 Slack tokens, 1 password."
+    )
     summary = redact(f"{ANTHROPIC} {GHP}").summary()
     assert summary == "Redacted before sending: 1 Anthropic API key, 1 GitHub token."
     assert ANTHROPIC not in summary and GHP not in summary
@@ -166,6 +192,7 @@ def test_summary_names_kinds_and_numbers_in_singular_and_plural():
 
 def test_a_summary_of_counts_added_up_elsewhere_lists_kinds_in_the_usual_order():
     from types import MappingProxyType
+
     added = Redaction("", MappingProxyType({"password": 1, "token": 0, "aws-access-key": 2}))
     assert added.any
     assert added.summary() == "Redacted before sending: 2 AWS access keys, 1 password."
@@ -228,7 +255,7 @@ CAUGHT = [
     ("define('DB_PASSWORD', '{s}');", "Tr0ub4dor3x", "password"),
     ('os.getenv("API_TOKEN", "{s}")', "Hq3Lm8Zx2Vb7Nc4K", "token"),
     ("SECRET_KEY = '{s}'", "django-insecure-k3(j4h5!x8z2@q7w", "secret"),
-    ("secret := \"{s}\"", "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c", "secret"),
+    ('secret := "{s}"', "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c", "secret"),
     ("config.secret_key_base = '{s}'", "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c", "secret"),
     ("SLACK_SIGNING_SECRET={s}", "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c", "secret"),
     ('client_secret: "{s}"', "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "secret"),
@@ -246,12 +273,15 @@ CAUGHT = [
     ('HTTPBasicAuth("admin", "{s}")', "Tr0ub4dor3x", "password"),
     ("sshpass -p '{s}' ssh deploy@bastion", "Tr0ub4dor3x", "password"),
     ("the staging db password is {s} btw", "Tr0ub4dor3x", "password"),
-    ("AccountName=acme;AccountKey={s};EndpointSuffix=core.windows.net",
-     "Zx81kLmq02Pq7RtY6uVwBn3Hj5Kd8Fs2Ag4Lp6QeWs==", "secret"),
+    (
+        "AccountName=acme;AccountKey={s};EndpointSuffix=core.windows.net",
+        "Zx81kLmq02Pq7RtY6uVwBn3Hj5Kd8Fs2Ag4Lp6QeWs==",
+        "secret",
+    ),
     ("  password: {s}", "Tr0ub4dor&3x,9", "password"),
     ('<a href="/reset?token={s}">reset</a>', "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "token"),
     ("postgres://app:{s}@db/app", "p@ss-Vq7Lm2Xz9", "url-password"),
-    ("- name: DB_PASSWORD\n  value: \"{s}\"", "Tr0ub4dor3x", "password"),
+    ('- name: DB_PASSWORD\n  value: "{s}"', "Tr0ub4dor3x", "password"),
     ('{{"name": "API_TOKEN", "value": "{s}"}}', "Hq3Lm8Zx2Vb7Nc4Kd9Rf1Tg6", "token"),
 ]
 
@@ -271,9 +301,11 @@ def test_an_escaped_line_break_ends_a_value_in_a_string_literal():
 
 
 def test_inside_diff_lines_secrets_are_still_caught():
-    diff = ("--- a/.env\n+++ b/.env\n@@ -1,3 +1,3 @@\n APP_ENV=prod\n"
-            f"-SLACK_BOT_TOKEN={SLACK_BOT}\n+SLACK_BOT_TOKEN=${{SLACK_BOT_TOKEN}}\n"
-            f"-DB_PASSWORD=Tr0ub4dor3x\n+DB_PASSWORD=Vq7Lm2Xz9Rt4\n")
+    diff = (
+        "--- a/.env\n+++ b/.env\n@@ -1,3 +1,3 @@\n APP_ENV=prod\n"
+        f"-SLACK_BOT_TOKEN={SLACK_BOT}\n+SLACK_BOT_TOKEN=${{SLACK_BOT_TOKEN}}\n"
+        f"-DB_PASSWORD=Tr0ub4dor3x\n+DB_PASSWORD=Vq7Lm2Xz9Rt4\n"
+    )
     result = redact(diff)
     assert SLACK_BOT not in result.text and "Tr0ub4dor3x" not in result.text and "Vq7Lm2Xz9Rt4" not in result.text
     assert "+SLACK_BOT_TOKEN=${SLACK_BOT_TOKEN}\n" in result.text
@@ -281,8 +313,18 @@ def test_inside_diff_lines_secrets_are_still_caught():
     assert result.text.startswith("--- a/.env\n+++ b/.env\n@@ -1,3 +1,3 @@\n APP_ENV=prod\n")
 
 
-@pytest.mark.parametrize("label", ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY",
-                                   "ENCRYPTED PRIVATE KEY", "DSA PRIVATE KEY", "PGP PRIVATE KEY BLOCK"])
+@pytest.mark.parametrize(
+    "label",
+    [
+        "PRIVATE KEY",
+        "RSA PRIVATE KEY",
+        "EC PRIVATE KEY",
+        "OPENSSH PRIVATE KEY",
+        "ENCRYPTED PRIVATE KEY",
+        "DSA PRIVATE KEY",
+        "PGP PRIVATE KEY BLOCK",
+    ],
+)
 def test_the_whole_private_key_block_is_replaced(label):
     block = pem(label)
     for wrap in ("{}", "key = '''\n{}\n'''", "```\n{}\n```"):
@@ -301,19 +343,31 @@ def test_a_private_key_cut_off_before_its_end_is_still_replaced():
 
 
 def test_a_gcp_service_account_key_loses_its_private_key_and_key_id_but_not_the_rest():
-    account = {"type": "service_account", "project_id": "acme-prod", "private_key_id": "3f9c" * 10,
-               "private_key": pem("PRIVATE KEY") + "\n", "client_email": "svc@acme-prod.iam.gserviceaccount.com",
-               "client_id": "104839201938475610293", "token_uri": "https://oauth2.googleapis.com/token"}
+    account = {
+        "type": "service_account",
+        "project_id": "acme-prod",
+        "private_key_id": "3f9c" * 10,
+        "private_key": pem("PRIVATE KEY") + "\n",
+        "client_email": "svc@acme-prod.iam.gserviceaccount.com",
+        "client_id": "104839201938475610293",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
     result = redact(json.dumps(account, indent=2))
     redacted = json.loads(result.text)
     assert redacted["private_key"] == "[REDACTED gcp-service-account-key]"
     assert redacted["private_key_id"] == "[REDACTED gcp-service-account-key-id]"
-    assert {k: v for k, v in redacted.items() if not k.startswith("private_key")} == \
-        {k: v for k, v in account.items() if not k.startswith("private_key")}
+    assert {k: v for k, v in redacted.items() if not k.startswith("private_key")} == {
+        k: v for k, v in account.items() if not k.startswith("private_key")
+    }
 
 
 def test_public_keys_and_certificates_are_not_secrets():
-    text = pem("PUBLIC KEY") + "\n" + pem("CERTIFICATE") + "\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH3p7Yy8bVv0mXh7tq deploy@ci"
+    text = (
+        pem("PUBLIC KEY")
+        + "\n"
+        + pem("CERTIFICATE")
+        + "\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH3p7Yy8bVv0mXh7tq deploy@ci"
+    )
     assert redact(text).text == text
 
 
@@ -323,10 +377,14 @@ def test_a_url_keeps_its_host_and_user():
 
 
 def test_placeholders_are_never_redacted_again():
-    text = "\n".join(f"{name} = '[REDACTED {kind}]'" for name, kind in
-                     [("token", "token"), ("password", "password"), ("API_KEY", "api-key")])
-    text += "\npostgres://u:[REDACTED url-password]@h/db\nmysql -p[REDACTED password]\n" \
-            "https://hooks.slack.com/services/[REDACTED slack-webhook]\nPASSWORD=[REDACTED password]\n"
+    text = "\n".join(
+        f"{name} = '[REDACTED {kind}]'"
+        for name, kind in [("token", "token"), ("password", "password"), ("API_KEY", "api-key")]
+    )
+    text += (
+        "\npostgres://u:[REDACTED url-password]@h/db\nmysql -p[REDACTED password]\n"
+        "https://hooks.slack.com/services/[REDACTED slack-webhook]\nPASSWORD=[REDACTED password]\n"
+    )
     assert redact(text).text == text
 
 
@@ -388,7 +446,7 @@ KEPT = [
     "DB_PASSWORD=SuperSecretPassword",
     "aws_secret_access_key xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
     "secret = r'([a-z0-9]{64})'",
-    "token = r\"[-!#$%&'*+.^_`|~0-9a-zA-Z]+\"",
+    'token = r"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+"',
     "api_key_pattern = API_KEY = '[A-Za-z0-9]{32}'",
     'if line.startswith("-----BEGIN RSA PRIVATE KEY-----"):',
     '# "private_key": "-----BEGIN PRIVATE KEY-----\\n…\\n-----END PRIVATE KEY-----\\n"',
@@ -408,6 +466,7 @@ def test_kept(text):
 
 # ---- speed ---------------------------------------------------------------------------------
 
+
 def corpus_of(size: int) -> str:
     blob = "\n".join(read(rel) for rel in ALL_FILES)
     return (blob * (size // len(blob) + 1))[:size]
@@ -426,8 +485,21 @@ def test_200_kb_of_code_takes_well_under_100_ms():
     assert best_time(corpus_of(200_000)) < 0.1
 
 
-@pytest.mark.parametrize("unit", ["password=", "-----BEGIN RSA PRIVATE KEY-----\n", "mysql -p", "name: X_TOKEN\n",
-                                  '"password": "', "key=", "a", "://u:p", "eyJhbGciOiJIUzI1NiJ9.", "sk-" + "A1b2" * 10])
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "password=",
+        "-----BEGIN RSA PRIVATE KEY-----\n",
+        "mysql -p",
+        "name: X_TOKEN\n",
+        '"password": "',
+        "key=",
+        "a",
+        "://u:p",
+        "eyJhbGciOiJIUzI1NiJ9.",
+        "sk-" + "A1b2" * 10,
+    ],
+)
 def test_pathological_input_stays_fast(unit):
     text = (unit * (200_000 // len(unit) + 1))[:200_000]
     assert best_time(text, runs=1) < 1.0
@@ -435,8 +507,10 @@ def test_pathological_input_stays_fast(unit):
 
 # ---- shapes the first version missed (issue: "Redaction misses common secret shapes") -------
 
+
 def _fake(alphabet: str, n: int, seed: int) -> str:
     import random
+
     r = random.Random(seed)
     while True:
         s = "".join(r.choice(alphabet) for _ in range(n))
@@ -447,25 +521,28 @@ def _fake(alphabet: str, n: int, seed: int) -> str:
 AN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 HX = "0123456789abcdef"
 B64 = AN + "+/"
-OPS_TOKEN = "ops_" + "eyJ" + _fake(B64, 900, 1)                       # 1Password service account
+OPS_TOKEN = "ops_" + "eyJ" + _fake(B64, 900, 1)  # 1Password service account
 AZ_SECRET = _fake(AN, 3, 2) + "8Q~" + _fake(AN, 34, 3)
 
 MISSED = [
     # (template with {s}, secret, kind)
     ("OP_SERVICE_ACCOUNT_TOKEN={s}", OPS_TOKEN, "token"),
-    ('SESSION_TOKEN = "{s}"', _fake(AN, 1500, 4), "token"),                     # a value over 512
+    ('SESSION_TOKEN = "{s}"', _fake(AN, 1500, 4), "token"),  # a value over 512
     ('STRIPE_KEY = "{s}"', _fake(AN, 40, 5), "secret"),
     ("HMAC_KEY={s}", _fake(HX, 64, 6), "secret"),
     ("JWT_KEY: {s}", _fake(AN, 48, 7), "secret"),
     ('FERNET_KEY = b"{s}"', _fake(AN + "-_", 43, 8) + "=", "secret"),
     ("  credentials: {s}", base64.b64encode(b"ci:" + _fake(AN, 24, 9).encode()).decode(), "secret"),
-    ("Cookie: csrftoken=abc; sessionid={s}; theme=dark", _fake("abcdefghijklmnopqrstuvwxyz0123456789", 32, 10),
-     "session-cookie"),
+    (
+        "Cookie: csrftoken=abc; sessionid={s}; theme=dark",
+        _fake("abcdefghijklmnopqrstuvwxyz0123456789", 32, 10),
+        "session-cookie",
+    ),
     ("api_token: |\n  {s}\nnext: 1", _fake(AN, 40, 11), "token"),
-    ("SIGNING_SECRET = (\n    \"{s}\"\n)", _fake(AN, 40, 12), "secret"),
-    ('password = <<-EOT\n    {s}\n  EOT', _fake(AN, 22, 13), "password"),
+    ('SIGNING_SECRET = (\n    "{s}"\n)', _fake(AN, 40, 12), "secret"),
+    ("password = <<-EOT\n    {s}\n  EOT", _fake(AN, 22, 13), "password"),
     ("aws_secret_access_key =\n{s}\n", _fake(B64, 40, 14), "aws-secret-key"),
-    ("User name,Password,Access key ID,Secret access key\nci,Xk9#mP2qLr8v,{s},x\n", None, None),   # below
+    ("User name,Password,Access key ID,Secret access key\nci,Xk9#mP2qLr8v,{s},x\n", None, None),  # below
     ("STRIPE={s}", "sk_test_" + _fake(AN, 99, 15), "stripe-key"),
     ("STRIPE={s}", "sk_prod_" + _fake(AN, 24, 16), "stripe-key"),
     ("STRIPE={s}", "rk_live_" + _fake(AN, 24, 17), "stripe-key"),
@@ -481,11 +558,19 @@ MISSED = [
     ("nr: {s}", "NRAK-" + _fake(AN.upper()[26:], 27, 29), "api-key"),
     ("PLANETSCALE={s}", "pscale_tkn_" + _fake(AN, 43, 30), "token"),
     ("bot token {s} stopped working", "5839204711:AA" + _fake(AN + "-_", 33, 31), "token"),
-    ("https://discord.com/api/webhooks/{s}", "1249" + _fake("0123456789", 15, 32) + "/" + _fake(AN + "-_", 68, 33),
-     "webhook-url"),
-    ("https://acme.webhook.office.com/webhookb2/{s}",
-     f"{_fake(HX, 8, 34)}-1a2b-4c3d-8e4f-{_fake(HX, 12, 35)}@{_fake(HX, 8, 36)}-5a6b-4c7d-9e8f-{_fake(HX, 12, 37)}"
-     f"/IncomingWebhook/{_fake(HX, 32, 38)}/{_fake(HX, 8, 39)}-2b3c-4d5e-af60-{_fake(HX, 12, 40)}", "webhook-url"),
+    (
+        "https://discord.com/api/webhooks/{s}",
+        "1249" + _fake("0123456789", 15, 32) + "/" + _fake(AN + "-_", 68, 33),
+        "webhook-url",
+    ),
+    (
+        "https://acme.webhook.office.com/webhookb2/{s}",
+        (
+            f"{_fake(HX, 8, 34)}-1a2b-4c3d-8e4f-{_fake(HX, 12, 35)}@{_fake(HX, 8, 36)}-5a6b-4c7d-9e8f-{_fake(HX, 12, 37)}"
+            f"/IncomingWebhook/{_fake(HX, 32, 38)}/{_fake(HX, 8, 39)}-2b3c-4d5e-af60-{_fake(HX, 12, 40)}"
+        ),
+        "webhook-url",
+    ),
     ("https://a.blob.core.windows.net/c/f?sv=2022-11-02&sp=r&sig={s}", _fake(AN, 40, 41) + "%3D", "url-signature"),
     ("(use {s} for now)", AZ_SECRET, "secret"),
     ("db.internal:5432:billing:app:{s}", _fake(AN, 20, 42), "password"),
@@ -506,8 +591,11 @@ def test_missed_shapes_are_caught(template, secret, kind):
 
 def test_a_concatenated_string_is_redacted_whole():
     a, b = _fake(AN, 20, 50), _fake(AN, 20, 51)
-    for text in (f'CLIENT_SECRET = "{a}" + \\\n    "{b}"', f'CLIENT_SECRET = "{a}" "{b}"',
-                 f'api_key = "{a}" +\n  "{b}";'):
+    for text in (
+        f'CLIENT_SECRET = "{a}" + \\\n    "{b}"',
+        f'CLIENT_SECRET = "{a}" "{b}"',
+        f'api_key = "{a}" +\n  "{b}";',
+    ):
         result = redact(text)
         assert a not in result.text and b not in result.text, text
         assert dict(result.counts) == {"secret" if "SECRET" in text else "api-key": 1}
@@ -515,21 +603,34 @@ def test_a_concatenated_string_is_redacted_whole():
 
 def test_aws_credentials_csv_loses_password_and_secret_but_keeps_the_rest():
     secret, pw = _fake(B64, 40, 52), "Xk9#mP2qLr8v!"
-    csv = ("User name,Password,Access key ID,Secret access key,Console login link\n"
-           f"ci-deployer,{pw},AKIA{_fake(AN.upper()[26:], 16, 53)},{secret},https://acme.signin.aws.amazon.com/console\n")
+    csv = (
+        "User name,Password,Access key ID,Secret access key,Console login link\n"
+        f"ci-deployer,{pw},AKIA{_fake(AN.upper()[26:], 16, 53)},{secret},https://acme.signin.aws.amazon.com/console\n"
+    )
     result = redact(csv)
-    assert result.text.startswith("User name,Password,Access key ID,Secret access key,Console login link\n"
-                                  "ci-deployer,[REDACTED password],[REDACTED aws-access-key],[REDACTED aws-secret-key],https://")
+    assert result.text.startswith(
+        "User name,Password,Access key ID,Secret access key,Console login link\n"
+        "ci-deployer,[REDACTED password],[REDACTED aws-access-key],[REDACTED aws-secret-key],https://"
+    )
     assert dict(result.counts) == {"password": 1, "aws-access-key": 1, "aws-secret-key": 1}
 
 
 def test_putty_and_ssh2_private_keys_are_replaced_whole():
     lines = [_fake(B64, 64, 60 + i) for i in range(8)]
-    ppk = ("PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\nComment: deploy\nPublic-Lines: 2\n"
-           + "\n".join(lines[:2]) + "\nPrivate-Lines: 6\n" + "\n".join(lines[2:]) + "\nPrivate-MAC: " + _fake(HX, 40, 70))
+    ppk = (
+        "PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\nComment: deploy\nPublic-Lines: 2\n"
+        + "\n".join(lines[:2])
+        + "\nPrivate-Lines: 6\n"
+        + "\n".join(lines[2:])
+        + "\nPrivate-MAC: "
+        + _fake(HX, 40, 70)
+    )
     assert redact(f"key:\n{ppk}\nthanks").text == "key:\n[REDACTED private-key]\nthanks"
-    ssh2 = ("---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: \"rsa-key\"\n" + "\n".join(lines)
-            + "\n---- END SSH2 ENCRYPTED PRIVATE KEY ----")
+    ssh2 = (
+        '---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: "rsa-key"\n'
+        + "\n".join(lines)
+        + "\n---- END SSH2 ENCRYPTED PRIVATE KEY ----"
+    )
     assert redact(ssh2 + "\n").text == "[REDACTED private-key]\n"
     public = "---- BEGIN SSH2 PUBLIC KEY ----\n" + "\n".join(lines[:3]) + "\n---- END SSH2 PUBLIC KEY ----"
     assert redact(public).text == public

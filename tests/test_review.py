@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
+from conftest import start_bot
 from fakes.claude_api import Reply
 from fakes.github_api import GITHUB_TOKEN, Change
-
-from conftest import start_bot
 
 CODE = "def take(queue):\n    job = queue[0]\n    queue.remove(job)\n    return job"
 
@@ -38,8 +36,15 @@ async def test_snippet_with_a_question_is_acked_at_once_posted_and_reviewed_in_t
     assert request[0]["role"] == "user" and request[0]["content"].startswith("Alice: Please review this code")
     text = request[0]["content"]
     assert "is this safe under concurrency?" in text and f"```python\n{CODE}\n```" in text
-    for shape in ("verdict", "🔴 **Critical**", "🟠 **Major**", "🟡 **Minor**", "at most 7",
-                  "No significant issues found.", "linter"):
+    for shape in (
+        "verdict",
+        "🔴 **Critical**",
+        "🟠 **Major**",
+        "🟡 **Minor**",
+        "at most 7",
+        "No significant issues found.",
+        "linter",
+    ):
         assert shape in text
 
 
@@ -73,8 +78,10 @@ async def test_nothing_or_help_shows_usage_to_the_asker_alone(bot):
 
 
 async def test_a_pull_request_is_fetched_and_reviewed_with_its_title_and_description(bot, fake_github):
-    diff = ("diff --git a/api/cache.py b/api/cache.py\n--- a/api/cache.py\n+++ b/api/cache.py\n"
-            "@@ -1,2 +1,3 @@\n import redis\n+CACHE = redis.Redis()\n def get(k):\n")
+    diff = (
+        "diff --git a/api/cache.py b/api/cache.py\n--- a/api/cache.py\n+++ b/api/cache.py\n"
+        "@@ -1,2 +1,3 @@\n import redis\n+CACHE = redis.Redis()\n def get(k):\n"
+    )
     fake_github.pulls[("acme", "api", "42")] = Change("Add a cache", "Cuts API costs by 40%.", diff)
     await bot.review("https://github.com/acme/api/pull/42 focus on failure modes")
     await bot.idle()
@@ -94,8 +101,9 @@ async def test_a_commit_url_is_reviewed_too(bot, fake_github):
     assert "commit *acme/api@abc1234: Fix retry loop*" in review_post(bot).markdown
 
 
-async def test_private_pull_request_needs_the_token_and_says_so_without_it(settings, fake_slack, fake_claude,
-                                                                           fake_github):
+async def test_private_pull_request_needs_the_token_and_says_so_without_it(
+    settings, fake_slack, fake_claude, fake_github
+):
     fake_github.pulls[("acme", "secret", "1")] = Change("Private", "", "diff --git a/x b/x\n", private=True)
     bot, server = await start_bot(settings, fake_slack, fake_claude)
     try:
@@ -131,10 +139,14 @@ async def test_github_unreachable_is_a_clear_message_to_the_asker(bot, fake_gith
 async def test_an_oversized_diff_keeps_whole_hunks_and_names_what_was_left_out(bot, fake_github):
     def file_diff(name: str, added: int, removed: int = 0) -> str:
         lines = "".join(f"+line {n} of {name}\n" for n in range(added)) + "".join(f"-old {n}\n" for n in range(removed))
-        return (f"diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n"
-                f"@@ -1,{removed} +1,{added} @@\n{lines}")
-    diff = (file_diff("src/core.py", 2000) + file_diff("src/old.py", 0, 3000) + file_diff("package-lock.json", 3000)
-            + file_diff("tests/test_core.py", 1500))
+        return f"diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n@@ -1,{removed} +1,{added} @@\n{lines}"
+
+    diff = (
+        file_diff("src/core.py", 2000)
+        + file_diff("src/old.py", 0, 3000)
+        + file_diff("package-lock.json", 3000)
+        + file_diff("tests/test_core.py", 1500)
+    )
     fake_github.pulls[("acme", "api", "9")] = Change("Big change", "", diff)
     await bot.review("https://github.com/acme/api/pull/9")
     await bot.idle()
@@ -200,8 +212,9 @@ async def test_a_mention_that_only_mentions_the_word_review_is_a_normal_question
 
 async def test_secrets_in_reviewed_code_never_reach_claude_or_the_channel_and_the_asker_is_told(bot):
     key, secret = "AKIA" + "Q3EXAMPLE7KEYZ2X", "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEY9"
-    code = f'import boto3\nclient = boto3.client("s3", aws_access_key_id="{key}",\n' \
-           f'    aws_secret_access_key="{secret}")'
+    code = (
+        f'import boto3\nclient = boto3.client("s3", aws_access_key_id="{key}",\n    aws_secret_access_key="{secret}")'
+    )
     await bot.review(f"```python\n{code}\n```")
     await bot.idle()
     text = sent_text(bot)
@@ -252,9 +265,11 @@ async def test_a_commit_inside_a_pull_request_url_reviews_that_commit(bot, fake_
 def test_key_files_in_a_diff_are_left_out_whole_and_named():
     from bot.review import fit_diff
 
-    diff = ("diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n+x = 1\n"
-            "diff --git a/deploy/key.pem b/deploy/key.pem\n--- a/deploy/key.pem\n+++ b/deploy/key.pem\n"
-            "@@ -1 +1 @@\n+MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n")
+    diff = (
+        "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n+x = 1\n"
+        "diff --git a/deploy/key.pem b/deploy/key.pem\n--- a/deploy/key.pem\n+++ b/deploy/key.pem\n"
+        "@@ -1 +1 @@\n+MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+    )
     kept, left_out = fit_diff(diff)
     assert "MIIEvQ" not in kept and "+x = 1" in kept
     assert left_out == ("deploy/key.pem",)
@@ -268,8 +283,11 @@ def test_a_leading_comment_stays_with_the_code():
 
 
 async def test_a_pull_request_too_large_for_githubs_diff_is_rebuilt_from_its_files(bot, fake_github):
-    files = "".join(f"diff --git a/src/m{n}.py b/src/m{n}.py\n--- a/src/m{n}.py\n+++ b/src/m{n}.py\n"
-                    f"@@ -1 +1,2 @@\n x\n+added in module {n}\n" for n in range(150))
+    files = "".join(
+        f"diff --git a/src/m{n}.py b/src/m{n}.py\n--- a/src/m{n}.py\n+++ b/src/m{n}.py\n"
+        f"@@ -1 +1,2 @@\n x\n+added in module {n}\n"
+        for n in range(150)
+    )
     fake_github.pulls[("acme", "api", "77")] = Change("Huge refactor", "", files, too_large=True)
     await bot.review("https://github.com/acme/api/pull/77")
     await bot.idle()
@@ -278,13 +296,15 @@ async def test_a_pull_request_too_large_for_githubs_diff_is_rebuilt_from_its_fil
     assert any("/files?per_page=100&page=2" in r["path"] for r in fake_github.requests)
 
 
-async def test_a_diff_github_refuses_with_422_is_rebuilt_and_files_without_a_patch_are_named_not_seen(
-        bot, fake_github):
-    diff = ("diff --git a/src/app.py b/src/app.py\n--- a/src/app.py\n+++ b/src/app.py\n@@ -1 +1,2 @@\n x\n+y = 1\n"
-            "diff --git a/data/model.bin b/data/model.bin\n--- a/data/model.bin\n+++ b/data/model.bin\n"
-            "@@ -1 +1 @@\n-a\n+b\n")
-    fake_github.pulls[("acme", "api", "78")] = Change("Ship the model", "", diff, too_large=True,
-                                                      too_large_status=422, no_patch=("data/model.bin",))
+async def test_a_diff_github_refuses_with_422_is_rebuilt_and_files_without_a_patch_are_named_not_seen(bot, fake_github):
+    diff = (
+        "diff --git a/src/app.py b/src/app.py\n--- a/src/app.py\n+++ b/src/app.py\n@@ -1 +1,2 @@\n x\n+y = 1\n"
+        "diff --git a/data/model.bin b/data/model.bin\n--- a/data/model.bin\n+++ b/data/model.bin\n"
+        "@@ -1 +1 @@\n-a\n+b\n"
+    )
+    fake_github.pulls[("acme", "api", "78")] = Change(
+        "Ship the model", "", diff, too_large=True, too_large_status=422, no_patch=("data/model.bin",)
+    )
     await bot.review("https://github.com/acme/api/pull/78")
     await bot.idle()
     text = sent_text(bot)
@@ -307,7 +327,9 @@ async def test_githubs_rate_limit_is_explained_with_when_it_lifts_and_nothing_is
 
 
 async def test_a_short_secondary_rate_limit_is_waited_out(bot, fake_github):
-    fake_github.pulls[("acme", "api", "80")] = Change("Fix", "", "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n")
+    fake_github.pulls[("acme", "api", "80")] = Change(
+        "Fix", "", "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"
+    )
     fake_github.retry_after = [1]
     await bot.review("https://github.com/acme/api/pull/80")
     await bot.idle()
@@ -348,13 +370,16 @@ async def test_a_file_linked_in_a_mention_is_read_only_if_shared_in_that_convers
     assert "[attached file a file: not shared in this conversation]" in text
 
 
-async def test_pull_requests_only_from_the_repositories_bot_github_repos_names(settings, fake_slack, fake_claude,
-                                                                             fake_github):
+async def test_pull_requests_only_from_the_repositories_bot_github_repos_names(
+    settings, fake_slack, fake_claude, fake_github
+):
     from dataclasses import replace
 
     from conftest import start_bot
 
-    fake_github.pulls[("acme", "api", "5")] = Change("Fix", "", "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n")
+    fake_github.pulls[("acme", "api", "5")] = Change(
+        "Fix", "", "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"
+    )
     fake_github.pulls[("other", "secret", "1")] = Change("Internal", "", "diff --git a/y b/y\n")
     bot, server = await start_bot(replace(settings, github_repos=("ACME/*",)), fake_slack, fake_claude)
     try:
@@ -377,15 +402,19 @@ async def test_a_replayed_signed_command_runs_once(bot):
     assert len([m for m in bot.slack.top_level("C1") if m.bot_id]) == 1 and len(bot.claude.requests) == 1
 
 
-@pytest.mark.parametrize("link", ["https://evil.example/acme/api/pull/7", "https://github.com/../api/pull/7",
-                                  "https://github.com/acme/../pull/7"])
+@pytest.mark.parametrize(
+    "link",
+    ["https://evil.example/acme/api/pull/7", "https://github.com/../api/pull/7", "https://github.com/acme/../pull/7"],
+)
 async def test_only_links_to_github_itself_naming_a_real_repository_are_fetched(bot, fake_github, link):
     await bot.review(link)
     await bot.idle()
     (response,) = bot.slack.responses
     assert response["response_type"] == "ephemeral" and fake_github.requests == []
-    assert "only fetch pull requests and commits from 127.0.0.1 or github.com" in response["text"] or \
-        "does not name a GitHub repository" in response["text"]
+    assert (
+        "only fetch pull requests and commits from 127.0.0.1 or github.com" in response["text"]
+        or "does not name a GitHub repository" in response["text"]
+    )
 
 
 async def test_a_redirect_to_another_host_is_not_followed(bot, fake_github):

@@ -7,9 +7,8 @@ import shutil
 from dataclasses import replace
 
 import pytest
-from fakes.claude_api import Failure, Reply, Route
-
 from conftest import ROOT, start_bot
+from fakes.claude_api import Failure, Reply, Route
 
 FIXTURES = ROOT / "tests" / "agent_fixtures"
 
@@ -41,7 +40,11 @@ async def test_a_new_question_is_routed_by_a_small_structured_output_call_and_an
     # No forced tool (refused on the 5.5 models): JSON held to a schema naming the loaded agents.
     assert "tools" not in route and "tool_choice" not in route
     assert route["output_config"]["format"]["schema"]["properties"]["agent"]["enum"] == [
-        "backend-senior-engineer", "incident-commander", "sql-tuner", "none"]
+        "backend-senior-engineer",
+        "incident-commander",
+        "sql-tuner",
+        "none",
+    ]
     # As little thinking as Haiku 5.5 allows, so the output is the answer.
     assert route["output_config"]["effort"] == "low" and route["thinking"] == {"type": "disabled"}
     system = route["system"][0]
@@ -57,17 +60,21 @@ async def test_a_new_question_is_routed_by_a_small_structured_output_call_and_an
     assert footer.startswith("🟢 *sql-tuner*")
 
 
-@pytest.mark.parametrize("router_model, thinking", [
-    ("claude-haiku-5-5", {"type": "disabled"}),
-    ("claude-sonnet-5-5", {"type": "between_tools"}),  # Sonnet 5.5 refuses "disabled"
-    ("claude-opus-5-5", None),  # Opus 5.5 always thinks: low effort is the least, and max_tokens has room
-])
-async def test_routing_works_on_every_current_router_model_under_its_rules(three_agents, fake_slack, fake_claude,
-                                                                           router_model, thinking):
+@pytest.mark.parametrize(
+    "router_model, thinking",
+    [
+        ("claude-haiku-5-5", {"type": "disabled"}),
+        ("claude-sonnet-5-5", {"type": "between_tools"}),  # Sonnet 5.5 refuses "disabled"
+        ("claude-opus-5-5", None),  # Opus 5.5 always thinks: low effort is the least, and max_tokens has room
+    ],
+)
+async def test_routing_works_on_every_current_router_model_under_its_rules(
+    three_agents, fake_slack, fake_claude, router_model, thinking
+):
     bot, server = await start_bot(replace(three_agents, router_model=router_model), fake_slack, fake_claude)
     try:
         fake_claude.routes.append(Route("incident-commander"))
-        ts, _ = await bot.mention("prod is down")
+        _ts, _ = await bot.mention("prod is down")
         await bot.idle()
         (route,) = fake_claude.route_requests
         assert route.get("thinking") == thinking
@@ -110,20 +117,26 @@ async def test_when_no_agent_fits_the_thread_gets_what_the_bot_can_help_with(rou
     (reply,) = bot.slack.thread("C1", ts)
     assert bot.claude.requests == []
     assert "I can help with" in reply.markdown and "⚠️" not in reply.markdown
-    for line in ("*backend-senior-engineer* — Use this agent when working on backend architecture",
-                 "*incident-commander* — Runs incident response for outages.",
-                 "*sql-tuner* — Tunes slow SQL queries and indexes."):
+    for line in (
+        "*backend-senior-engineer* — Use this agent when working on backend architecture",
+        "*incident-commander* — Runs incident response for outages.",
+        "*sql-tuner* — Tunes slow SQL queries and indexes.",
+    ):
         assert line in reply.markdown
 
 
-@pytest.mark.parametrize("trouble", [
-    [Failure(status=500, error_type="api_error")] * 2,  # still failing when retried
-    [Failure(status=400, error_type="invalid_request_error")],  # not retried
-    [Route("none", stop_reason="refusal")],  # declined: no JSON
-    [Route("sql-tuner", delay=20)] * 2,  # slower than the router's timeout, twice
-])
-async def test_a_failing_router_never_blocks_the_answer_the_default_agent_takes_it(three_agents, fake_slack,
-                                                                                    fake_claude, trouble):
+@pytest.mark.parametrize(
+    "trouble",
+    [
+        [Failure(status=500, error_type="api_error")] * 2,  # still failing when retried
+        [Failure(status=400, error_type="invalid_request_error")],  # not retried
+        [Route("none", stop_reason="refusal")],  # declined: no JSON
+        [Route("sql-tuner", delay=20)] * 2,  # slower than the router's timeout, twice
+    ],
+)
+async def test_a_failing_router_never_blocks_the_answer_the_default_agent_takes_it(
+    three_agents, fake_slack, fake_claude, trouble
+):
     bot, server = await start_bot(replace(three_agents, router_timeout_s=0.5), fake_slack, fake_claude)
     try:
         fake_claude.routes.extend(trouble)
@@ -208,8 +221,11 @@ async def test_with_one_agent_the_answer_starts_at_once_and_the_router_only_decl
     bot.claude.routes.append(Route("backend-senior-engineer", delay=0.5))
     ts, _ = await bot.mention("how do I size a connection pool?")
     await bot.idle()
-    assert bot.claude.timeline == ["answer asked", "route asked", "route answered"] or \
-        bot.claude.timeline == ["route asked", "answer asked", "route answered"]
+    assert bot.claude.timeline == ["answer asked", "route asked", "route answered"] or bot.claude.timeline == [
+        "route asked",
+        "answer asked",
+        "route answered",
+    ]
     assert bot.slack.thread("C1", ts)[0].markdown == "Hello from **Claude**."
 
     bot.claude.routes.append(Route("none", delay=0.5))
@@ -219,7 +235,9 @@ async def test_with_one_agent_the_answer_starts_at_once_and_the_router_only_decl
     (reply,) = bot.slack.thread("C1", ts)
     assert "I can help with" in reply.markdown and "sunny" not in reply.markdown
     assert bot.claude.route_requests[-1]["output_config"]["format"]["schema"]["properties"]["agent"]["enum"] == [
-        "backend-senior-engineer", "none"]
+        "backend-senior-engineer",
+        "none",
+    ]
 
 
 async def test_an_off_topic_verdict_cuts_a_long_think_short_and_the_bill_is_kept(bot, settings):
@@ -244,13 +262,15 @@ async def test_an_answer_with_no_text_found_off_topic_is_still_in_the_ledger(bot
     ts, _ = await bot.mention("tell me a joke")
     await bot.idle()
     assert "I can help with" in bot.slack.thread("C1", ts)[0].markdown
-    (row,) = [r for r in Store.in_data_dir(settings.data_dir).usage_totals("agent", 1)
-              if r.key == "backend-senior-engineer"]
+    (row,) = [
+        r for r in Store.in_data_dir(settings.data_dir).usage_totals("agent", 1) if r.key == "backend-senior-engineer"
+    ]
     assert row.output_tokens == bot.claude.usages[0]["output_tokens"] > 0
 
 
-async def test_a_router_whose_thinking_uses_up_max_tokens_falls_back_and_its_bill_is_kept(three_agents, fake_slack,
-                                                                                        fake_claude, monkeypatch):
+async def test_a_router_whose_thinking_uses_up_max_tokens_falls_back_and_its_bill_is_kept(
+    three_agents, fake_slack, fake_claude, monkeypatch
+):
     from bot import router
     from bot.store import Store
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
+from conftest import start_bot
 from fakes.claude_api import Reply
 
 from bot.slack.budget import SlackBudget
-from conftest import start_bot
 
 WORDS = tuple(f"word{i} " for i in range(20))
 ANSWER = "".join(WORDS)

@@ -7,9 +7,8 @@ import time
 from dataclasses import replace
 
 from fakes.claude_api import Reply
-from bot.playground.slack_emulator import APP_TOKEN
-from bot.playground.slack_emulator import event_callback, mention, message_event
 
+from bot.playground.slack_emulator import APP_TOKEN, event_callback, mention, message_event
 from bot.slack.app import create_app
 from bot.slack.server import run_socket_mode
 from bot.store import Store
@@ -21,8 +20,11 @@ async def connect_in_socket_mode(settings, fake_slack, grace: float = 5) -> tupl
     settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
     stop = asyncio.Event()
     store = Store.in_data_dir(settings.data_dir)
-    runner = asyncio.create_task(run_socket_mode(create_app(settings, create_answerer(settings, store=store), store),
-                                                 APP_TOKEN, stop, grace=grace))
+    runner = asyncio.create_task(
+        run_socket_mode(
+            create_app(settings, create_answerer(settings, store=store), store), APP_TOKEN, stop, grace=grace
+        )
+    )
     await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
     return runner, stop
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -47,7 +48,7 @@ def decompose(messages: list[str], original: str) -> list[tuple[str, int, int]] 
     (reopening line or "", start, end) per message, or None if the messages lose or invent text.
     """
 
-    @lru_cache(maxsize=None)
+    @cache
     def match(i: int, p: int) -> tuple | None:
         if i == len(messages):
             return () if not original[p:].strip() else None
@@ -135,21 +136,45 @@ def stream(text: str, chunk_sizes, limit: int = SLACK_MARKDOWN_LIMIT) -> list[st
         k += 1
         batch = splitter.feed(text[i : i + size])
         i += size
-        for a, b in zip(batch, batch[1:]):
+        for a, b in itertools.pairwise(batch):
             assert not (isinstance(a, Append) and isinstance(b, Append)), "two Appends in a row"
         ops += batch
     last = splitter.finish()
-    for a, b in zip(last, last[1:]):
+    for a, b in itertools.pairwise(last):
         assert not (isinstance(a, Append) and isinstance(b, Append)), "two Appends in a row"
     return ops_to_messages(ops + last)
 
 
 # -- generated answers ----------------------------------------------------------------------------
 
-WORDS = (
-    "the a service latency p99 retry queue worker idempotent schema migration cache shard replica "
-    "**bold** `inline` _it_ ``double`` postgres kafka timeout backoff deadline lock index vacuum"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "service",
+    "latency",
+    "p99",
+    "retry",
+    "queue",
+    "worker",
+    "idempotent",
+    "schema",
+    "migration",
+    "cache",
+    "shard",
+    "replica",
+    "**bold**",
+    "`inline`",
+    "_it_",
+    "``double``",
+    "postgres",
+    "kafka",
+    "timeout",
+    "backoff",
+    "deadline",
+    "lock",
+    "index",
+    "vacuum",
+]
 LANGS = ["python", "sql", "bash", "", "go", "json", "typescript", 'python title="app.py"']
 
 
@@ -262,7 +287,7 @@ def test_messages_end_at_the_last_paragraph_boundary_that_fits():
     messages = split_markdown(text)
     assert len(messages) > 3
     assert_valid(messages, text, SLACK_MARKDOWN_LIMIT)
-    for message, following in zip(messages, messages[1:]):
+    for message, following in itertools.pairwise(messages):
         # Whole paragraphs (no break at a mere line boundary), as many as fit.
         assert message.startswith("Paragraph ") and following.startswith("Paragraph ")
         assert message.rstrip("\n").endswith("end.")
@@ -431,10 +456,10 @@ def test_operations_never_make_an_empty_or_trailing_message():
         ops = fed + finished
         if ops:
             assert isinstance(ops[0], Append) and isinstance(ops[-1], Append)
-        for a, b in zip(ops, ops[1:]):
+        for a, b in itertools.pairwise(ops):
             assert not (isinstance(a, NextMessage) and isinstance(b, NextMessage))
         for batch in (fed, finished):  # within one list: Appends coalesced
-            for a, b in zip(batch, batch[1:]):
+            for a, b in itertools.pairwise(batch):
                 assert type(a) is not type(b)
 
 

@@ -8,10 +8,10 @@ import shutil
 from dataclasses import replace
 
 import pytest
+from conftest import ROOT, start_bot
 from fakes.claude_api import Reply
 
 from bot.slack import reply as slack_reply
-from conftest import ROOT, start_bot
 
 CODE = "def take(queue):\n    item = queue[0]\n    del queue[0]\n    return item"
 
@@ -30,7 +30,7 @@ def bot_text(bot, channel: str, thread_ts: str) -> str:
 
 async def test_a_28000_character_review_at_high_effort_arrives_whole(bot):
     answer = long_answer()
-    bot.claude.then(Reply(chunks=tuple(answer[i:i + 500] for i in range(0, len(answer), 500))))
+    bot.claude.then(Reply(chunks=tuple(answer[i : i + 500] for i in range(0, len(answer), 500))))
     await bot.review(f"```python\n{CODE}\n```")
     await bot.idle(timeout=30)
     request = bot.claude.requests[0]
@@ -44,8 +44,9 @@ async def test_a_28000_character_review_at_high_effort_arrives_whole(bot):
     assert bot.claude.usages[0]["output_tokens"] > 4_000 + len(answer) // 4  # thinking, then the answer
 
 
-async def test_chat_effort_review_effort_and_an_agents_own_effort_are_what_claude_is_sent(settings, fake_slack,
-                                                                                        fake_claude, tmp_path):
+async def test_chat_effort_review_effort_and_an_agents_own_effort_are_what_claude_is_sent(
+    settings, fake_slack, fake_claude, tmp_path
+):
     folder = tmp_path / "agents"
     folder.mkdir()
     text = (ROOT / "agents" / "backend-senior-engineer.md").read_text()
@@ -107,7 +108,8 @@ async def test_after_a_retry_the_status_says_thinking_again_when_claude_starts_t
 
 @pytest.mark.parametrize("retired", ["claude-sonnet-4-20250514"])
 async def test_an_agent_whose_model_is_gone_is_answered_by_the_default_model_and_the_footer_says_so(
-        settings, fake_slack, fake_claude, tmp_path, retired):
+    settings, fake_slack, fake_claude, tmp_path, retired
+):
     folder = tmp_path / "agents"
     folder.mkdir()
     source = (ROOT / "agents" / "backend-senior-engineer.md").read_text()
@@ -132,8 +134,9 @@ async def test_agents_and_check_warn_about_model_ids_that_are_not_current(tmp_pa
     folder = tmp_path / "agents"
     shutil.copytree(ROOT / "agents", folder)
     (folder / "old.md").write_text("---\nname: old\ndescription: Old.\nmodel: claude-sonnet-4-20250514\n---\nHi\n")
-    env = clean_env(BOT_AGENTS_DIR=str(folder), SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1",
-                    ANTHROPIC_API_KEY="sk-ant-1")
+    env = clean_env(
+        BOT_AGENTS_DIR=str(folder), SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1", ANTHROPIC_API_KEY="sk-ant-1"
+    )
     for command in (["agents"], ["check", "--manifest", MANIFEST]):
         code, out, err = await run_cli(*command, env=env, cwd=tmp_path)
         assert code == 0, err  # a warning, not an error
@@ -145,8 +148,13 @@ async def test_agents_and_check_warn_about_model_ids_that_are_not_current(tmp_pa
 
 async def test_when_the_default_model_itself_is_gone_the_admin_is_told_which_setting(settings, fake_slack, fake_claude):
     fake_claude.expected_refusals = {404}  # the retired model is the point
-    bot, server = await start_bot(replace(settings, default_model="claude-sonnet-4-20250514",
-                                          model_aliases={"sonnet": "claude-sonnet-4-20250514"}), fake_slack, fake_claude)
+    bot, server = await start_bot(
+        replace(
+            settings, default_model="claude-sonnet-4-20250514", model_aliases={"sonnet": "claude-sonnet-4-20250514"}
+        ),
+        fake_slack,
+        fake_claude,
+    )
     try:
         ts, _ = await bot.mention("hi")
         await bot.idle()

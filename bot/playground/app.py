@@ -26,11 +26,20 @@ from bot.agents import AgentCatalog
 from bot.answering import Answerer
 from bot.config import Settings
 from bot.logs import log_event
-from bot.playground.dry_run import API_KEY as PLACEHOLDER_KEY, DryRunClaude
+from bot.playground.dry_run import API_KEY as PLACEHOLDER_KEY
+from bot.playground.dry_run import DryRunClaude
 from bot.playground.local_server import LocalServer
 from bot.playground.render import BOT_NAME, message_view, mrkdwn_html
 from bot.playground.slack_emulator import (
-    BOT_USER_ID, Change, DeliveryFailed, Message, SlackEmulator, SlackError, press_button, run_command, say,
+    BOT_USER_ID,
+    Change,
+    DeliveryFailed,
+    Message,
+    SlackEmulator,
+    SlackError,
+    press_button,
+    run_command,
+    say,
 )
 from bot.slack.answers import ThreadAnswers
 from bot.slack.app import SlackBot, create_app
@@ -46,9 +55,11 @@ YOU = ("U0YOU", "you")  # the person at the page: (user id, display name)
 REVIEW_COMMAND = "/backend-review"
 GRACE_S = 2.0  # on stop, answers in flight get this long (the playground's state goes anyway)
 _AT_BOT = re.compile(rf"(?<![\w<])@{re.escape(BOT_NAME)}\b")
-_COMMAND = re.compile(r"(/\S+)\s*(.*)", re.S)
-_CONTENT_SECURITY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                     "connect-src 'self' ws://127.0.0.1:* ws://localhost:*")
+_COMMAND = re.compile(r"(/\S+)\s*(.*)", re.DOTALL)
+_CONTENT_SECURITY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self' ws://127.0.0.1:* ws://localhost:*"
+)
 
 
 @dataclass(frozen=True)
@@ -78,16 +89,27 @@ class Mode:
             return cls(False, f"Live: answers come from Claude{where}, billed to your ANTHROPIC_API_KEY.")
         if settings.anthropic_base_url:
             return cls(False, f"Live: answers come from the Messages API at {settings.anthropic_base_url}.")
-        return cls(True, "Dry run: no ANTHROPIC_API_KEY, so nothing is sent to Claude. Each answer shows "
-                         "what the bot would send instead: agent, model, prompt, redactions, tokens and cost.")
+        return cls(
+            True,
+            "Dry run: no ANTHROPIC_API_KEY, so nothing is sent to Claude. Each answer shows "
+            "what the bot would send instead: agent, model, prompt, redactions, tokens and cost.",
+        )
 
 
-def playground_settings(settings: Settings, slack: SlackEmulator, data_dir: Path,
-                        dry_run: DryRunClaude | None) -> Settings:
+def playground_settings(
+    settings: Settings, slack: SlackEmulator, data_dir: Path, dry_run: DryRunClaude | None
+) -> Settings:
     """The operator's settings, with Slack replaced by the emulation (and Claude by the dry run)."""
-    local = replace(settings, slack_bot_token=slack.bot_token, slack_app_token=None,
-                    slack_signing_secret=slack.signing_secret, slack_api_url=slack.url, data_dir=data_dir,
-                    allowed_channels=None, http_port=None)
+    local = replace(
+        settings,
+        slack_bot_token=slack.bot_token,
+        slack_app_token=None,
+        slack_signing_secret=slack.signing_secret,
+        slack_api_url=slack.url,
+        data_dir=data_dir,
+        allowed_channels=None,
+        http_port=None,
+    )
     if dry_run is not None:
         # Routing is off: choosing an agent without Claude would be pretending.
         return replace(local, anthropic_api_key=PLACEHOLDER_KEY, anthropic_base_url=dry_run.url, routing=False)
@@ -103,9 +125,11 @@ class Playground:
     def __init__(self, settings: Settings, catalog: AgentCatalog, port: int = 3000):
         self.mode = Mode.of(settings)
         # Made up per run: nothing else on this machine can act as Slack or as the bot.
-        self.slack = SlackEmulator(bot_token=f"xoxb-playground-{secrets.token_hex(12)}",
-                                   app_token=f"xapp-playground-{secrets.token_hex(12)}",
-                                   signing_secret=secrets.token_hex(16))
+        self.slack = SlackEmulator(
+            bot_token=f"xoxb-playground-{secrets.token_hex(12)}",
+            app_token=f"xapp-playground-{secrets.token_hex(12)}",
+            signing_secret=secrets.token_hex(16),
+        )
         self.slack.users[YOU[0]] = YOU[1]
         self.dry_run = DryRunClaude(catalog, settings.prices) if self.mode.dry_run else None
         self._settings = settings
@@ -191,31 +215,47 @@ class Playground:
         command = _COMMAND.fullmatch(text)
         if command:
             if command[1] != REVIEW_COMMAND:
-                return _ephemeral(channel, f"`{command[1]}` is not a command here. "
-                                           f"Try `{REVIEW_COMMAND}` with code or a pull-request link.")
-            response, body, _ = await run_command(self.slack, self.events_url, _slack_escaped(command[2]),
-                                                  channel=channel, user=YOU[0])
+                return _ephemeral(
+                    channel,
+                    f"`{command[1]}` is not a command here. Try `{REVIEW_COMMAND}` with code or a pull-request link.",
+                )
+            response, body, _ = await run_command(
+                self.slack, self.events_url, _slack_escaped(command[2]), channel=channel, user=YOU[0]
+            )
             if response.status != 200:
                 raise DeliveryFailed(f"the app answered {response.status} to {REVIEW_COMMAND}")
             shown = _ack_text(body, response.content_type)
             return _ephemeral(channel, shown) if shown else None
         as_slack_sends_it = _AT_BOT.sub(f"<@{BOT_USER_ID}>", _slack_escaped(text))
-        message, _ = await say(self.slack, self.events_url, channel, as_slack_sends_it, user=YOU[0],
-                               thread_ts=thread_ts)
-        return {"type": "sent", "channel": channel, "ts": message.ts, "thread_ts": thread_ts,
-                "mentions_bot": f"<@{BOT_USER_ID}>" in message.text}
+        message, _ = await say(
+            self.slack, self.events_url, channel, as_slack_sends_it, user=YOU[0], thread_ts=thread_ts
+        )
+        return {
+            "type": "sent",
+            "channel": channel,
+            "ts": message.ts,
+            "thread_ts": thread_ts,
+            "mentions_bot": f"<@{BOT_USER_ID}>" in message.text,
+        }
 
     async def feedback(self, channel: str, ts: str, value: str) -> None:
-        response = await press_button(self.events_url, self.slack.find(channel, ts), YOU[0], FEEDBACK_ACTION, value,
-                                      secret=self.slack.signing_secret)
+        response = await press_button(
+            self.events_url,
+            self.slack.find(channel, ts),
+            YOU[0],
+            FEEDBACK_ACTION,
+            value,
+            secret=self.slack.signing_secret,
+        )
         if response.status != 200:
             raise DeliveryFailed(f"the app answered {response.status} to the button")
 
     # -- the page ----------------------------------------------------------------------
 
     @web.middleware
-    async def _only_from_here(self, request: web.Request,
-                              handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def _only_from_here(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         """Only this page, and the bot, may use this port. Any web page the person has open
         could otherwise post to 127.0.0.1 or open a WebSocket there and spend their Claude key
         (browsers send Origin with those); a DNS-rebinding name shows in Host."""
@@ -231,10 +271,16 @@ class Playground:
 
     def _hello(self) -> dict[str, Any]:
         return {
-            "type": "hello", "dry_run": self.mode.dry_run, "banner": self.mode.banner, "you": YOU[1],
-            "bot": BOT_NAME, "channels": [{"id": c.id, "name": c.name} for c in CHANNELS],
+            "type": "hello",
+            "dry_run": self.mode.dry_run,
+            "banner": self.mode.banner,
+            "you": YOU[1],
+            "bot": BOT_NAME,
+            "channels": [{"id": c.id, "name": c.name} for c in CHANNELS],
             "messages": [self._view_of(m) for m in self.slack.messages],
-            "statuses": [{"channel": c, "thread_ts": t, "status": s} for (c, t), s in self.slack.status_now.items() if s],
+            "statuses": [
+                {"channel": c, "thread_ts": t, "status": s} for (c, t), s in self.slack.status_now.items() if s
+            ],
         }
 
     def _view_of(self, message: Message) -> dict[str, Any]:
@@ -317,9 +363,11 @@ async def _write(socket: web.WebSocketResponse, queue: asyncio.Queue[dict[str, A
 
 async def run_playground(settings: Settings, catalog: AgentCatalog, port: int, stop: asyncio.Event) -> None:
     playground = await Playground(settings, catalog, port).start()
-    print(f"backend-engineer playground: open {playground.url}  "
-          f"({'dry run, no Claude key' if playground.mode.dry_run else 'live answers from Claude'}; Ctrl-C stops)",
-          flush=True)
+    print(
+        f"backend-engineer playground: open {playground.url}  "
+        f"({'dry run, no Claude key' if playground.mode.dry_run else 'live answers from Claude'}; Ctrl-C stops)",
+        flush=True,
+    )
     try:
         await stop.wait()
         loop, me = asyncio.get_running_loop(), asyncio.current_task()

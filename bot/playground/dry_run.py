@@ -57,8 +57,7 @@ class DryRunReport:
     price: Price | None
 
     @classmethod
-    def of(cls, body: Mapping[str, Any], catalog: AgentCatalog,
-           prices: Mapping[str, Price]) -> DryRunReport:
+    def of(cls, body: Mapping[str, Any], catalog: AgentCatalog, prices: Mapping[str, Price]) -> DryRunReport:
         system = [block.get("text", "") for block in _blocks(body.get("system"))]
         messages = tuple(SentMessage(m.get("role", "?"), _text(m.get("content"))) for m in body.get("messages", []))
         agent = next((a.name for a in catalog.agents if system and a.system_prompt == system[0]), None)
@@ -67,35 +66,54 @@ class DryRunReport:
         people = "".join(m.text for m in messages if m.role == "user")
         model = str(body.get("model", "?"))
         effort = (body.get("output_config") or {}).get("effort")
-        return cls(agent, model, int(body.get("max_tokens", 0)), effort, tuple(len(s) for s in system), messages,
-                   Counter(_REDACTED.findall(people)), estimate_tokens(sent), prices.get(model))
+        return cls(
+            agent,
+            model,
+            int(body.get("max_tokens", 0)),
+            effort,
+            tuple(len(s) for s in system),
+            messages,
+            Counter(_REDACTED.findall(people)),
+            estimate_tokens(sent),
+            prices.get(model),
+        )
 
     def markdown(self) -> str:
         """The report as the bot posts it in the thread."""
         system = sum(self.system_parts)
         parts = " + ".join(f"{n:,}" for n in self.system_parts)
         lines = [
-            f"{HEADING} Without `ANTHROPIC_API_KEY` the playground shows what the bot would send instead "
-            "of an answer.",
+            f"{HEADING} Without `ANTHROPIC_API_KEY` the playground shows what the bot would send instead of an answer.",
             "",
             f"- **Agent:** {self.agent or 'none of the loaded agents (system prompt not recognised)'}",
-            f"- **Model:** `{self.model}`, effort `{self.effort or 'the model default'}`, thinking and "
-            f"answering in at most {self.max_tokens:,} tokens",
-            f"- **System prompt:** {system:,} characters ({parts}: the agent's instructions, then how to "
-            "write for Slack)",
-            f"- **Conversation:** {len(self.messages)} message{'s' if len(self.messages) != 1 else ''} "
-            "built from the thread",
+            (
+                f"- **Model:** `{self.model}`, effort `{self.effort or 'the model default'}`, thinking and "
+                f"answering in at most {self.max_tokens:,} tokens"
+            ),
+            (
+                f"- **System prompt:** {system:,} characters ({parts}: the agent's instructions, then how to "
+                "write for Slack)"
+            ),
+            (
+                f"- **Conversation:** {len(self.messages)} message{'s' if len(self.messages) != 1 else ''} "
+                "built from the thread"
+            ),
             f"- **Redacted:** {self._redactions()}",
-            f"- **Estimated input:** about {self.input_tokens:,} tokens (3 characters a token, the rule "
-            "the bot budgets threads with; Claude's own count is usually lower)",
+            (
+                f"- **Estimated input:** about {self.input_tokens:,} tokens (3 characters a token, the rule "
+                "the bot budgets threads with; Claude's own count is usually lower)"
+            ),
             f"- **Estimated cost:** {self._cost()}",
             "",
             "**The conversation, as Claude would read it:**",
         ]
         earlier = sum(m.earlier_report for m in self.messages)
         if earlier:
-            lines.insert(-2, f"- **Left out of the estimate:** {earlier} earlier dry-run report"
-                             f"{'s' if earlier != 1 else ''} in the thread (a live run sends Claude's answers there)")
+            lines.insert(
+                -2,
+                f"- **Left out of the estimate:** {earlier} earlier dry-run report"
+                f"{'s' if earlier != 1 else ''} in the thread (a live run sends Claude's answers there)",
+            )
         for number, sent in enumerate(self.messages, 1):
             text = "(an earlier dry-run report: in a live run, Claude's answer)" if sent.earlier_report else sent.text
             lines += ["", f"*{number}. {sent.role}*", _quote(_excerpt(text))]
@@ -113,9 +131,11 @@ class DryRunReport:
         first = self.input_tokens * per_in * CACHE_WRITE_FACTOR / 1_000_000
         most = self.max_tokens * per_out / 1_000_000
         read = self.price.read_per_million
-        return (f"at most about ${first:.4f} for the input (all of it written to the prompt cache; what an "
-                f"earlier question already cached is read back at ${read:g} per million tokens), plus at most "
-                f"${most:.4f} for thinking and the answer (at ${per_in:g} / ${per_out:g} per million tokens)")
+        return (
+            f"at most about ${first:.4f} for the input (all of it written to the prompt cache; what an "
+            f"earlier question already cached is read back at ${read:g} per million tokens), plus at most "
+            f"${most:.4f} for thinking and the answer (at ${per_in:g} / ${per_out:g} per million tokens)"
+        )
 
 
 class DryRunClaude(LocalServer):

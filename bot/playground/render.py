@@ -70,10 +70,14 @@ def message_view(message: Message, users: Mapping[str, str], reactions: set[str]
     as_markdown = message.is_markdown or any(b.get("type") == "markdown" for b in message.blocks)
     body = markdown_html(_mentions(message.markdown, users)) if as_markdown else mrkdwn_html(message.markdown, users)
     return MessageView(
-        channel=message.channel, ts=message.ts,
+        channel=message.channel,
+        ts=message.ts,
         thread_ts=message.thread_ts if message.thread_ts != message.ts else None,
         author=BOT_NAME if message.bot_id else users.get(message.user or "", message.user or "someone"),
-        is_bot=bool(message.bot_id), html=body, footer=tuple(footer), feedback=feedback,
+        is_bot=bool(message.bot_id),
+        html=body,
+        footer=tuple(footer),
+        feedback=feedback,
         streaming=message.streaming,
         reactions=tuple(REACTIONS.get(r, html.escape(f":{r}:")) for r in sorted(reactions or ())),
     )
@@ -99,7 +103,7 @@ def _lines(text: str, users: Mapping[str, str]) -> str:
     rendered = []
     for line in text.split("\n"):
         quote = _QUOTE.match(line)
-        inline = _inline(line[quote.end():] if quote else line, users)
+        inline = _inline(line[quote.end() :] if quote else line, users)
         rendered.append(f"<blockquote>{inline}</blockquote>" if quote else inline + "<br>")
     return "".join(rendered).removesuffix("<br>")
 
@@ -124,7 +128,9 @@ def _control(inside: str, users: Mapping[str, str]) -> str:
         return f'<span class="mention">@{html.escape(_name(target[1:], users))}</span>'
     if target.startswith(("http://", "https://", "mailto:")):
         href = html.escape(_unentity(target), quote=True)
-        return f'<a href="{href}" target="_blank" rel="noopener noreferrer">{html.escape(_unentity(label or target))}</a>'
+        return (
+            f'<a href="{href}" target="_blank" rel="noopener noreferrer">{html.escape(_unentity(label or target))}</a>'
+        )
     return html.escape(_unentity(label or target))
 
 

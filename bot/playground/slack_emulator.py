@@ -11,15 +11,15 @@ requests, or envelopes over a Socket Mode connection.
 from __future__ import annotations
 
 import asyncio
-import math
 import hashlib
 import hmac
 import itertools
 import json
+import math
 import time
 import uuid
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -103,10 +103,19 @@ Watcher = Callable[[Change], None]
 # bursts ("Rate limits" page). Modelled as token buckets holding a minute's worth (a second's
 # and a short burst for chat.postMessage); past one, HTTP 429 with Retry-After.
 RATE_TIERS = {
-    "chat.startStream": 20, "chat.stopStream": 20, "reactions.remove": 20,
-    "chat.update": 50, "chat.delete": 50, "reactions.add": 50, "conversations.replies": 50,
-    "chat.appendStream": 100, "users.info": 100, "files.info": 100, "chat.postEphemeral": 100,
-    "assistant.threads.setTitle": 100, "assistant.threads.setSuggestedPrompts": 100,
+    "chat.startStream": 20,
+    "chat.stopStream": 20,
+    "reactions.remove": 20,
+    "chat.update": 50,
+    "chat.delete": 50,
+    "reactions.add": 50,
+    "conversations.replies": 50,
+    "chat.appendStream": 100,
+    "users.info": 100,
+    "files.info": 100,
+    "chat.postEphemeral": 100,
+    "assistant.threads.setTitle": 100,
+    "assistant.threads.setSuggestedPrompts": 100,
 }
 POSTS_PER_SECOND_PER_CHANNEL, POST_BURST = 1.0, 3
 
@@ -129,8 +138,9 @@ class SlackEmulator(LocalServer):
     """The Slack Web API (under /api/), file downloads, response_url and a Socket Mode socket.
     The credentials are the tests' fixed ones unless given (the playground makes its own)."""
 
-    def __init__(self, bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
-                 signing_secret: str = SIGNING_SECRET) -> None:
+    def __init__(
+        self, bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN, signing_secret: str = SIGNING_SECRET
+    ) -> None:
         super().__init__()
         self.bot_token, self.app_token, self.signing_secret = bot_token, app_token, signing_secret
         self.calls: list[Call] = []
@@ -184,23 +194,46 @@ class SlackEmulator(LocalServer):
     def methods(self) -> list[str]:
         return [c.method for c in self.calls]
 
-    def post_user_message(self, channel: str, text: str, user: str = "UALICE", thread_ts: str | None = None,
-                          files: list[dict] | None = None, bot_id: str | None = None) -> Message:
+    def post_user_message(
+        self,
+        channel: str,
+        text: str,
+        user: str = "UALICE",
+        thread_ts: str | None = None,
+        files: list[dict] | None = None,
+        bot_id: str | None = None,
+    ) -> Message:
         """A message appears in Slack (no event is delivered: see `say`)."""
-        message = Message(channel, self._next_ts(), thread_ts, text=text, user=user, files=files or [],
-                          bot_id=bot_id, subtype="bot_message" if bot_id else ("file_share" if files else None))
+        message = Message(
+            channel,
+            self._next_ts(),
+            thread_ts,
+            text=text,
+            user=user,
+            files=files or [],
+            bot_id=bot_id,
+            subtype="bot_message" if bot_id else ("file_share" if files else None),
+        )
         self.messages.append(message)
         self._changed(Change("message", channel, message.ts, thread_ts))
         return message
 
-    def upload(self, name: str, content: str | bytes, filetype: str = "python",
-               mimetype: str = "text/plain") -> dict[str, Any]:
+    def upload(
+        self, name: str, content: str | bytes, filetype: str = "python", mimetype: str = "text/plain"
+    ) -> dict[str, Any]:
         """A file only the bot token can download (as the event shows it)."""
         file_id = f"F{len(self.files) + 1:04d}"
         body = content.encode() if isinstance(content, str) else content
         self.files[file_id] = body
-        return {"id": file_id, "name": name, "title": name, "filetype": filetype, "mimetype": mimetype,
-                "size": len(body), "url_private": f"{self.origin}/files/{file_id}/{name}"}
+        return {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "filetype": filetype,
+            "mimetype": mimetype,
+            "size": len(body),
+            "url_private": f"{self.origin}/files/{file_id}/{name}",
+        }
 
     @property
     def url(self) -> str:
@@ -241,7 +274,8 @@ class SlackEmulator(LocalServer):
             self._status_timers.pop(key).cancel()
         if status:  # each setStatus sets the status anew, so its two minutes start again (as we read the docs)
             self._status_timers[key] = asyncio.get_running_loop().call_later(
-                self.status_timeout_s, self._status_expired, channel, thread_ts)
+                self.status_timeout_s, self._status_expired, channel, thread_ts
+            )
         if self.status_now.get(key, "") != status:
             self.status_now[key] = status
             self._changed(Change("status", channel, None, thread_ts, status))
@@ -261,13 +295,17 @@ class SlackEmulator(LocalServer):
         if self.fail_with.get(method):
             status = self.fail_with[method].pop(0)
             headers = {"Retry-After": str(self.fail_retry_after_s)} if status == 429 else {}
-            return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "internal_error"},
-                                     status=status, headers=headers)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"},
+                status=status,
+                headers=headers,
+            )
         wait = self._over_tier(method, args)
         if wait:
             self.rate_limited.append((method, wait))
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                     headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
+            )
         if method in self.refuse:
             return web.json_response({"ok": False, "error": self.refuse[method]})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -306,8 +344,14 @@ class SlackEmulator(LocalServer):
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         self.sockets.append(socket)
-        await socket.send_json({"type": "hello", "num_connections": 1,
-                                "connection_info": {"app_id": "A0001"}, "debug_info": {"host": "fake"}})
+        await socket.send_json(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "connection_info": {"app_id": "A0001"},
+                "debug_info": {"host": "fake"},
+            }
+        )
         self.socket_connected.set()
         async for message in socket:
             envelope_id = json.loads(message.data).get("envelope_id")
@@ -318,9 +362,16 @@ class SlackEmulator(LocalServer):
     async def send_over_socket(self, payload: dict[str, Any], retry_attempt: int = 0) -> str:
         """Deliver an Events API payload over the Socket Mode connection; returns its envelope id."""
         envelope_id = str(uuid.uuid4())
-        await self.sockets[-1].send_json({
-            "envelope_id": envelope_id, "type": "events_api", "payload": payload,
-            "accepts_response_payload": False, "retry_attempt": retry_attempt, "retry_reason": ""})
+        await self.sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": "events_api",
+                "payload": payload,
+                "accepts_response_payload": False,
+                "retry_attempt": retry_attempt,
+                "retry_reason": "",
+            }
+        )
         return envelope_id
 
     # -- methods -----------------------------------------------------------------------
@@ -329,13 +380,25 @@ class SlackEmulator(LocalServer):
         return {"url": self.url.replace("http://", "ws://").replace("/api/", "/socket")}
 
     def _auth_test(self, args: dict) -> dict:
-        return {"url": "https://fake.slack.com/", "team": "Fake", "user": "backend-engineer",
-                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID}
+        return {
+            "url": "https://fake.slack.com/",
+            "team": "Fake",
+            "user": "backend-engineer",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+        }
 
     def _chat_postMessage(self, args: dict) -> dict:
-        message = Message(args["channel"], self._next_ts(), args.get("thread_ts"), bot_id=BOT_ID,
-                          text=args.get("markdown_text") or args.get("text", ""), blocks=args.get("blocks") or [],
-                          is_markdown="markdown_text" in args)
+        message = Message(
+            args["channel"],
+            self._next_ts(),
+            args.get("thread_ts"),
+            bot_id=BOT_ID,
+            text=args.get("markdown_text") or args.get("text", ""),
+            blocks=args.get("blocks") or [],
+            is_markdown="markdown_text" in args,
+        )
         self._added(message)
         return {"channel": message.channel, "ts": message.ts, "message": {"text": message.text}}
 
@@ -352,8 +415,9 @@ class SlackEmulator(LocalServer):
         return self._edited(message)
 
     def _chat_startStream(self, args: dict) -> dict:
-        message = Message(args["channel"], self._next_ts(), args.get("thread_ts"), bot_id=BOT_ID, streaming=True,
-                          is_markdown=True)
+        message = Message(
+            args["channel"], self._next_ts(), args.get("thread_ts"), bot_id=BOT_ID, streaming=True, is_markdown=True
+        )
         message.text = _chunk_text(args)
         self._added(message)
         return {"channel": message.channel, "ts": message.ts}
@@ -398,24 +462,33 @@ class SlackEmulator(LocalServer):
 
     def _conversations_replies(self, args: dict) -> dict:
         """The parent, then replies after `oldest`, a page of `limit` at a time."""
-        thread = [m for m in self.messages if m.channel == args["channel"]
-                  and (m.ts == args["ts"] or m.thread_ts == args["ts"])]
+        thread = [
+            m
+            for m in self.messages
+            if m.channel == args["channel"] and (m.ts == args["ts"] or m.thread_ts == args["ts"])
+        ]
         thread.sort(key=lambda m: float(m.ts))
         oldest = float(args.get("oldest") or 0)
         thread = [m for m in thread if m.ts == args["ts"] or float(m.ts) > oldest]
         start, limit = int(args.get("cursor") or 0), min(int(args.get("limit") or 1000), self.page_size)
-        page = thread[start:start + limit]
+        page = thread[start : start + limit]
         more = start + limit < len(thread)
-        return {"messages": [m.as_api() for m in page], "has_more": more,
-                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+        return {
+            "messages": [m.as_api() for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _files_info(self, args: dict) -> dict:
         """The file object with where it is shared and who owns it: `user`, `channels` (public),
         `groups` (private channels, group DMs), `ims`, and `shares` (docs.slack.dev, "File
         object"). The bot token sees every file shared where the bot is, wherever that is."""
         # Where it was uploaded or shared; a message that only links to it shares nothing.
-        posts = [m for m in self.messages
-                 if any(f["id"] == args["file"] and f.get("file_access") != "check_file_info" for f in m.files)]
+        posts = [
+            m
+            for m in self.messages
+            if any(f["id"] == args["file"] and f.get("file_access") != "check_file_info" for f in m.files)
+        ]
         if not posts:
             raise SlackError("file_not_found")
         file = next(f for f in posts[0].files if f["id"] == args["file"] and f.get("file_access") != "check_file_info")
@@ -423,11 +496,16 @@ class SlackEmulator(LocalServer):
         shares: dict[str, dict[str, list[dict[str, str]]]] = {"public": {}, "private": {}}
         for m in posts:
             shares["public" if m.channel.startswith("C") else "private"].setdefault(m.channel, []).append({"ts": m.ts})
-        return {"file": {**file, "user": file.get("user") or posts[0].user,
-                         "channels": [c for c in places if c.startswith("C")],
-                         "groups": [c for c in places if c.startswith("G")],
-                         "ims": [c for c in places if c.startswith("D")],
-                         "shares": {k: v for k, v in shares.items() if v}}}
+        return {
+            "file": {
+                **file,
+                "user": file.get("user") or posts[0].user,
+                "channels": [c for c in places if c.startswith("C")],
+                "groups": [c for c in places if c.startswith("G")],
+                "ims": [c for c in places if c.startswith("D")],
+                "shares": {k: v for k, v in shares.items() if v},
+            }
+        }
 
     async def _respond(self, request: web.Request) -> web.Response:
         payload = await request.json()
@@ -446,8 +524,14 @@ class SlackEmulator(LocalServer):
     def _users_info(self, args: dict) -> dict:
         user = args["user"]
         name = self.users.get(user, user)
-        return {"user": {"id": user, "name": name.lower(), "real_name": f"{name} Example",
-                         "profile": {"display_name": name, "real_name": f"{name} Example"}}}
+        return {
+            "user": {
+                "id": user,
+                "name": name.lower(),
+                "real_name": f"{name} Example",
+                "profile": {"display_name": name, "real_name": f"{name} Example"},
+            }
+        }
 
     def find(self, channel: str, ts: str) -> Message:
         """The message at `ts`; SlackError message_not_found when there is none."""
@@ -487,23 +571,42 @@ def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
 
 def event_callback(event: dict[str, Any], event_id: str = "Ev0001") -> dict[str, Any]:
     return {
-        "token": "unused", "team_id": TEAM_ID, "api_app_id": "A0001", "type": "event_callback",
-        "event_id": event_id, "event_time": int(time.time()), "event": event,
+        "token": "unused",
+        "team_id": TEAM_ID,
+        "api_app_id": "A0001",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "event": event,
         "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
     }
 
 
 def mention(channel: str, ts: str, text: str, user: str = "UALICE", thread_ts: str | None = None) -> dict[str, Any]:
-    event = {"type": "app_mention", "user": user, "text": f"<@{BOT_USER_ID}> {text}", "ts": ts,
-             "channel": channel, "team": TEAM_ID, "event_ts": ts}
+    event = {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@{BOT_USER_ID}> {text}",
+        "ts": ts,
+        "channel": channel,
+        "team": TEAM_ID,
+        "event_ts": ts,
+    }
     if thread_ts:
         event["thread_ts"] = thread_ts
     return event
 
 
-async def deliver(url: str, payload: dict[str, Any], *, retry_num: int | None = None,
-                  secret: str = SIGNING_SECRET, timestamp: int | None = None,
-                  form: bool = False, session: aiohttp.ClientSession | None = None) -> aiohttp.ClientResponse:
+async def deliver(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    retry_num: int | None = None,
+    secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+    form: bool = False,
+    session: aiohttp.ClientSession | None = None,
+) -> aiohttp.ClientResponse:
     """POST a payload signed like Slack does; returns the (read) response. (`session`: connections
     kept open between deliveries, as Slack's own senders keep them.)"""
     body = urlencode(payload) if form else json.dumps(payload)
@@ -520,22 +623,36 @@ async def deliver(url: str, payload: dict[str, Any], *, retry_num: int | None = 
         async with session.post(url, data=body.encode(), headers=headers) as response:
             await response.read()
             return response
-    async with aiohttp.ClientSession() as own:
-        async with own.post(url, data=body.encode(), headers=headers) as response:
-            await response.read()
-            return response
+    async with aiohttp.ClientSession() as own, own.post(url, data=body.encode(), headers=headers) as response:
+        await response.read()
+        return response
 
 
 def message_event(message: Message, group_dm: bool = False) -> dict[str, Any]:
     """The `message.*` event for a message (channel, private channel, DM or group DM)."""
     kind = "mpim" if group_dm else {"C": "channel", "G": "group", "D": "im"}[message.channel[0]]
-    return {**message.as_api(), "channel": message.channel, "channel_type": kind, "team": TEAM_ID,
-            "event_ts": message.ts}
+    return {
+        **message.as_api(),
+        "channel": message.channel,
+        "channel_type": kind,
+        "team": TEAM_ID,
+        "event_ts": message.ts,
+    }
 
 
-async def say(slack: SlackEmulator, events_url: str, channel: str, text: str, *, user: str = "UALICE",
-              thread_ts: str | None = None, files: list[dict] | None = None, bot_id: str | None = None,
-              event_id: str | None = None, group_dm: bool = False) -> tuple[Message, float]:
+async def say(
+    slack: SlackEmulator,
+    events_url: str,
+    channel: str,
+    text: str,
+    *,
+    user: str = "UALICE",
+    thread_ts: str | None = None,
+    files: list[dict] | None = None,
+    bot_id: str | None = None,
+    event_id: str | None = None,
+    group_dm: bool = False,
+) -> tuple[Message, float]:
     """Someone writes in Slack: the message appears, and Slack delivers its events at the same
     moment — `message.*` always, and `app_mention` too when it mentions the bot (not in DMs).
     Returns the message and the slowest ack in seconds."""
@@ -553,16 +670,33 @@ async def say(slack: SlackEmulator, events_url: str, channel: str, text: str, *,
     return message, time.monotonic() - started
 
 
-async def run_command(slack: SlackEmulator, url: str, text: str, *, channel: str = "C1", user: str = "UALICE",
-                      command: str = "/backend-review",
-                      times: int = 1) -> tuple[aiohttp.ClientResponse, str, float]:
+async def run_command(
+    slack: SlackEmulator,
+    url: str,
+    text: str,
+    *,
+    channel: str = "C1",
+    user: str = "UALICE",
+    command: str = "/backend-review",
+    times: int = 1,
+) -> tuple[aiohttp.ClientResponse, str, float]:
     """Someone runs a slash command: Slack POSTs it (form-encoded, signed) and shows the ack's
     body to them alone. Each run has its own `trigger_id`; `times` > 1 sends the same signed
     request again (a replay). Returns (response, its body, seconds until the ack)."""
-    payload = {"token": "unused", "team_id": TEAM_ID, "team_domain": "fake", "channel_id": channel,
-               "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": command,
-               "text": text, "api_app_id": "A0001", "trigger_id": f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
-               "response_url": slack.response_url(channel)}
+    payload = {
+        "token": "unused",
+        "team_id": TEAM_ID,
+        "team_domain": "fake",
+        "channel_id": channel,
+        "channel_name": "general",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": "A0001",
+        "trigger_id": f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
+        "response_url": slack.response_url(channel),
+    }
     for _ in range(times - 1):
         await deliver(url, payload, form=True, secret=slack.signing_secret)
     started = time.monotonic()
@@ -570,13 +704,28 @@ async def run_command(slack: SlackEmulator, url: str, text: str, *, channel: str
     return response, await response.text(), time.monotonic() - started  # the body was read on delivery
 
 
-async def press_button(url: str, message: Message, user: str, action_id: str, value: str,
-                       secret: str = SIGNING_SECRET) -> aiohttp.ClientResponse:
+async def press_button(
+    url: str, message: Message, user: str, action_id: str, value: str, secret: str = SIGNING_SECRET
+) -> aiohttp.ClientResponse:
     """Someone presses a button on `message`: Slack POSTs a `block_actions` payload (form-encoded)."""
-    payload = {"type": "block_actions", "user": {"id": user}, "team": {"id": TEAM_ID}, "api_app_id": "A0001",
-               "token": "unused", "container": {"type": "message", "message_ts": message.ts,
-                                                "channel_id": message.channel},
-               "channel": {"id": message.channel}, "message": message.as_api(), "trigger_id": "1.2.3",
-               "actions": [{"type": "feedback_buttons", "action_id": action_id, "value": value,
-                            "block_id": "feedback", "action_ts": str(time.time())}]}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user},
+        "team": {"id": TEAM_ID},
+        "api_app_id": "A0001",
+        "token": "unused",
+        "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel},
+        "channel": {"id": message.channel},
+        "message": message.as_api(),
+        "trigger_id": "1.2.3",
+        "actions": [
+            {
+                "type": "feedback_buttons",
+                "action_id": action_id,
+                "value": value,
+                "block_id": "feedback",
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
     return await deliver(url, {"payload": json.dumps(payload)}, form=True, secret=secret)

@@ -33,8 +33,16 @@ INTERRUPTED = "_This answer was interrupted by a restart; the complete answer fo
 
 
 class ThreadAnswers:
-    def __init__(self, client: AsyncWebClient, answerer: Answerer, store: Store, reader: ThreadReader,
-                 max_concurrency: int = 8, bot_name: str = "backend-engineer", user_max_queued: int = 10):
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        answerer: Answerer,
+        store: Store,
+        reader: ThreadReader,
+        max_concurrency: int = 8,
+        bot_name: str = "backend-engineer",
+        user_max_queued: int = 10,
+    ):
         self._client = client
         self._answerer = answerer
         self._store = store
@@ -53,17 +61,33 @@ class ThreadAnswers:
 
     # -- what is asked ---------------------------------------------------------------
 
-    def ask(self, body: dict[str, Any], bot: BotIdentity, request_id: str, review: bool,
-            agent_name: str | None) -> None:
+    def ask(
+        self, body: dict[str, Any], bot: BotIdentity, request_id: str, review: bool, agent_name: str | None
+    ) -> None:
         """Queue an answer to the message in `body` (a Slack event). `review`: it asks for a
         review of what it carries; `agent_name` skips routing."""
-        self._enqueue({"kind": "message", "body": job_body(body), "bot": [bot.user_id, bot.bot_id], "review": review,
-                       "agent": agent_name, "request_id": request_id})
+        self._enqueue(
+            {
+                "kind": "message",
+                "body": job_body(body),
+                "bot": [bot.user_id, bot.bot_id],
+                "review": review,
+                "agent": agent_name,
+                "request_id": request_id,
+            }
+        )
 
     def review(self, target: ThreadTarget, request_id: str, notices: Sequence[str], agent_name: str) -> None:
         """Queue a review whose request is already in the thread's transcript."""
-        self._enqueue({"kind": "review", "target": asdict(target), "notices": list(notices), "agent": agent_name,
-                       "request_id": request_id})
+        self._enqueue(
+            {
+                "kind": "review",
+                "target": asdict(target),
+                "notices": list(notices),
+                "agent": agent_name,
+                "request_id": request_id,
+            }
+        )
 
     def register(self, kind: str, handler: Callable[[Job], Awaitable[None]]) -> None:
         """Run queued jobs of `kind` (other than answers) with `handler`."""
@@ -80,8 +104,10 @@ class ThreadAnswers:
         if waiting < self._user_max_queued:
             self._told_queue_full.discard(user)
             return None
-        return (f"You have {waiting} questions waiting for an answer already, so I've set this one aside. "
-                "Ask it again once those are answered.")
+        return (
+            f"You have {waiting} questions waiting for an answer already, so I've set this one aside. "
+            "Ask it again once those are answered."
+        )
 
     def first_time_full(self, user: str) -> bool:
         """Whether `user` should hear that their queue is full: once, not for every message."""
@@ -110,8 +136,14 @@ class ThreadAnswers:
         for job in self._store.running_jobs():
             await self._mark_interrupted(job)
             self._store.requeue(job.id)
-            log_event(log, "job_recovered", job=job.id, request_id=job.payload.get("request_id"),
-                      attempts=job.attempts, interrupted_messages=len(job.posted))
+            log_event(
+                log,
+                "job_recovered",
+                job=job.id,
+                request_id=job.payload.get("request_id"),
+                attempts=job.attempts,
+                interrupted_messages=len(job.posted),
+            )
         self._accepting = True
         self._dispatcher = asyncio.create_task(self._dispatch(), name="answers-dispatcher")
         QUEUE_DEPTH.set_function(self._store.queued_count)
@@ -172,14 +204,22 @@ class ThreadAnswers:
             target = _target_of(job.payload)
             if target is None or job.attempts > MAX_ATTEMPTS:
                 # Unreadable, or it has already been cut short this often: never again.
-                log_event(log, "job_dropped", logging.ERROR, job=job.id, attempts=job.attempts,
-                          request_id=job.payload.get("request_id"))
+                log_event(
+                    log,
+                    "job_dropped",
+                    logging.ERROR,
+                    job=job.id,
+                    attempts=job.attempts,
+                    request_id=job.payload.get("request_id"),
+                )
                 self._store.finish_job(job.id)
                 if target is not None:
                     await self._client.chat_postMessage(
-                        channel=target.channel, thread_ts=target.thread_ts,
+                        channel=target.channel,
+                        thread_ts=target.thread_ts,
                         text=f"⚠️ I was restarted {MAX_ATTEMPTS} times while answering this, so I've stopped "
-                             f"trying. Please ask again. (ref `{job.payload.get('request_id')}`)")
+                        f"trying. Please ask again. (ref `{job.payload.get('request_id')}`)",
+                    )
                 return
             await self._answer(job, target, slot)
             self._store.finish_job(job.id)
@@ -194,9 +234,9 @@ class ThreadAnswers:
     async def _answer(self, job: Job, target: ThreadTarget, slot: Slot) -> None:
         payload, received = job.payload, time.monotonic()
         request_id = payload["request_id"]
-        reply = ThreadReply(self._client, target, request_id,
-                            on_posted=lambda ts: self._store.job_posted(job.id, ts))
+        reply = ThreadReply(self._client, target, request_id, on_posted=lambda ts: self._store.job_posted(job.id, ts))
         async with AsyncExitStack() as held:
+
             async def read() -> Sequence[Turn]:
                 # Waiting for the thread happens inside the answer, after the :eyes: and status
                 # are shown, and a shutdown while waiting is told to the asker like any other.
@@ -208,21 +248,39 @@ class ThreadAnswers:
                 await slot.take_back()
                 return await self._conversation(payload, target, reply)
 
-            answer = await self._answerer.answer(request_id, read, reply, SLACK_SURFACE, agent_name=payload["agent"],
-                                                 conversation=f"{target.channel}/{target.thread_ts}",
-                                                 requester=Requester(target.user, target.channel, target.thread_ts),
-                                                 review=payload["kind"] == "review" or bool(payload.get("review")))
+            answer = await self._answerer.answer(
+                request_id,
+                read,
+                reply,
+                SLACK_SURFACE,
+                agent_name=payload["agent"],
+                conversation=f"{target.channel}/{target.thread_ts}",
+                requester=Requester(target.user, target.channel, target.thread_ts),
+                review=payload["kind"] == "review" or bool(payload.get("review")),
+            )
             # The bot's own messages never come back as events: the transcript learns them here,
             # an answer split over several messages as one turn (its other messages recorded empty).
             for n, ts in enumerate(reply.posted):
                 text = answer.text if answer is not None and n == 0 else ""
-                self._store.record(target.channel, target.thread_ts,
-                                   StoredMessage(ts, "assistant", self._bot_name, text, answers=target.message_ts))
+                self._store.record(
+                    target.channel,
+                    target.thread_ts,
+                    StoredMessage(ts, "assistant", self._bot_name, text, answers=target.message_ts),
+                )
         ANSWERS.labels("answered" if answer is not None else "not_answered").inc()
         ANSWER_SECONDS.observe(time.monotonic() - received)
-        log_event(log, "answered_in_thread", request_id=request_id, job=job.id, attempt=job.attempts,
-                  channel=target.channel, thread_ts=target.thread_ts, ok=answer is not None,
-                  messages=len(reply.posted), seconds=round(time.monotonic() - received, 3))
+        log_event(
+            log,
+            "answered_in_thread",
+            request_id=request_id,
+            job=job.id,
+            attempt=job.attempts,
+            channel=target.channel,
+            thread_ts=target.thread_ts,
+            ok=answer is not None,
+            messages=len(reply.posted),
+            seconds=round(time.monotonic() - received, 3),
+        )
 
     async def _conversation(self, payload: dict[str, Any], target: ThreadTarget, reply: ThreadReply) -> list[Turn]:
         if payload["kind"] == "review":
@@ -230,7 +288,9 @@ class ThreadAnswers:
             return self._reader.turns(target.channel, target.thread_ts, target.message_ts)
         message = incoming(payload["body"])
         assert message is not None
-        return await self._reader.conversation(message, BotIdentity(*payload["bot"]), reply, as_review=payload["review"])
+        return await self._reader.conversation(
+            message, BotIdentity(*payload["bot"]), reply, as_review=payload["review"]
+        )
 
     async def _tell_if_queued(self, job_id: int, target: ThreadTarget) -> None:
         await asyncio.sleep(QUEUED_NOTICE_S)
@@ -238,10 +298,16 @@ class ThreadAnswers:
             return  # started (or even finished) meanwhile
         ahead = self._store.queued_count() - 1
         # The status only: a queue means load, and reactions are the first calls to spare then.
-        await quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
-            channel_id=target.channel, thread_ts=target.thread_ts,
-            status=f"is queued behind {ahead} other question{'s' if ahead != 1 else ''}…" if ahead > 0
-            else "is queued, starting soon…"))
+        await quietly(
+            "assistant.threads.setStatus",
+            self._client.assistant_threads_setStatus(
+                channel_id=target.channel,
+                thread_ts=target.thread_ts,
+                status=f"is queued behind {ahead} other question{'s' if ahead != 1 else ''}…"
+                if ahead > 0
+                else "is queued, starting soon…",
+            ),
+        )
 
     async def _mark_interrupted(self, job: Job) -> None:
         """The half-written messages of a job cut short: closed, and said to be superseded, so the
@@ -252,10 +318,17 @@ class ThreadAnswers:
         for ts in job.posted:
             # Either may fail harmlessly: not streaming any more, or the message is gone.
             await quietly("chat.stopStream", self._client.chat_stopStream(channel=target.channel, ts=ts))
-            await quietly("chat.update", self._client.chat_update(
-                channel=target.channel, ts=ts, text=INTERRUPTED, blocks=[{"type": "markdown", "text": INTERRUPTED}]))
-            self._store.record(target.channel, target.thread_ts,
-                               StoredMessage(ts, "assistant", self._bot_name, "", answers=target.message_ts))
+            await quietly(
+                "chat.update",
+                self._client.chat_update(
+                    channel=target.channel, ts=ts, text=INTERRUPTED, blocks=[{"type": "markdown", "text": INTERRUPTED}]
+                ),
+            )
+            self._store.record(
+                target.channel,
+                target.thread_ts,
+                StoredMessage(ts, "assistant", self._bot_name, "", answers=target.message_ts),
+            )
 
 
 def _owner_of(payload: dict[str, Any]) -> JobOwner:

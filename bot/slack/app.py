@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +19,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.answering import Answerer
 from bot.config import Settings
 from bot.conversation import CHARS_PER_TOKEN
+from bot.github import GitHub
 from bot.logs import log_event
 from bot.metrics import EVENTS
-from bot.github import GitHub
 from bot.review import wants_review
 from bot.router import NONE
 from bot.slack.answers import ThreadAnswers
@@ -41,10 +41,20 @@ NOT_ENABLED_HERE = "Sorry, I'm not enabled in this channel. Ask your Slack admin
 # Calls that may be sent twice without harm. The others (chat.postMessage, chat.*Stream) are
 # not retried after a server or connection error: Slack may have applied them, and a second
 # copy would double text. Their failures are handled by the reply (fallback, or a clear word).
-IDEMPOTENT_METHODS = frozenset({
-    "chat.update", "chat.delete", "assistant.threads.setStatus", "reactions.add", "reactions.remove",
-    "conversations.replies", "users.info", "files.info", "auth.test", "apps.connections.open",
-})
+IDEMPOTENT_METHODS = frozenset(
+    {
+        "chat.update",
+        "chat.delete",
+        "assistant.threads.setStatus",
+        "reactions.add",
+        "reactions.remove",
+        "conversations.replies",
+        "users.info",
+        "files.info",
+        "auth.test",
+        "apps.connections.open",
+    }
+)
 
 
 def _method(request: HttpRequest) -> str:
@@ -52,17 +62,31 @@ def _method(request: HttpRequest) -> str:
 
 
 class IdempotentServerErrorRetryHandler(AsyncServerErrorRetryHandler):
-    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
-                               response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         return _method(request) in IDEMPOTENT_METHODS and await super()._can_retry_async(
-            state=state, request=request, response=response, error=error)
+            state=state, request=request, response=response, error=error
+        )
 
 
 class IdempotentConnectionErrorRetryHandler(AsyncConnectionErrorRetryHandler):
-    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
-                               response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         return _method(request) in IDEMPOTENT_METHODS and await super()._can_retry_async(
-            state=state, request=request, response=response, error=error)
+            state=state, request=request, response=response, error=error
+        )
 
 
 def slack_client(settings: Settings, budget: SlackBudget | None = None) -> BudgetedWebClient:
@@ -108,14 +132,13 @@ class SlackBot:
             try:
                 async with asyncio.timeout(5):
                     self._slack_ok = bool((await self.app.client.auth_test()).get("ok"))
-            except Exception:
+            except Exception:  # noqa: BLE001
                 self._slack_ok = False
             self._slack_checked_at = now
         return {"slack": self._slack_ok, "database": self.store.writable(), "taking_work": self.answers.dispatching}
 
 
-def create_app(settings: Settings, answerer: Answerer, store: Store,
-               client: AsyncWebClient | None = None) -> SlackBot:
+def create_app(settings: Settings, answerer: Answerer, store: Store, client: AsyncWebClient | None = None) -> SlackBot:
     client = client or slack_client(settings)
     app = AsyncApp(
         client=client,
@@ -128,8 +151,9 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
     def allowed(channel: str) -> bool:
         return settings.allowed_channels is None or channel in settings.allowed_channels
 
-    answers = ThreadAnswers(client, answerer, store, reader, settings.max_concurrency,
-                            user_max_queued=settings.user_max_queued)
+    answers = ThreadAnswers(
+        client, answerer, store, reader, settings.max_concurrency, user_max_queued=settings.user_max_queued
+    )
 
     async def on_message(body: dict[str, Any], context: Any, request: Any) -> None:
         """app_mention and message.* alike: one message, one decision, at most one answer."""
@@ -139,15 +163,23 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
         bot = BotIdentity(context.bot_user_id, context.bot_id)
         thread_ts = message.thread_ts or message.ts
         # A thread where no agent fitted is answered again only when the bot is mentioned.
-        in_bot_thread = store.in_thread(message.channel, thread_ts) and \
-            store.agent_of(f"{message.channel}/{thread_ts}") != NONE
+        in_bot_thread = (
+            store.in_thread(message.channel, thread_ts) and store.agent_of(f"{message.channel}/{thread_ts}") != NONE
+        )
         action = decide(message, bot.user_id, in_bot_thread)
         request_id = new_request_id()
         if action is Action.ANSWER and not allowed(message.channel):
             if store.take(message.channel, message.ts):  # one reply, even to both copies of a mention
                 await client.chat_postMessage(channel=message.channel, thread_ts=thread_ts, text=NOT_ENABLED_HERE)
-            log_event(log, "event", type=body["event"].get("type"), request_id=request_id, channel=message.channel,
-                      user=message.user, outcome="channel_not_allowed")
+            log_event(
+                log,
+                "event",
+                type=body["event"].get("type"),
+                request_id=request_id,
+                channel=message.channel,
+                user=message.user,
+                outcome="channel_not_allowed",
+            )
             EVENTS.labels(body["event"].get("type", "?"), "channel_not_allowed").inc()
             return
         full = None
@@ -162,15 +194,32 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
                     store.join_thread(message.channel, thread_ts)  # follow-ups count from now
                     answers.ask(body, bot, request_id, review, settings.review_agent if review else None)
         if full:
-            log_event(log, "event", type=body["event"].get("type"), request_id=request_id, channel=message.channel,
-                      user=message.user, outcome="user_queue_full")
+            log_event(
+                log,
+                "event",
+                type=body["event"].get("type"),
+                request_id=request_id,
+                channel=message.channel,
+                user=message.user,
+                outcome="user_queue_full",
+            )
             EVENTS.labels(body["event"].get("type", "?"), "user_queue_full").inc()
             if answers.first_time_full(message.user or ""):
                 await client.chat_postMessage(channel=message.channel, thread_ts=thread_ts, text=full)
             return
-        log_event(log, "event", type=body["event"].get("type"), subtype=message.subtype, event_id=body.get("event_id"),
-                  request_id=request_id, channel=message.channel, thread_ts=thread_ts, user=message.user,
-                  retry=_retry_num(request), outcome=action.value if action else "duplicate")
+        log_event(
+            log,
+            "event",
+            type=body["event"].get("type"),
+            subtype=message.subtype,
+            event_id=body.get("event_id"),
+            request_id=request_id,
+            channel=message.channel,
+            thread_ts=thread_ts,
+            user=message.user,
+            retry=_retry_num(request),
+            outcome=action.value if action else "duplicate",
+        )
         EVENTS.labels(body["event"].get("type", "?"), action.value if action else "duplicate").inc()
         if action is None or action is Action.ANSWER:
             return
@@ -185,25 +234,44 @@ def create_app(settings: Settings, answerer: Answerer, store: Store,
 
     app.event("app_mention")(on_message)
     app.event("message")(on_message)
-    register_review_command(app, client, answers, reader, store,
-                            GitHub(settings.github_api_url, settings.github_token), settings.review_agent, allowed,
-                            settings.github_repos)
+    register_review_command(
+        app,
+        client,
+        answers,
+        reader,
+        store,
+        GitHub(settings.github_api_url, settings.github_token),
+        settings.review_agent,
+        allowed,
+        settings.github_repos,
+    )
 
     @app.error
     async def on_error(error: Exception, body: Any, response: Any) -> None:
         """Bolt failed before any listener ran: the payload is malformed or unexpected. Say so
         with a 400 (a 5xx would only make Slack send it again); our listeners' own errors never
         come here, they run after the ack."""
-        log_event(log, "bad_payload", logging.WARNING, error=repr(error)[:300],
-                  keys=sorted(body)[:20] if isinstance(body, dict) else type(body).__name__)
+        log_event(
+            log,
+            "bad_payload",
+            logging.WARNING,
+            error=repr(error)[:300],
+            keys=sorted(body)[:20] if isinstance(body, dict) else type(body).__name__,
+        )
         if response is not None:
             response.status, response.body = 400, ""
 
     @app.action(FEEDBACK_ACTION)
     async def on_feedback(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        log_event(log, "feedback", value=action.get("value"), user=body.get("user", {}).get("id"),
-                  channel=body.get("channel", {}).get("id"), message_ts=body.get("message", {}).get("ts"))
+        log_event(
+            log,
+            "feedback",
+            value=action.get("value"),
+            user=body.get("user", {}).get("id"),
+            channel=body.get("channel", {}).get("id"),
+            message_ts=body.get("message", {}).get("ts"),
+        )
 
     return SlackBot(app, answers, store, settings.slack_signing_secret)
 

@@ -30,10 +30,19 @@ _CALLING: ContextVar[tuple[str, str | None]] = ContextVar("slack_call", default=
 
 PER_MINUTE = {2: 20, 3: 50, 4: 100}
 TIERS = {
-    "chat.startStream": 2, "chat.stopStream": 2, "reactions.remove": 2,
-    "chat.update": 3, "chat.delete": 3, "reactions.add": 3, "conversations.replies": 3,
-    "chat.appendStream": 4, "users.info": 4, "files.info": 4, "chat.postEphemeral": 4,
-    "assistant.threads.setTitle": 4, "assistant.threads.setSuggestedPrompts": 4,
+    "chat.startStream": 2,
+    "chat.stopStream": 2,
+    "reactions.remove": 2,
+    "chat.update": 3,
+    "chat.delete": 3,
+    "reactions.add": 3,
+    "conversations.replies": 3,
+    "chat.appendStream": 4,
+    "users.info": 4,
+    "files.info": 4,
+    "chat.postEphemeral": 4,
+    "assistant.threads.setTitle": 4,
+    "assistant.threads.setSuggestedPrompts": 4,
 }
 POST_PER_SECOND = 1.0  # chat.postMessage, per channel
 POST_BURST = 2
@@ -208,9 +217,14 @@ class BudgetRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self._budget = budget
 
-    async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
-                                             response: HttpResponse | None = None,
-                                             error: Exception | None = None) -> None:
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
         if response is None:
             raise error  # type: ignore[misc]
         wait = retry_after_s(response.headers)

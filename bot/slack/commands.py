@@ -56,10 +56,17 @@ COMMAND_FIELDS = ("channel_id", "user_id", "team_id", "text", "response_url")
 NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 
 
-def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: ThreadAnswers, reader: ThreadReader,
-                            store: Store, github: GitHub, review_agent: str,
-                            allowed: Callable[[str], bool] = lambda channel: True,
-                            github_repos: tuple[str, ...] | None = None) -> None:
+def register_review_command(
+    app: AsyncApp,
+    client: AsyncWebClient,
+    answers: ThreadAnswers,
+    reader: ThreadReader,
+    store: Store,
+    github: GitHub,
+    review_agent: str,
+    allowed: Callable[[str], bool] = lambda channel: True,
+    github_repos: tuple[str, ...] | None = None,
+) -> None:
     """`github_repos`: the repositories whose code may be brought into a conversation (None: any
     that GITHUB_TOKEN can read)."""
     files = SlackFiles(client)
@@ -76,8 +83,11 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             await ack(response_type="ephemeral", text=USAGE)
             outcome = "help"
         elif not allowed(body.get("channel_id", "")):
-            await ack(response_type="ephemeral", text="Sorry, I'm not enabled in this channel, so I can't review "
-                                                      "here. Ask your Slack admin, or try a channel where I answer.")
+            await ack(
+                response_type="ephemeral",
+                text="Sorry, I'm not enabled in this channel, so I can't review "
+                "here. Ask your Slack admin, or try a channel where I answer.",
+            )
             outcome = "channel_not_allowed"
         elif full := answers.queue_full(body.get("user_id", "")):
             await ack(response_type="ephemeral", text=full)
@@ -95,11 +105,18 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             await ack()
             # Durable from here: fetching the material, posting and the review itself are a
             # queued job, so a crash or a deploy during any of it loses nothing.
-            answers.submit(REVIEW_REQUEST, {"body": {k: body.get(k) for k in COMMAND_FIELDS},
-                                            "request_id": request_id})
+            answers.submit(REVIEW_REQUEST, {"body": {k: body.get(k) for k in COMMAND_FIELDS}, "request_id": request_id})
             outcome = type(parsed).__name__
-        log_event(log, "command", command=REVIEW_COMMAND, request_id=request_id, channel=body.get("channel_id"),
-                  user=body.get("user_id"), outcome=outcome, ack_ms=round(1000 * (time.monotonic() - received), 1))
+        log_event(
+            log,
+            "command",
+            command=REVIEW_COMMAND,
+            request_id=request_id,
+            channel=body.get("channel_id"),
+            user=body.get("user_id"),
+            outcome=outcome,
+            ack_ms=round(1000 * (time.monotonic() - received), 1),
+        )
 
     async def review(job: Job) -> None:
         body, request_id = job.payload["body"], job.payload["request_id"]
@@ -110,11 +127,15 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
             await respond(response_type="ephemeral", text=f"⚠️ {redact(str(error)).text}")
         except Exception:
             log.exception("review failed", extra={"fields": {"request_id": request_id}})
-            await respond(response_type="ephemeral", text="⚠️ Something went wrong on my side before the review "
-                                                          f"could start. Please try again. (ref `{request_id}`)")
+            await respond(
+                response_type="ephemeral",
+                text="⚠️ Something went wrong on my side before the review "
+                f"could start. Please try again. (ref `{request_id}`)",
+            )
 
-    async def post_and_queue(body: dict[str, Any], parsed: ReviewInput, respond: Any, request_id: str,
-                             job: Job) -> None:
+    async def post_and_queue(
+        body: dict[str, Any], parsed: ReviewInput, respond: Any, request_id: str, job: Job
+    ) -> None:
         channel, user, team = body["channel_id"], body["user_id"], body.get("team_id")
         if job.posted and not store.take_is_free(channel, job.posted[0]):
             return  # an earlier run posted the review and queued it before it was cut short
@@ -132,22 +153,37 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
                 posted = {"ts": job.posted[0]}  # posted by an earlier run, which stopped there
             else:
                 posted = await client.chat_postMessage(
-                    channel=channel, text=f"<@{user}> asked for a review of {material.kind} *{_escape(title)}*",
-                    unfurl_links=False, unfurl_media=False)
+                    channel=channel,
+                    text=f"<@{user}> asked for a review of {material.kind} *{_escape(title)}*",
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
                 store.job_posted(job.id, str(posted["ts"]))
         except SlackApiError as error:
             code = slack_error_code(error)
             log_event(log, "review_not_posted", logging.WARNING, request_id=request_id, channel=channel, error=code)
-            where = ("I'm not in this channel yet, so I can't post the review here. Invite me with "
-                     "`/invite @backend-engineer` (or send me the command in a DM) and run it again."
-                     if code in NOT_HERE else f"I couldn't post in this conversation ({code}). Please try again.")
+            where = (
+                "I'm not in this channel yet, so I can't post the review here. Invite me with "
+                "`/invite @backend-engineer` (or send me the command in a DM) and run it again."
+                if code in NOT_HERE
+                else f"I couldn't post in this conversation ({code}). Please try again."
+            )
             echo = f"{REVIEW_COMMAND} {redact(body.get('text') or '').text}"
-            await respond(response_type="ephemeral", text=f"{where} Here is what you sent:\n{echo}", blocks=[
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"{where} Here is what you sent, to retry:"}},
-                # Preformatted rich text keeps the command intact, fences and all.
-                {"type": "rich_text", "elements": [{"type": "rich_text_preformatted",
-                                                    "elements": [{"type": "text", "text": echo}]}]},
-            ])
+            await respond(
+                response_type="ephemeral",
+                text=f"{where} Here is what you sent:\n{echo}",
+                blocks=[
+                    {
+                        "type": "section",
+                        "text": {"type": "mrkdwn", "text": f"{where} Here is what you sent, to retry:"},
+                    },
+                    # Preformatted rich text keeps the command intact, fences and all.
+                    {
+                        "type": "rich_text",
+                        "elements": [{"type": "rich_text_preformatted", "elements": [{"type": "text", "text": echo}]}],
+                    },
+                ],
+            )
             return
         parent = str(posted["ts"])
         asker = await reader.name_of(user)
@@ -169,8 +205,10 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
 
     async def material_for(parsed: ReviewInput, channel: str, user: str) -> tuple[Material, str]:
         if isinstance(parsed, (PullRequestRef, CommitRef)) and not repo_allowed(parsed.owner, parsed.repo):
-            raise ReviewMaterialError(f"I only review code from {', '.join(github_repos or ())} here; "
-                                      f"{parsed.owner}/{parsed.repo} is not one of them (BOT_GITHUB_REPOS).")
+            raise ReviewMaterialError(
+                f"I only review code from {', '.join(github_repos or ())} here; "
+                f"{parsed.owner}/{parsed.repo} is not one of them (BOT_GITHUB_REPOS)."
+            )
         if isinstance(parsed, PullRequestRef):
             return await github.pull_request(parsed)
         if isinstance(parsed, CommitRef):
@@ -178,8 +216,10 @@ def register_review_command(app: AsyncApp, client: AsyncWebClient, answers: Thre
         if isinstance(parsed, SlackFileRef):
             file = await files.read_by_id(parsed.file_id, channel, user)
             if file.problem == NOT_SHARED_HERE:
-                raise ReviewMaterialError("I can only review files shared in this conversation. Share the file "
-                                          "here first, or ask me in a DM for a file of your own.")
+                raise ReviewMaterialError(
+                    "I can only review files shared in this conversation. Share the file "
+                    "here first, or ask me in a DM for a file of your own."
+                )
             if file.text is None:
                 raise ReviewMaterialError(f"I can't review {file.name}: {file.problem}.")
             lines = file.text.count("\n") + 1

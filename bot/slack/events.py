@@ -65,20 +65,24 @@ def incoming(body: dict[str, Any]) -> IncomingMessage | None:
     channel, ts = event.get("channel"), event.get("ts")
     if event.get("subtype") == "message_changed":
         message = event.get("message") or {}
-        channel, ts = channel, message.get("ts")
-        event = {**message, "channel": channel, "channel_type": event.get("channel_type"),
-                 "subtype": "message_changed"}
+        ts = message.get("ts")
+        event = {**message, "channel": channel, "channel_type": event.get("channel_type"), "subtype": "message_changed"}
     elif event.get("subtype") == "message_deleted":
         ts = event.get("deleted_ts")
         event = {**(event.get("previous_message") or {}), **event, "ts": ts}
     if not isinstance(channel, str) or not isinstance(ts, str):
         return None
-    if not isinstance(event.get("thread_ts"), (str, type(None))) or not isinstance(event.get("user"), (str, type(None))):
+    if not isinstance(event.get("thread_ts"), (str, type(None))) or not isinstance(
+        event.get("user"), (str, type(None))
+    ):
         return None  # not a shape Slack sends
     text = event.get("text") or ""
     return IncomingMessage(
-        channel=channel, ts=ts, thread_ts=event.get("thread_ts"),
-        user=event.get("user"), team=event.get("team") or event.get("user_team") or body.get("team_id"),
+        channel=channel,
+        ts=ts,
+        thread_ts=event.get("thread_ts"),
+        user=event.get("user"),
+        team=event.get("team") or event.get("user_team") or body.get("team_id"),
         text=text if isinstance(text, str) else "",
         subtype=event.get("subtype"),
         from_bot=bool(event.get("bot_id")) or event.get("subtype") == "bot_message",
@@ -91,10 +95,32 @@ def incoming(body: dict[str, Any]) -> IncomingMessage | None:
 # What a queued answer keeps of a message event: enough to answer it after a restart, not the
 # delivery around it (the app's verification `token`, `authorizations`, `blocks`, file
 # previews), since the queue outlives the answer by BOT_RETENTION_DAYS.
-EVENT_FIELDS = ("type", "subtype", "channel", "channel_type", "ts", "thread_ts", "user", "team", "user_team",
-                "text", "bot_id", "username")
-FILE_FIELDS = ("id", "name", "title", "filetype", "mimetype", "size", "url_private", "is_external", "file_access",
-               "user")
+EVENT_FIELDS = (
+    "type",
+    "subtype",
+    "channel",
+    "channel_type",
+    "ts",
+    "thread_ts",
+    "user",
+    "team",
+    "user_team",
+    "text",
+    "bot_id",
+    "username",
+)
+FILE_FIELDS = (
+    "id",
+    "name",
+    "title",
+    "filetype",
+    "mimetype",
+    "size",
+    "url_private",
+    "is_external",
+    "file_access",
+    "user",
+)
 
 
 def job_body(body: dict[str, Any]) -> dict[str, Any]:

@@ -19,13 +19,58 @@ log = logging.getLogger(__name__)
 
 FILE_MAX_BYTES = 256 * 1024  # larger files are named, not read
 FILE_MAX_CHARS = 40_000  # of one file's text that goes to Claude in a conversation
-TEXT_FILETYPES = frozenset({
-    "text", "markdown", "post", "csv", "tsv", "json", "yaml", "xml", "html", "css", "sql", "diff", "patch",
-    "python", "javascript", "typescript", "go", "rust", "java", "kotlin", "scala", "swift", "c", "cpp",
-    "csharp", "ruby", "php", "perl", "shell", "bash", "powershell", "dockerfile", "terraform", "toml",
-    "ini", "properties", "protobuf", "graphql", "lua", "r", "elixir", "erlang", "haskell", "clojure",
-    "groovy", "makefile", "nginx", "log",
-})
+TEXT_FILETYPES = frozenset(
+    {
+        "text",
+        "markdown",
+        "post",
+        "csv",
+        "tsv",
+        "json",
+        "yaml",
+        "xml",
+        "html",
+        "css",
+        "sql",
+        "diff",
+        "patch",
+        "python",
+        "javascript",
+        "typescript",
+        "go",
+        "rust",
+        "java",
+        "kotlin",
+        "scala",
+        "swift",
+        "c",
+        "cpp",
+        "csharp",
+        "ruby",
+        "php",
+        "perl",
+        "shell",
+        "bash",
+        "powershell",
+        "dockerfile",
+        "terraform",
+        "toml",
+        "ini",
+        "properties",
+        "protobuf",
+        "graphql",
+        "lua",
+        "r",
+        "elixir",
+        "erlang",
+        "haskell",
+        "clojure",
+        "groovy",
+        "makefile",
+        "nginx",
+        "log",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +131,11 @@ class SlackFiles:
             except SlackApiError as error:
                 code = slack_error_code(error)
                 log_event(log, "file_unreadable", logging.WARNING, file=file.get("id"), error=code)
-                problem = ("not found, or not shared where I can see it" if code in ("file_not_found", "file_deleted")
-                           else f"could not be read ({code})")
+                problem = (
+                    "not found, or not shared where I can see it"
+                    if code in ("file_not_found", "file_deleted")
+                    else f"could not be read ({code})"
+                )
                 return SlackFile(file.get("name") or file.get("id") or "file", "", None, problem)
             if not may_read_here(file, channel, requester):
                 log_event(log, "file_refused", logging.WARNING, file=file.get("id"), channel=channel, user=requester)
@@ -105,8 +153,12 @@ class SlackFiles:
             return SlackFile(name, filetype, None, f"{filetype or file.get('mimetype') or 'binary'} file, not included")
         size = file.get("size") or 0
         if size > FILE_MAX_BYTES:
-            return SlackFile(name, filetype, None, f"{size // 1024} KB, too large to include "
-                                                   f"(the limit is {FILE_MAX_BYTES // 1024} KB)")
+            return SlackFile(
+                name,
+                filetype,
+                None,
+                f"{size // 1024} KB, too large to include (the limit is {FILE_MAX_BYTES // 1024} KB)",
+            )
         text = await self._download(file["url_private"])
         if text is None:
             return SlackFile(name, filetype, None, "could not be read")
@@ -115,11 +167,13 @@ class SlackFiles:
     async def _download(self, url: str) -> str | None:
         headers = {"Authorization": f"Bearer {self._client.token}"}
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-                async with session.get(url, headers=headers) as response:
-                    if response.status != 200 or response.content_type == "text/html":
-                        return None  # Slack answers a login page when the token may not read it
-                    body = await read_at_most(response, FILE_MAX_BYTES)
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session,
+                session.get(url, headers=headers) as response,
+            ):
+                if response.status != 200 or response.content_type == "text/html":
+                    return None  # Slack answers a login page when the token may not read it
+                body = await read_at_most(response, FILE_MAX_BYTES)
             if body is None or b"\x00" in body[:8192]:
                 return None  # over the limit after all, or binary whatever its type says
             return body.decode("utf-8", errors="replace")

@@ -103,9 +103,7 @@ def manifest_problems(path: pathlib.Path) -> list[str]:
     if data is None:
         return [f"{path}: manifest is empty"]
 
-    problems = [
-        f"{_format_path(where)}: YAML key {key!r} is not a string" for where, key in _non_string_keys(data, [])
-    ]
+    problems = [f"{_format_path(where)}: YAML key {key!r} is not a string" for where, key in _non_string_keys(data, [])]
     if problems:
         # Let the schema see string keys, so one bad key doesn't hide every other problem.
         data = _stringify_keys(data)
@@ -202,16 +200,12 @@ def _bot_needs(data: Any) -> list[str]:
     events = _strings(_get(data, "settings", "event_subscriptions", "bot_events"))
     for event in REQUIRED_BOT_EVENTS:
         if event not in events:
-            problems.append(
-                f"settings.event_subscriptions.bot_events: missing bot event {event!r} (the bot needs it)"
-            )
+            problems.append(f"settings.event_subscriptions.bot_events: missing bot event {event!r} (the bot needs it)")
 
     commands = _get(data, "features", "slash_commands")
     names = {c.get("command") for c in commands if isinstance(c, dict)} if isinstance(commands, list) else set()
     if REVIEW_COMMAND not in names:
-        problems.append(
-            f"features.slash_commands: missing slash command {REVIEW_COMMAND!r} (the bot needs it)"
-        )
+        problems.append(f"features.slash_commands: missing slash command {REVIEW_COMMAND!r} (the bot needs it)")
 
     if _get(data, "settings", "interactivity", "is_enabled") is not True:
         problems.append("settings.interactivity.is_enabled: must be true (the bot needs interactivity on)")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -29,8 +28,8 @@ from bot.claude import Answer, fallback_notice
 from bot.logs import log_event
 from bot.slack.budget import SlackBudget, prepaid
 from bot.slack.errors import slack_error_code
-from bot.slack.safe_text import SafeStream
 from bot.slack.events import ThreadTarget
+from bot.slack.safe_text import SafeStream
 from bot.slack.split import SLACK_MARKDOWN_LIMIT, Append, MarkdownSplitter, NextMessage
 
 log = logging.getLogger(__name__)
@@ -65,11 +64,15 @@ def footer_blocks(agent: Agent, model: str, notices: Sequence[str] = ()) -> list
     lines = [f"{badge}*{agent.name}* · `{model}`", *notices]
     return [
         ContextBlock(elements=[MarkdownTextObject(text=line) for line in lines]).to_dict(),
-        ContextActionsBlock(elements=[FeedbackButtonsElement(
-            action_id=FEEDBACK_ACTION,
-            positive_button=FeedbackButtonObject(text="Helpful", value="helpful"),
-            negative_button=FeedbackButtonObject(text="Not helpful", value="not_helpful"),
-        )]).to_dict(),
+        ContextActionsBlock(
+            elements=[
+                FeedbackButtonsElement(
+                    action_id=FEEDBACK_ACTION,
+                    positive_button=FeedbackButtonObject(text="Helpful", value="helpful"),
+                    negative_button=FeedbackButtonObject(text="Not helpful", value="not_helpful"),
+                )
+            ]
+        ).to_dict(),
     ]
 
 
@@ -81,8 +84,14 @@ class ThreadReply:
     final close talk to Slack about the message, one at a time.
     """
 
-    def __init__(self, client: AsyncWebClient, target: ThreadTarget, request_id: str,
-                 budget: SlackBudget | None = None, on_posted: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        target: ThreadTarget,
+        request_id: str,
+        budget: SlackBudget | None = None,
+        on_posted: Callable[[str], None] | None = None,
+    ):
         self._client = client
         self._target = target
         self._request_id = request_id
@@ -115,8 +124,10 @@ class ThreadReply:
             if self._budget.reserve("reactions.remove"):
                 self._reacted = True
                 with prepaid():
-                    await self._quietly("reactions.add", self._client.reactions_add(
-                        channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
+                    await self._quietly(
+                        "reactions.add",
+                        self._client.reactions_add(channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION),
+                    )
             else:
                 self._budget.release("reactions.add")
         await self._set_status(THINKING_STATUS)
@@ -145,8 +156,12 @@ class ThreadReply:
     async def _set_status(self, status: str) -> None:
         self._status = status
         loading = {"loading_messages": LOADING_MESSAGES} if status == THINKING_STATUS else {}
-        await self._quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
-            channel_id=self._target.channel, thread_ts=self._target.thread_ts, status=status, **loading))
+        await self._quietly(
+            "assistant.threads.setStatus",
+            self._client.assistant_threads_setStatus(
+                channel_id=self._target.channel, thread_ts=self._target.thread_ts, status=status, **loading
+            ),
+        )
 
     async def _keep_status_alive(self) -> None:
         """Until the answer shows, say again what the status says before Slack lets it lapse."""
@@ -161,8 +176,13 @@ class ThreadReply:
         await self._stop_pump()
         async with self._lock:
             if self._stream is not None and self._stream.ts:
-                await self._quietly("chat.stopStream", self._call("chat.stopStream", self._client.chat_stopStream(
-                    channel=self._target.channel, ts=str(self._stream.ts))))
+                await self._quietly(
+                    "chat.stopStream",
+                    self._call(
+                        "chat.stopStream",
+                        self._client.chat_stopStream(channel=self._target.channel, ts=str(self._stream.ts)),
+                    ),
+                )
             for ts in self.posted:
                 await self._retract(ts)
             self.posted.clear()
@@ -195,8 +215,7 @@ class ThreadReply:
             async with self._lock:
                 if not (self._text or self.posted or self._stream or self._ts):
                     t = self._target
-                    response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts,
-                                                                   text=text)
+                    response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts, text=text)
                     self._note_posted(str(response["ts"]))
                 else:
                     # The partial answer stays, and the same message says it is incomplete.
@@ -204,8 +223,12 @@ class ThreadReply:
                     await self._apply(self._splitter.finish())
                     await self._add_paragraph(text)
                     await self._close(None)
-            await self._quietly("assistant.threads.setStatus", self._client.assistant_threads_setStatus(
-                channel_id=self._target.channel, thread_ts=self._target.thread_ts, status=""))
+            await self._quietly(
+                "assistant.threads.setStatus",
+                self._client.assistant_threads_setStatus(
+                    channel_id=self._target.channel, thread_ts=self._target.thread_ts, status=""
+                ),
+            )
         finally:
             await self._done()
 
@@ -218,9 +241,10 @@ class ThreadReply:
                 async with self._lock:
                     if len(self._text) > self._sent:
                         await self._send()
-            except Exception as error:  # the final close tries again and reports for real
-                log_event(log, "slack_send_failed", logging.WARNING, request_id=self._request_id,
-                          error=repr(error)[:300])
+            except Exception as error:  # noqa: BLE001 - the final close tries again and reports for real
+                log_event(
+                    log, "slack_send_failed", logging.WARNING, request_id=self._request_id, error=repr(error)[:300]
+                )
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=interval)
             except TimeoutError:
@@ -282,32 +306,41 @@ class ThreadReply:
         if self._mode is None:
             self._mode = self._choose_mode()
             if self._mode != STREAM:
-                log_event(log, "answer_degraded", request_id=self._request_id, mode=self._mode,
-                          streaming_refused=not self._streaming)
+                log_event(
+                    log,
+                    "answer_degraded",
+                    request_id=self._request_id,
+                    mode=self._mode,
+                    streaming_refused=not self._streaming,
+                )
         if self._mode == STREAM:
             stream = await self._open_stream()
             # The first append opens the stream (its startStream is reserved); later ones wait a turn.
             if stream.ts is not None and not self._reserve("chat.appendStream"):
                 return
             try:
-                await self._call("chat.startStream" if stream.ts is None else "chat.appendStream",
-                                 stream.append(markdown_text=text[self._sent:]))
+                await self._call(
+                    "chat.startStream" if stream.ts is None else "chat.appendStream",
+                    stream.append(markdown_text=text[self._sent :]),
+                )
                 self._sent = len(text)
                 if stream.ts:
                     self._note_posted(str(stream.ts))
                 return
-            except Exception as error:  # refused, expired or timed out: edit the message instead
+            except Exception as error:  # noqa: BLE001 - refused, expired or timed out: edit the message instead
                 await self._stop_streaming(error)
         if self._mode == EDIT:
             t = self._target
             if self._ts is None:
-                response = await self._client.chat_postMessage(channel=t.channel, thread_ts=t.thread_ts,
-                                                               markdown_text=text)
+                response = await self._client.chat_postMessage(
+                    channel=t.channel, thread_ts=t.thread_ts, markdown_text=text
+                )
                 self._ts = str(response["ts"])
                 self._note_posted(self._ts)
             elif self._reserve("chat.update"):
-                await self._call("chat.update", self._client.chat_update(channel=t.channel, ts=self._ts,
-                                                                         markdown_text=text))
+                await self._call(
+                    "chat.update", self._client.chat_update(channel=t.channel, ts=self._ts, markdown_text=text)
+                )
             else:
                 return
             self._sent = len(text)
@@ -316,16 +349,20 @@ class ThreadReply:
     async def _close(self, blocks: list[dict[str, Any]] | None) -> None:
         """Finish the current message (its rest, then `blocks` under it); the next text starts a new one."""
         # A markdown block carries the text when other blocks sit under it.
-        content: dict[str, Any] = ({"blocks": [{"type": "markdown", "text": self._text}, *blocks],
-                                    "text": self._text[:3000]} if blocks else {"markdown_text": self._text})
+        content: dict[str, Any] = (
+            {"blocks": [{"type": "markdown", "text": self._text}, *blocks], "text": self._text[:3000]}
+            if blocks
+            else {"markdown_text": self._text}
+        )
         if self._mode == STREAM and self._stream is not None and self._stream.ts:
             try:
-                await self._call("chat.stopStream", self._stream.stop(markdown_text=self._text[self._sent:] or None,
-                                                                      blocks=blocks))
+                await self._call(
+                    "chat.stopStream", self._stream.stop(markdown_text=self._text[self._sent :] or None, blocks=blocks)
+                )
                 self._note_posted(str(self._stream.ts))
                 self._reset()
                 return
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001
                 await self._stop_streaming(error, stop_failed=True)
         if self._ts is None:
             # Nothing of it shown yet: one message, whole (never an empty stream).
@@ -366,7 +403,7 @@ class ThreadReply:
         try:
             await self._client.chat_delete(channel=channel, ts=ts)
             return
-        except Exception:  # not allowed to delete: say it was superseded instead
+        except Exception:  # noqa: BLE001, S110 - not allowed to delete: say it was superseded instead
             pass
         superseded = {"text": SUPERSEDED, "blocks": [{"type": "markdown", "text": SUPERSEDED}]}
         try:
@@ -375,31 +412,46 @@ class ThreadReply:
             if slack_error_code(error) == "streaming_state_conflict":
                 await self._quietly("chat.stopStream", self._client.chat_stopStream(channel=channel, ts=ts))
                 await self._quietly("chat.update", self._client.chat_update(channel=channel, ts=ts, **superseded))
-        except Exception as error:
-            log_event(log, "slack_call_failed", logging.WARNING, request_id=self._request_id, method="chat.update",
-                      error=repr(error)[:200])
+        except Exception as error:  # noqa: BLE001
+            log_event(
+                log,
+                "slack_call_failed",
+                logging.WARNING,
+                request_id=self._request_id,
+                method="chat.update",
+                error=repr(error)[:200],
+            )
 
     async def _open_stream(self) -> AsyncChatStream:
         if self._stream is None:
             t = self._target
             self._stream = await self._client.chat_stream(
-                channel=t.channel, thread_ts=t.thread_ts, recipient_team_id=t.team,
-                recipient_user_id=t.user, buffer_size=1)  # we batch; the SDK should not
+                channel=t.channel,
+                thread_ts=t.thread_ts,
+                recipient_team_id=t.team,
+                recipient_user_id=t.user,
+                buffer_size=1,
+            )  # we batch; the SDK should not
         return self._stream
 
     async def _stop_streaming(self, error: Exception, stop_failed: bool = False) -> None:
         """Carry on by editing. The SDK's stream object is dropped whole: whatever it still
         buffers is in our own text, which the edits send in full."""
         reason = slack_error_code(error) if isinstance(error, SlackApiError) else repr(error)[:200]
-        log_event(log, "streaming_failed", logging.WARNING, request_id=self._request_id,
-                  error=reason, fallback="chat.update")
+        log_event(
+            log, "streaming_failed", logging.WARNING, request_id=self._request_id, error=reason, fallback="chat.update"
+        )
         stream, self._stream, self._streaming, self._mode = self._stream, None, False, EDIT
         if stream is not None and stream.ts:
             self._ts = str(stream.ts)
             self._note_posted(self._ts)
             if not stop_failed:  # a stream left open shows as still being written
-                await self._quietly("chat.stopStream", self._call("chat.stopStream", self._client.chat_stopStream(
-                    channel=self._target.channel, ts=self._ts)))
+                await self._quietly(
+                    "chat.stopStream",
+                    self._call(
+                        "chat.stopStream", self._client.chat_stopStream(channel=self._target.channel, ts=self._ts)
+                    ),
+                )
         self._release_owed()
         self._reserve("chat.update")  # for the final edit, if one is free
 
@@ -428,8 +480,10 @@ class ThreadReply:
         if self._reacted:
             self._reacted = False
             with prepaid():
-                await self._quietly("reactions.remove", self._client.reactions_remove(
-                    channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION))
+                await self._quietly(
+                    "reactions.remove",
+                    self._client.reactions_remove(channel=t.channel, timestamp=t.message_ts, name=WORKING_REACTION),
+                )
 
     async def _quietly(self, method: str, call: Awaitable[Any]) -> None:
         await quietly(method, call, self._request_id)
@@ -439,6 +493,6 @@ async def quietly(method: str, call: Awaitable[Any], request_id: str | None = No
     """Status, reactions and tidying are courtesies: their failure must not cost the answer."""
     try:
         await call
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001
         reason = slack_error_code(error) if isinstance(error, SlackApiError) else repr(error)[:200]
         log_event(log, "slack_call_failed", logging.WARNING, request_id=request_id, method=method, error=reason)

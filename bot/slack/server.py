@@ -16,10 +16,11 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.signature import SignatureVerifier
+
 from bot.config import DEFAULT_OPS_HOST
+from bot.logs import log_event
 from bot.metrics import ACK_SECONDS, exposition
 from bot.slack.app import SlackBot
-from bot.logs import log_event
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +147,12 @@ async def serving_ops(bot: SlackBot, host: str, port: int | None) -> AsyncIterat
     addresses the site's sockets are bound to. With no port, only a line in the log saying
     they are off and how to turn them on."""
     if port is None:
-        log_event(log, "ops_endpoints_off",
-                  detail="/readyz and /metrics are not served; set BOT_OPS_PORT to serve /healthz, /readyz "
-                         f"and /metrics on that port, on BOT_OPS_HOST (default {DEFAULT_OPS_HOST})")
+        log_event(
+            log,
+            "ops_endpoints_off",
+            detail="/readyz and /metrics are not served; set BOT_OPS_PORT to serve /healthz, /readyz "
+            f"and /metrics on that port, on BOT_OPS_HOST (default {DEFAULT_OPS_HOST})",
+        )
         yield []
         return
     runner = web.AppRunner(ops_application(bot), access_log=None)
@@ -157,11 +161,17 @@ async def serving_ops(bot: SlackBot, host: str, port: int | None) -> AsyncIterat
         try:
             await web.TCPSite(runner, host, port).start()
         except OSError as error:
-            raise OpsPortUnavailable(f"can't serve the operator endpoints on {host}:{port} "
-                                     f"({error.strerror or error}); change BOT_OPS_PORT or BOT_OPS_HOST") from error
+            raise OpsPortUnavailable(
+                f"can't serve the operator endpoints on {host}:{port} "
+                f"({error.strerror or error}); change BOT_OPS_PORT or BOT_OPS_HOST"
+            ) from error
         addresses = list(runner.addresses)
-        log_event(log, "ops_listening", addresses=[f"{a[0]}:{a[1]}" for a in addresses],
-                  endpoints=["/healthz", "/readyz", "/metrics"])
+        log_event(
+            log,
+            "ops_listening",
+            addresses=[f"{a[0]}:{a[1]}" for a in addresses],
+            endpoints=["/healthz", "/readyz", "/metrics"],
+        )
         yield addresses
     finally:
         await runner.cleanup()
@@ -191,9 +201,15 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def run_http(bot: SlackBot, host: str, port: int, stop: asyncio.Event,
-                   grace: float = SHUTDOWN_GRACE_S, ops_port: int | None = None,
-                   ops_host: str = DEFAULT_OPS_HOST) -> None:
+async def run_http(
+    bot: SlackBot,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    grace: float = SHUTDOWN_GRACE_S,
+    ops_port: int | None = None,
+    ops_host: str = DEFAULT_OPS_HOST,
+) -> None:
     """POST /slack/events on `host`:`port`; the operator endpoints on `ops_host`:`ops_port`
     (BOT_OPS_PORT), or, with no ops port, only /healthz on the events port."""
     async with serving_ops(bot, ops_host, ops_port):
@@ -203,8 +219,13 @@ async def run_http(bot: SlackBot, host: str, port: int, stop: asyncio.Event,
         site = web.TCPSite(runner, host, port)
         await bot.start()
         await site.start()
-        log_event(log, "listening", mode="http", url=f"http://{host}:{port}{EVENTS_PATH}",
-                  healthz=f"http://{host}:{port}/healthz" if ops_port is None else None)
+        log_event(
+            log,
+            "listening",
+            mode="http",
+            url=f"http://{host}:{port}{EVENTS_PATH}",
+            healthz=f"http://{host}:{port}/healthz" if ops_port is None else None,
+        )
         await stop.wait()
         await site.stop()  # no new requests; answers in flight go on
         await finish_dispatching(web_app)
@@ -212,9 +233,14 @@ async def run_http(bot: SlackBot, host: str, port: int, stop: asyncio.Event,
         await runner.cleanup()
 
 
-async def run_socket_mode(bot: SlackBot, app_token: str, stop: asyncio.Event,
-                          grace: float = SHUTDOWN_GRACE_S, ops_port: int | None = None,
-                          ops_host: str = DEFAULT_OPS_HOST) -> None:
+async def run_socket_mode(
+    bot: SlackBot,
+    app_token: str,
+    stop: asyncio.Event,
+    grace: float = SHUTDOWN_GRACE_S,
+    ops_port: int | None = None,
+    ops_host: str = DEFAULT_OPS_HOST,
+) -> None:
     """Socket Mode; with `ops_port` (BOT_OPS_PORT), the operator endpoints on `ops_host`."""
     handler = AsyncSocketModeHandler(bot.app, app_token)  # reuses app.client, so SLACK_API_URL holds
     async with serving_ops(bot, ops_host, ops_port):

@@ -122,9 +122,9 @@ class MarkdownSplitter:
 
     def _step(self, rest: str, complete: bool) -> bool:
         """One decision about `rest`, the unplaced part of the current line. False: need more text."""
-        if complete and not self._here and not rest.strip():
-            if self._line or self._pending:  # whitespace at a message boundary; also keeps a
-                return self._consume(rest, done=True)  # reopened block from holding only blank lines
+        # Whitespace at a message boundary; also keeps a reopened block from holding only blank lines.
+        if complete and not self._here and not rest.strip() and (self._line or self._pending):
+            return self._consume(rest, done=True)
 
         if self._held is None:  # emit the start of the line early while it is clear of the end
             end = self._limit - self._reserve - self._close_len(self._fence, False) - self._len
@@ -136,10 +136,10 @@ class MarkdownSplitter:
         if complete:
             after = self._after(self._line + rest)
             boundary = after is not None or not rest.strip()  # a code block starts, or a blank line
-            if boundary and not self._line and self._before is None and self._len >= self._para_at:
-                if self._held is None or self._held.strip():  # a run of blank lines is one boundary
-                    self._flush_held()
-                    self._held = ""
+            at_boundary = boundary and not self._line and self._before is None and self._len >= self._para_at
+            if at_boundary and (self._held is None or self._held.strip()):  # blank lines: one boundary
+                self._flush_held()
+                self._held = ""
             if self._len + len(rest) + self._close_len(after, rest.endswith("\n")) <= self._limit:
                 self._place(rest)
                 self._fence = after

@@ -25,7 +25,7 @@ from bot.slack.errors import slack_error_code
 from bot.slack.events import IncomingMessage, mentioned_users, plain_text
 from bot.slack.files import SlackFiles
 from bot.slack.reply import ThreadReply
-from bot.store import StoredMessage, Store
+from bot.store import Store, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,9 @@ class ThreadReader:
         # this moment may have gaps, and are topped up from Slack on their next question.
         self._started_at = time.time()
 
-    async def conversation(self, message: IncomingMessage, bot: BotIdentity, reply: ThreadReply,
-                           as_review: bool = False) -> list[Turn]:
+    async def conversation(
+        self, message: IncomingMessage, bot: BotIdentity, reply: ThreadReply, as_review: bool = False
+    ) -> list[Turn]:
         """The thread of `message`, complete, as turns (the question last). `as_review`: the
         message asks for a review of the code or files it carries."""
         channel, thread_ts = message.channel, message.thread_ts or message.ts
@@ -78,19 +79,23 @@ class ThreadReader:
 
     def turns(self, channel: str, thread_ts: str, through_ts: str) -> list[Turn]:
         """The thread as the transcript has it, up to the question `through_ts`."""
-        return [Turn(m.role, m.text, m.author if m.role == "user" else None)
-                for m in self._store.transcript(channel, thread_ts, through_ts)]
+        return [
+            Turn(m.role, m.text, m.author if m.role == "user" else None)
+            for m in self._store.transcript(channel, thread_ts, through_ts)
+        ]
 
     async def stored(self, message: dict[str, Any], bot: BotIdentity, channel: str) -> StoredMessage:
         """A Slack message in `channel` as the transcript keeps it: who, and what they said (files
         included, secrets redacted: the transcript is what Claude is sent)."""
         return (await self._render(message, bot, channel))[0]
 
-    async def _render(self, message: dict[str, Any], bot: BotIdentity, channel: str,
-                      room: int = MESSAGE_FILES_MAX_CHARS) -> tuple[StoredMessage, Redaction]:
+    async def _render(
+        self, message: dict[str, Any], bot: BotIdentity, channel: str, room: int = MESSAGE_FILES_MAX_CHARS
+    ) -> tuple[StoredMessage, Redaction]:
         """The message for the transcript; its files are read while `room` characters are left."""
-        mine = (bot.user_id is not None and message.get("user") == bot.user_id) or \
-               (bot.bot_id is not None and message.get("bot_id") == bot.bot_id)
+        mine = (bot.user_id is not None and message.get("user") == bot.user_id) or (
+            bot.bot_id is not None and message.get("bot_id") == bot.bot_id
+        )
         text = message.get("text") or ""
         names = {user: await self.name_of(user) for user in mentioned_users(text) if user != bot.user_id}
         parts = [plain_text(text, bot.user_id, names)]
@@ -121,26 +126,42 @@ class ThreadReader:
             try:
                 user = (await self._client.users_info(user=user_id))["user"]
                 profile = user.get("profile") or {}
-                self._names[user_id] = (profile.get("display_name") or profile.get("real_name")
-                                        or user.get("real_name") or user.get("name") or user_id)
+                self._names[user_id] = (
+                    profile.get("display_name")
+                    or profile.get("real_name")
+                    or user.get("real_name")
+                    or user.get("name")
+                    or user_id
+                )
             except SlackApiError as error:
-                log_event(log, "slack_call_failed", logging.WARNING, method="users.info", user=user_id,
-                          error=slack_error_code(error))
+                log_event(
+                    log,
+                    "slack_call_failed",
+                    logging.WARNING,
+                    method="users.info",
+                    user=user_id,
+                    error=slack_error_code(error),
+                )
                 return user_id
         return self._names[user_id]
 
     async def _read_from_slack(self, channel: str, thread_ts: str, bot: BotIdentity, oldest: str | None) -> None:
         messages: list[dict[str, Any]] = []
         try:
-            pages = await self._client.conversations_replies(channel=channel, ts=thread_ts, limit=200,
-                                                             **({"oldest": oldest} if oldest else {}))
+            pages = await self._client.conversations_replies(
+                channel=channel, ts=thread_ts, limit=200, **({"oldest": oldest} if oldest else {})
+            )
             async for page in pages:
-                messages += [m for m in page.get("messages") or []
-                             if m.get("subtype") not in ("channel_join", "channel_leave") and "ts" in m]
+                messages += [
+                    m
+                    for m in page.get("messages") or []
+                    if m.get("subtype") not in ("channel_join", "channel_leave") and "ts" in m
+                ]
         except SlackApiError as error:
             raise ConversationUnavailable(
                 f"I couldn't read this thread from Slack ({slack_error_code(error)}), so I can't answer with its "
-                "context. Please try again in a minute.") from error
+                "context. Please try again in a minute."
+            ) from error
         # What the bot already knows stays as recorded (its answers as one piece).
         known = {m.ts: len(m.text) for m in self._store.transcript(channel, thread_ts)}
         room = self._context_chars - sum(known.values())

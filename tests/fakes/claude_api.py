@@ -80,8 +80,12 @@ def refusal(body: dict[str, Any]) -> tuple[int, str, str] | None:
     haiku = model == "claude-haiku-5-5"
     # Sampling: Sonnet/Opus 5.5 refuse any non-default value; Haiku 5.5 takes only temperature 1
     # and top_p 0.99, and no top_k (Haiku 5.5 migration guide).
-    if "top_k" in body or (not haiku and ("temperature" in body or "top_p" in body)) or \
-            (haiku and body.get("temperature", 1) != 1) or (haiku and body.get("top_p", 0.99) != 0.99):
+    if (
+        "top_k" in body
+        or (not haiku and ("temperature" in body or "top_p" in body))
+        or (haiku and body.get("temperature", 1) != 1)
+        or (haiku and body.get("top_p", 0.99) != 0.99)
+    ):
         return 400, "invalid_request_error", "temperature, top_p and top_k are not supported for this model."
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or not 1 <= max_tokens <= MAX_OUTPUT_TOKENS:
@@ -90,8 +94,11 @@ def refusal(body: dict[str, Any]) -> tuple[int, str, str] | None:
     if not messages:
         return 400, "invalid_request_error", "messages: at least one message is required"
     if messages[-1].get("role") == "assistant":  # prefill (all three 5.5 migration guides)
-        return 400, "invalid_request_error", ("This model does not support assistant message prefill. "
-                                              "The conversation must end with a user message.")
+        return (
+            400,
+            "invalid_request_error",
+            ("This model does not support assistant message prefill. The conversation must end with a user message."),
+        )
     # Forced tool use: refused on Sonnet and Opus 5.5; Haiku 5.5 accepts it ("What's new in
     # Claude Sonnet 5.5"; Opus 5.5 and Haiku 5.5 migration guides).
     if (body.get("tool_choice") or {}).get("type") in ("tool", "any") and not haiku:
@@ -103,20 +110,35 @@ def refusal(body: dict[str, Any]) -> tuple[int, str, str] | None:
     thinking = body.get("thinking") or {"type": "adaptive"}
     kind = thinking.get("type")
     if kind == "enabled" or "budget_tokens" in thinking:
-        return 400, "invalid_request_error", ('"thinking.type.enabled" is not supported for this model. Use '
-                                              '"thinking.type.adaptive" and "output_config.effort" to control '
-                                              'thinking behavior.')
+        return (
+            400,
+            "invalid_request_error",
+            (
+                '"thinking.type.enabled" is not supported for this model. Use '
+                '"thinking.type.adaptive" and "output_config.effort" to control '
+                "thinking behavior."
+            ),
+        )
     if kind == "disabled" and not (haiku and effort in ("low", "medium", "high")):
         # Haiku 5.5 turns thinking off at low/medium/high only (Prompting Claude Haiku 5.5);
         # Sonnet 5.5 names between_tools instead; Opus 5.5 always thinks.
-        return 400, "invalid_request_error", ('"thinking.type.disabled" is not supported for this model'
-                                              + (' at this effort.' if haiku else '. Use "thinking.type.adaptive".'))
-    if kind == "between_tools" and (model != "claude-sonnet-5-5" or effort not in ("low", "medium", "high")
-                                    or set(thinking) != {"type"}):
+        return (
+            400,
+            "invalid_request_error",
+            (
+                '"thinking.type.disabled" is not supported for this model'
+                + (" at this effort." if haiku else '. Use "thinking.type.adaptive".')
+            ),
+        )
+    if kind == "between_tools" and (
+        model != "claude-sonnet-5-5" or effort not in ("low", "medium", "high") or set(thinking) != {"type"}
+    ):
         # Sonnet 5.5's lowest setting, at low/medium/high, with no other field (its migration guide).
         return 400, "invalid_request_error", "thinking.type.between_tools is not supported here."
-    if kind not in ("adaptive", "disabled", "between_tools") or \
-            thinking.get("display", "omitted") not in ("summarized", "omitted"):
+    if kind not in ("adaptive", "disabled", "between_tools") or thinking.get("display", "omitted") not in (
+        "summarized",
+        "omitted",
+    ):
         return 400, "invalid_request_error", f"thinking: unsupported setting {thinking!r}"
     schema_problem = _schema_problem(config.get("format"))
     if schema_problem:
@@ -131,8 +153,11 @@ def _schema_problem(output_format: Any) -> str | None:
     `additionalProperties: false` on every object (structured outputs page)."""
     if output_format is None:
         return None
-    if not isinstance(output_format, dict) or output_format.get("type") != "json_schema" or \
-            not isinstance(output_format.get("schema"), dict):
+    if (
+        not isinstance(output_format, dict)
+        or output_format.get("type") != "json_schema"
+        or not isinstance(output_format.get("schema"), dict)
+    ):
         return 'expected {"type": "json_schema", "schema": {...}}'
 
     def walk(schema: Any) -> str | None:
@@ -189,9 +214,11 @@ class PromptCache:
         candidates = {k for b in cacheable for k in range(max(1, b - self.LOOKBACK), b + 1)}
         read = max((k for k in candidates if prefixes[k] in self._written), default=0)
         self._written.update(prefixes[k] for k in cacheable)
-        return {"cache_read_input_tokens": sum(sizes[:read]),
-                "cache_creation_input_tokens": sum(sizes[read:last]),
-                "input_tokens": sum(sizes[last:])}
+        return {
+            "cache_read_input_tokens": sum(sizes[:read]),
+            "cache_creation_input_tokens": sum(sizes[read:last]),
+            "input_tokens": sum(sizes[last:]),
+        }
 
 
 def _cache_blocks(body: dict[str, Any]) -> tuple[list[str], list[int]]:
@@ -240,7 +267,7 @@ class FakeClaude(LocalServer):
         self.timeline: list[str] = []  # "answer asked", "route asked", "route answered", in order
         self.app.router.add_post("/v1/messages", self._messages)
 
-    def then(self, *replies: Reply | Failure | StreamError) -> "FakeClaude":
+    def then(self, *replies: Reply | Failure | StreamError) -> FakeClaude:
         self.script.extend(replies)
         return self
 
@@ -268,15 +295,20 @@ class FakeClaude(LocalServer):
         if isinstance(reply, Failure):
             self.usages.append({**usage, "output_tokens": 0})
             # The SDK honours retry-after-ms: its retries stay real but fast in tests.
-            return sse.error(reply.status, reply.error_type, reply.message,
-                             {"request-id": f"req_fail_{len(self.requests)}", "retry-after-ms": str(self.retry_after_ms)})
+            return sse.error(
+                reply.status,
+                reply.error_type,
+                reply.message,
+                {"request-id": f"req_fail_{len(self.requests)}", "retry-after-ms": str(self.retry_after_ms)},
+            )
         if isinstance(reply, StreamError):
             self.usages.append({**usage, "output_tokens": 1})
             response = await sse.start_stream(request, body, {**usage, "output_tokens": 1}, f"req_{len(self.requests)}")
             await sse.start_text(response)
             await sse.send_text(response, reply.chunks_before)
-            await sse.send_event(response, "error", {"type": "error", "error": {"type": reply.error_type,
-                                                                                "message": "boom"}})
+            await sse.send_event(
+                response, "error", {"type": "error", "error": {"type": reply.error_type, "message": "boom"}}
+            )
             return response
         thought = min(thinking_tokens(body, reply.thinking_tokens), body["max_tokens"])
         chunks, stop_reason = _within(reply.chunks, body["max_tokens"] - thought, reply.stop_reason)
@@ -302,8 +334,13 @@ class FakeClaude(LocalServer):
 
     async def _route(self, body: dict[str, Any]) -> web.Response:
         usage = self.cache.usage(body)
-        route = self.routes.popleft() if self.routes else Route(
-            self.default_route or body["output_config"]["format"]["schema"]["properties"]["agent"]["enum"][0])
+        route = (
+            self.routes.popleft()
+            if self.routes
+            else Route(
+                self.default_route or body["output_config"]["format"]["schema"]["properties"]["agent"]["enum"][0]
+            )
+        )
         if isinstance(route, Failure):
             self.route_usages.append({**usage, "output_tokens": 0})
             return sse.error(route.status, route.error_type, route.message, {"retry-after-ms": "5"})

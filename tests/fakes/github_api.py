@@ -52,13 +52,19 @@ class FakeGitHub(LocalServer):
         if self.redirect_to:
             return web.Response(status=301, headers={"Location": self.redirect_to})
         if self.retry_after:
-            return web.json_response({"message": "You have exceeded a secondary rate limit."}, status=429,
-                                     headers={"retry-after": str(self.retry_after.pop(0))})
+            return web.json_response(
+                {"message": "You have exceeded a secondary rate limit."},
+                status=429,
+                headers={"retry-after": str(self.retry_after.pop(0))},
+            )
         if self.remaining is None:
             return None
         if self.remaining <= 0:
-            return web.json_response({"message": "API rate limit exceeded"}, status=403, headers={
-                "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time() + self.reset_in_s))})
+            return web.json_response(
+                {"message": "API rate limit exceeded"},
+                status=403,
+                headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time() + self.reset_in_s))},
+            )
         self.remaining -= 1
         return None
 
@@ -85,8 +91,13 @@ class FakeGitHub(LocalServer):
             return limited
         m = request.match_info
         change = self.pulls[(m["owner"], m["repo"], m["number"])]
-        self.requests.append({"path": request.path_qs, "accept": request.headers.get("Accept"),
-                              "authorization": request.headers.get("Authorization")})
+        self.requests.append(
+            {
+                "path": request.path_qs,
+                "accept": request.headers.get("Accept"),
+                "authorization": request.headers.get("Authorization"),
+            }
+        )
         files = []
         for part in change.diff.split("diff --git ")[1:]:
             name = part.split(" b/", 1)[1].split("\n", 1)[0]
@@ -98,11 +109,16 @@ class FakeGitHub(LocalServer):
                 entry["patch"] = "@@" + patch[1].rstrip("\n")
             files.append(entry)
         page, per_page = int(request.query.get("page", 1)), int(request.query.get("per_page", 30))
-        return web.json_response(files[(page - 1) * per_page:page * per_page])
+        return web.json_response(files[(page - 1) * per_page : page * per_page])
 
     def _serve(self, request: web.Request, change: Change | None, kind: str) -> web.Response:
-        self.requests.append({"path": request.path, "accept": request.headers.get("Accept"),
-                              "authorization": request.headers.get("Authorization")})
+        self.requests.append(
+            {
+                "path": request.path,
+                "accept": request.headers.get("Accept"),
+                "authorization": request.headers.get("Authorization"),
+            }
+        )
         authorized = request.headers.get("Authorization") == f"Bearer {GITHUB_TOKEN}"
         if change is not None and change.html:
             return web.Response(text="<html>proxy login</html>", content_type="text/html")
@@ -110,9 +126,13 @@ class FakeGitHub(LocalServer):
             return web.json_response({"message": "Not Found"}, status=404)  # GitHub hides private repos
         if request.headers.get("Accept") == "application/vnd.github.diff":
             if change.too_large:
-                return web.json_response({"message": "Sorry, the diff exceeded the maximum number of files",
-                                          "errors": [{"resource": "PullRequest", "field": "diff",
-                                                      "code": "too_large"}]}, status=change.too_large_status)
+                return web.json_response(
+                    {
+                        "message": "Sorry, the diff exceeded the maximum number of files",
+                        "errors": [{"resource": "PullRequest", "field": "diff", "code": "too_large"}],
+                    },
+                    status=change.too_large_status,
+                )
             return web.Response(text=change.diff, content_type="text/plain")
         if kind == "pull":
             return web.json_response({"title": change.title, "body": change.body, "state": "open"})
