@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run playground test check clean
+.PHONY: install run playground test lint check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ check: install
 
 test: install
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# Lint and format check everywhere, types in bot/ (configured in pyproject.toml).
+lint: install
+	$(BIN)/ruff check bot tests bench
+	$(BIN)/ruff format --check bot tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache dist build

@@ -25,7 +25,7 @@ import sys
 import threading
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO
+from typing import IO, Any, cast
 
 from bot.logs import log_event
 from bot.review import fit_diff
@@ -109,7 +109,7 @@ class _Worker:
         timer.start()
         try:
             _send(process.stdin, diff)
-            status, value = _receive(process.stdout)
+            status, value = cast(tuple[str, Any], _receive(process.stdout))
         except (OSError, EOFError, ValueError, pickle.UnpicklingError) as error:
             self._stop_process()
             if self._closed:
@@ -156,14 +156,14 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _send(stream: BinaryIO, value: object) -> None:
+def _send(stream: IO[bytes], value: object) -> None:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(data)))
     stream.write(data)
     stream.flush()
 
 
-def _receive(stream: BinaryIO) -> object:
+def _receive(stream: IO[bytes]) -> Any:
     header = stream.read(_HEADER.size)
     if len(header) < _HEADER.size:
         raise EOFError("the diff worker closed its pipe")
@@ -197,7 +197,7 @@ def serve() -> None:
         except EOFError:
             return
         try:
-            reply: tuple[str, object] = ("ok", fit_diff(diff))  # type: ignore[arg-type]
+            reply: tuple[str, object] = ("ok", fit_diff(diff))
         except Exception:  # noqa: BLE001
             reply = ("error", traceback.format_exc())
         try:

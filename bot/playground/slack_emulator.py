@@ -554,10 +554,11 @@ async def _read_args(request: web.Request) -> dict[str, Any]:
     string for others."""
     if request.content_type == "application/json":
         return {**request.query, **await request.json()}
-    form = {**request.query, **await request.post()}
+    form: dict[str, Any] = {**request.query, **await request.post()}
     for key in ("blocks", "chunks", "attachments", "loading_messages"):
-        if isinstance(form.get(key), str):
-            form[key] = json.loads(form[key])
+        value = form.get(key)
+        if isinstance(value, str):
+            form[key] = json.loads(value)
     return form
 
 

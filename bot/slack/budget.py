@@ -198,7 +198,7 @@ class BudgetedWebClient(AsyncWebClient):
         super().__init__(*args, **kwargs)
         self.budget = budget or SlackBudget()
 
-    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:  # type: ignore[override]
+    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
         channel = channel_of(kwargs)
         await self.budget.spend(api_method, channel)
         calling = _CALLING.set((api_method, channel))  # for the 429 handler, which sees only the HTTP request

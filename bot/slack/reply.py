@@ -155,7 +155,7 @@ class ThreadReply:
 
     async def _set_status(self, status: str) -> None:
         self._status = status
-        loading = {"loading_messages": LOADING_MESSAGES} if status == THINKING_STATUS else {}
+        loading: dict[str, Any] = {"loading_messages": LOADING_MESSAGES} if status == THINKING_STATUS else {}
         await self._quietly(
             "assistant.threads.setStatus",
             self._client.assistant_threads_setStatus(
@@ -405,7 +405,7 @@ class ThreadReply:
             return
         except Exception:  # noqa: BLE001, S110 - not allowed to delete: say it was superseded instead
             pass
-        superseded = {"text": SUPERSEDED, "blocks": [{"type": "markdown", "text": SUPERSEDED}]}
+        superseded: dict[str, Any] = {"text": SUPERSEDED, "blocks": [{"type": "markdown", "text": SUPERSEDED}]}
         try:
             await self._client.chat_update(channel=channel, ts=ts, **superseded)
         except SlackApiError as error:

@@ -148,9 +148,7 @@ class ThreadReader:
     async def _read_from_slack(self, channel: str, thread_ts: str, bot: BotIdentity, oldest: str | None) -> None:
         messages: list[dict[str, Any]] = []
         try:
-            pages = await self._client.conversations_replies(
-                channel=channel, ts=thread_ts, limit=200, **({"oldest": oldest} if oldest else {})
-            )
+            pages = await self._client.conversations_replies(channel=channel, ts=thread_ts, limit=200, oldest=oldest)
             async for page in pages:
                 messages += [
                     m
