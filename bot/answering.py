@@ -14,11 +14,12 @@ from typing import Any, Protocol
 
 from bot.agents import Agent, AgentCatalog, first_sentence
 from bot.allowance import DailyAllowance, Hold
-from bot.claude import Answer, Claude, ClaudeError, StreamListener, Usage
+from bot.claude import Answer, Claude, StreamListener, Usage
 from bot.conversation import Turn, build_messages, estimate_tokens
+from bot.errors import ClaudeError, ConversationUnavailable, RoutingError
 from bot.logs import log_event
 from bot.metrics import COST, FAILURES, TOKENS
-from bot.router import NONE, Router, RoutingError
+from bot.router import NONE, Router
 from bot.usage import DEFAULT_PRICES, LedgerEntry, Price, Requester, cost_usd
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,6 @@ NOTHING_TO_ANSWER = (
 )
 
 ReadConversation = Callable[[], Awaitable[Sequence[Turn]]]
-
-
-class ConversationUnavailable(Exception):
-    """The conversation could not be read (e.g. Slack refused); says so in words for the user."""
-
-    def __init__(self, user_message: str):
-        super().__init__(user_message)
-        self.user_message = user_message
 
 
 class AnswerSink(StreamListener, Protocol):
@@ -92,11 +85,16 @@ class Efforts:
 
 
 class Answerer:
+    """Answers questions with the agents of `catalog`, through `claude`. The rest is optional and
+    named: `router` (None: every question goes to `default_agent`), `memory` (which agent each
+    conversation has), `ledger` (what each call was billed; the daily allowance reads it)."""
+
     def __init__(
         self,
         catalog: AgentCatalog,
         claude: Claude,
         default_agent: str,
+        *,
         max_context_tokens: int = 150_000,
         router: Router | None = None,
         memory: AgentMemory | None = None,
@@ -151,7 +149,7 @@ class Answerer:
             f"You've used today's allowance of {self.allowance.limit:,} Claude tokens; it starts again at midnight UTC."
         )
 
-    def _short_of_allowance(self, needed: int, user: str) -> str:
+    def _short_of_allowance(self, needed: int, user: str | None) -> str:
         left = max(self.allowance.left(user) or 0, 0)
         return (
             f"This needs about {needed:,} Claude tokens with its conversation, and you have {left:,} left of "

@@ -17,29 +17,17 @@ from typing import Any, Protocol
 import anthropic
 
 from bot.agents import Agent
+from bot.errors import ClaudeError
 from bot.logs import log_event
 from bot.metrics import FIRST_TOKEN_SECONDS
 from bot.models import max_tokens_for, takes_effort
+from bot.tokens import Usage  # here too, where the rest of the bot imports it
 
 log = logging.getLogger(__name__)
 
 OnText = Callable[[str], Awaitable[None]]
 OnLostAttempt = Callable[["Usage", str, "str | None"], None]  # (usage, model, Claude's request id)
 _CACHE = {"type": "ephemeral"}
-
-
-@dataclass(frozen=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    thinking_tokens: int = 0  # part of output_tokens (billed as output), for the record
-
-    @property
-    def tokens(self) -> int:
-        """Every token the call was billed for, as daily allowances count them."""
-        return self.input_tokens + self.output_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
 
 
 @dataclass(frozen=True)
@@ -52,16 +40,6 @@ class Answer:
     seconds: float
     note: str | None = None  # an honest word to the user when the answer ended early
     fallback_from: str | None = None  # the agent's model, when Claude no longer serves it
-
-
-class ClaudeError(Exception):
-    """A call that produced no complete answer, with words fit for the user."""
-
-    def __init__(self, kind: str, user_message: str, request_id: str | None = None, detail: str = ""):
-        super().__init__(f"{kind}: {detail or user_message}")
-        self.kind = kind
-        self.user_message = user_message
-        self.request_id = request_id
 
 
 def stop_note(stop_reason: str | None, max_tokens: int) -> str | None:
@@ -163,9 +141,12 @@ class Claude:
         backoff_s: float = 1.0,
         max_backoff_s: float = 20.0,
         fallback_model: str | None = None,
+        rng: random.Random | None = None,
     ):
         # The client should have max_retries=0: retries happen here, bounded by the deadline,
         # with the user told, and for errors inside a 200 stream too (the SDK retries none of it).
+        # `backoff_s`, `max_backoff_s` and `rng` (the jitter's source) are there for tests to
+        # make retries quick and repeatable; the defaults are what production runs with.
         self._client = client
         self._max_tokens = max_tokens  # None: by effort (models.py)
         self._fallback_model = fallback_model  # answers when an agent's model is gone (404)
@@ -173,6 +154,7 @@ class Claude:
         self._breaker = breaker or CircuitBreaker()
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
+        self._rng = rng or random.Random()
 
     async def aclose(self) -> None:
         """Close the HTTP connections (on shutdown)."""
@@ -310,7 +292,7 @@ class Claude:
 
     def _wait_before_retry(self, error: anthropic.APIError, attempt: int) -> float:
         """Exponential backoff with full jitter, but never sooner than Claude asked (retry-after)."""
-        backoff = random.uniform(0, min(self._max_backoff_s, self._backoff_s * 2 ** (attempt - 1)))
+        backoff = self._rng.uniform(0, min(self._max_backoff_s, self._backoff_s * 2 ** (attempt - 1)))
         return max(backoff, retry_after_s(error))
 
     async def _attempt(
@@ -327,22 +309,32 @@ class Claude:
     ) -> Answer:
         parts: list[str] = []
         max_tokens = self.max_tokens(effort) if cap is None else min(self.max_tokens(effort), cap)
-        # Thinking is left adaptive (the 5.5 models' default; `disabled` is refused on Sonnet and
-        # Opus 5.5): effort sets its depth, and max_tokens leaves room for it.
-        async with self._client.messages.stream(
-            model=agent.model,
-            max_tokens=max_tokens,
-            system=self.system_blocks(agent, surface),
-            messages=list(messages),
-            output_config={"effort": effort} if takes_effort(agent.model) else anthropic.omit,  # type: ignore[typeddict-item]
-            # Top-level marker: caches the conversation so far for the next turn.
-            cache_control=_CACHE,
-        ) as stream:
-            request_id = stream.request_id
-            called = time.monotonic()
-            try:
+        # What this attempt is billed so far, from the stream's own events: `message_start` bills
+        # the input, each `message_delta` carries the running totals. None: no message started.
+        billed: Usage | None = None
+        request_id: str | None = None
+        try:
+            # Thinking is left adaptive (the 5.5 models' default; `disabled` is refused on Sonnet
+            # and Opus 5.5): effort sets its depth, and max_tokens leaves room for it.
+            request: dict[str, Any] = {
+                "model": agent.model,
+                "max_tokens": max_tokens,
+                "system": self.system_blocks(agent, surface),
+                "messages": list(messages),
+                # Top-level marker: caches the conversation so far for the next turn.
+                "cache_control": _CACHE,
+            }
+            if takes_effort(agent.model):
+                request["output_config"] = {"effort": effort}
+            async with self._client.messages.stream(**request) as stream:
+                request_id = stream.request_id
+                called = time.monotonic()
                 async for event in stream:
-                    if event.type == "content_block_start" and event.content_block.type != "text":
+                    if event.type == "message_start":
+                        billed = usage_of(event.message.usage)
+                    elif event.type == "message_delta":
+                        billed = _with_delta(billed, event.usage)
+                    elif event.type == "content_block_start" and event.content_block.type != "text":
                         if not parts:  # a thinking block first: nothing to show but the status
                             await listener.thinking()
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
@@ -351,20 +343,18 @@ class Claude:
                         parts.append(event.delta.text)
                         await on_text(event.delta.text)
                 final = await stream.get_final_message()
-            except BaseException:  # broke off, or was cut short by us (an off-topic verdict, a shutdown)
-                if on_lost_attempt is not None:
-                    try:  # the message started: its input (and any output so far) is billed
-                        billed = stream.current_message_snapshot.usage
-                    except AssertionError:
-                        billed = None
-                    if billed is not None:
-                        on_lost_attempt(usage_of(billed), agent.model, request_id)
-                raise
+                billed = usage_of(final.usage)
+        except BaseException:
+            # Broke off, ran out of time (the deadline), or was cut short by us (an off-topic
+            # verdict, a shutdown): once the message started, its input and any output are billed.
+            if billed is not None and on_lost_attempt is not None:
+                on_lost_attempt(billed, agent.model, request_id)
+            raise
         return Answer(
             text="".join(parts),
             model=final.model or agent.model,
             stop_reason=final.stop_reason,
-            usage=usage_of(final.usage),
+            usage=billed,
             request_id=request_id,
             seconds=time.monotonic() - started,
             note=stop_note(final.stop_reason, max_tokens),
@@ -380,6 +370,26 @@ def usage_of(usage: Any) -> Usage:
         cache_read_input_tokens=usage.cache_read_input_tokens or 0,
         cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
         thinking_tokens=(details.thinking_tokens or 0) if details is not None else 0,
+    )
+
+
+def _with_delta(billed: Usage | None, delta: Any) -> Usage:
+    """`billed` updated by a `message_delta`'s usage: cumulative totals, so they replace what
+    came before; a count the event leaves out keeps its `message_start` value."""
+    billed = billed or Usage()
+    details = getattr(delta, "output_tokens_details", None)
+    thinking = getattr(details, "thinking_tokens", None) if details is not None else None
+
+    def latest(name: str, before: int) -> int:
+        value = getattr(delta, name, None)
+        return before if value is None else value
+
+    return Usage(
+        input_tokens=latest("input_tokens", billed.input_tokens),
+        output_tokens=latest("output_tokens", billed.output_tokens),
+        cache_read_input_tokens=latest("cache_read_input_tokens", billed.cache_read_input_tokens),
+        cache_creation_input_tokens=latest("cache_creation_input_tokens", billed.cache_creation_input_tokens),
+        thinking_tokens=billed.thinking_tokens if thinking is None else thinking,
     )
 
 

@@ -6,13 +6,18 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.agents import Agent, AgentCatalog
-from bot.claude import Answer, fallback_notice
-from bot.config import ConfigError, Problem, Settings, load_settings
-from bot.conversation import Turn
+from bot.config import Problem, Settings, load_settings
+from bot.errors import ConfigError
 from bot.logs import log_event, setup_logging
+
+if TYPE_CHECKING:  # the rest is imported by the command that needs it: `--help` loads no SDK
+    from bot.agents import Agent, AgentCatalog
+    from bot.claude import Answer
+    from bot.conversation import Turn
 
 log = logging.getLogger("bot")
 
@@ -79,16 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(settings, args.http, args.host, args.port)
 
 
-def _print_problems(problems: list[Problem] | list[str], heading: str) -> None:
+def _print_problems(problems: Sequence[Problem | str], heading: str) -> None:
     print(heading, file=sys.stderr)
     for problem in problems:
         print(f"  - {problem}", file=sys.stderr)
 
 
-def _usable_catalog(settings: Settings) -> tuple[AgentCatalog, list[str]]:
-    from bot.wiring import load_catalog
+def _load_catalog(settings: Settings) -> AgentCatalog:
+    """The agents, as `bot.wiring.load_catalog` loads them, without importing the wiring (and
+    with it the anthropic SDK): `check` and `agents` only read files."""
+    from bot.agents import ModelChoices, load_agents, shipped_agents_dir
 
-    catalog = load_catalog(settings)
+    return load_agents(
+        settings.agents_dir or shipped_agents_dir(), ModelChoices(settings.default_model, settings.model_aliases)
+    )
+
+
+def _usable_catalog(settings: Settings) -> tuple[AgentCatalog, list[str]]:
+    catalog = _load_catalog(settings)
     problems = [f"agent file {skipped}" for skipped in catalog.skipped]
     names = ", ".join(a.name for a in catalog.agents) or "none"
     for variable, name in (("BOT_DEFAULT_AGENT", settings.default_agent), ("BOT_REVIEW_AGENT", settings.review_agent)):
@@ -99,9 +112,8 @@ def _usable_catalog(settings: Settings) -> tuple[AgentCatalog, list[str]]:
 
 def agents_command(settings: Settings) -> int:
     from bot.agents import color_emoji, first_sentence, shipped_agents_dir
-    from bot.wiring import load_catalog
 
-    catalog = load_catalog(settings)
+    catalog = _load_catalog(settings)
     print(f"Agents from {settings.agents_dir or shipped_agents_dir()}:")
     for agent in catalog.agents:
         color = f"{color_emoji(agent.color)} {agent.color}" if agent.color else "no colour"
@@ -185,15 +197,16 @@ def redact_command(path: Path | None) -> int:
 
 
 def ask_command(settings: Settings, text: str) -> int:
-    from bot.redact import redact
-    from bot.slack.events import new_request_id
-    from bot.wiring import create_answerer
-
     problems = settings.problems(slack=False)
     catalog, agent_problems = _usable_catalog(settings)
     if problems or catalog.get(settings.default_agent) is None:
         _print_problems([*problems, *agent_problems], "Cannot answer:")
         return 2
+    from bot.conversation import Turn
+    from bot.redact import redact
+    from bot.slack.events import new_request_id
+    from bot.wiring import create_answerer
+
     sink = TerminalSink()
     answerer = create_answerer(settings, catalog)
 
@@ -230,6 +243,8 @@ class TerminalSink:
         print("\n[the answer broke off; starting again]\n", flush=True)
 
     async def finish(self, answer: Answer, agent: Agent) -> None:
+        from bot.claude import fallback_notice
+
         sys.stdout.write("\n")
         if answer.note:
             print(f"\n⚠️ {answer.note}")
@@ -254,7 +269,8 @@ def playground_command(settings: Settings, port: int) -> int:
         return 2
     for warning in [*catalog.warnings, *agent_problems]:
         log_event(log, "agent_warning", logging.WARNING, detail=warning)
-    from bot.playground.app import PortUnavailable, run_playground
+    from bot.errors import PortUnavailable
+    from bot.playground.app import run_playground
     from bot.slack.server import stop_on_signals
 
     async def serve() -> None:
@@ -288,8 +304,7 @@ def run_command(settings: Settings, http: bool, host: str, port: int) -> int:
         return 2
     for warning in [*catalog.warnings, *agent_problems]:
         log_event(log, "agent_warning", logging.WARNING, detail=warning)
-    from bot.slack.server import OpsPortUnavailable
-    from bot.store import StoreInUse
+    from bot.errors import OpsPortUnavailable, StoreInUse
 
     try:
         asyncio.run(_serve(settings, catalog, http, host, port, ops_port))

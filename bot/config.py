@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from dotenv import load_dotenv
 
+from bot.errors import ConfigError
 from bot.models import EFFORTS, MAX_OUTPUT_TOKENS
 from bot.usage import DEFAULT_PRICES, Price, parse_prices
 
@@ -29,10 +30,6 @@ DEFAULT_MODEL_ALIASES = {
     "opus": "claude-opus-5-5",
     "haiku": "claude-haiku-5-5",
 }
-
-
-class ConfigError(ValueError):
-    """A setting is present but unusable; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -275,6 +272,6 @@ def _positive(env: Mapping[str, str], name: str, default: T, kind: Callable[[str
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
-    if value <= 0:  # type: ignore[operator]
+    if value <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {value}")
     return value

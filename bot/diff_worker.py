@@ -27,6 +27,7 @@ import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, cast
 
+from bot.errors import DiffWorkerFailed
 from bot.logs import log_event
 from bot.review import fit_diff
 
@@ -40,10 +41,6 @@ TIMEOUT_S = 60.0  # a fit taking longer than this is given up (the worker is kil
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `bot` is imported from
 _BOOT = f"import sys; sys.path.insert(0, {_ROOT!r}); from bot.diff_worker import serve; serve()"
 _HEADER = struct.Struct("!Q")
-
-
-class DiffWorkerFailed(Exception):
-    """The worker died or took too long; the message says which, for the user."""
 
 
 async def fit_diff_off_loop(diff: str) -> tuple[str, tuple[str, ...]]:

@@ -12,17 +12,14 @@ from urllib.parse import urljoin, urlparse
 import aiohttp
 
 from bot.bounded_read import read_at_most
-from bot.diff_worker import DiffWorkerFailed, fit_diff_off_loop
+from bot.diff_worker import fit_diff_off_loop
+from bot.errors import DiffWorkerFailed, ReviewMaterialError
 from bot.logs import log_event
 from bot.review import CommitRef, Material, PullRequestRef
 
 log = logging.getLogger(__name__)
 
 MAX_DIFF_BYTES = 5 * 1024 * 1024  # GitHub itself refuses diffs far above this
-
-
-class ReviewMaterialError(Exception):
-    """The material could not be fetched; the message is for the user."""
 
 
 class DiffTooLarge(Exception):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry()
@@ -26,6 +28,35 @@ QUEUE_DEPTH = Gauge("bot_queue_depth", "Questions waiting for a worker", registr
 IN_FLIGHT = Gauge("bot_in_flight_answers", "Answers being written now", registry=REGISTRY)
 TOKENS = Counter("bot_claude_tokens_total", "Claude tokens, by model and kind", ["model", "kind"], registry=REGISTRY)
 COST = Counter("bot_claude_cost_usd_total", "Claude cost in USD (models with a price)", ["model"], registry=REGISTRY)
+
+
+class AnswerQueue(Protocol):
+    """What QUEUE_DEPTH and IN_FLIGHT read, of each queue of answers taking work."""
+
+    @property
+    def waiting(self) -> int: ...
+
+    @property
+    def answering(self) -> int: ...
+
+
+_QUEUES: list[AnswerQueue] = []  # taking work in this process: one, in a running bot
+
+
+def watch_queue(queue: AnswerQueue) -> None:
+    """Count `queue` in the gauges from now on (it started taking work). The gauges add up every
+    queue watched, so a second one never silently replaces the first."""
+    if not any(q is queue for q in _QUEUES):
+        _QUEUES.append(queue)
+
+
+def unwatch_queue(queue: AnswerQueue) -> None:
+    """Stop counting `queue` (it stopped): the gauges no longer read it, nor its closed store."""
+    _QUEUES[:] = [q for q in _QUEUES if q is not queue]
+
+
+QUEUE_DEPTH.set_function(lambda: sum(q.waiting for q in _QUEUES))
+IN_FLIGHT.set_function(lambda: sum(q.answering for q in _QUEUES))
 
 
 def exposition() -> bytes:

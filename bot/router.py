@@ -20,6 +20,7 @@ import anthropic
 from bot.agents import Agent
 from bot.claude import Usage, retry_after_s, retryable, usage_of
 from bot.conversation import estimate_tokens
+from bot.errors import RoutingError
 from bot.models import least_thinking, takes_effort
 
 log = logging.getLogger(__name__)
@@ -47,16 +48,6 @@ class Route:
     seconds: float
     model: str
     attempts: int = 1
-
-
-class RoutingError(Exception):
-    """The router gave no usable answer; the caller falls back to the default agent. `usage`:
-    what a call that did answer (unusably) was billed."""
-
-    def __init__(self, message: str, usage: Usage | None = None, model: str = ""):
-        super().__init__(message)
-        self.usage = usage
-        self.model = model
 
 
 class Router:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.errors import StoreInUse
 from bot.usage import LedgerEntry, Totals
 
 SCHEMA = """
@@ -74,10 +75,6 @@ MIGRATIONS = (
     CREATE INDEX jobs_by_channel ON jobs (channel, state, started_at);
     CREATE INDEX jobs_by_thread ON jobs (channel, thread, state, id);""",
 )
-
-
-class StoreInUse(RuntimeError):
-    """The data folder is in use by another running bot."""
 
 
 @dataclass(frozen=True)

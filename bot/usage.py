@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.claude import Usage
+from bot.tokens import Usage
 
 MILLION = 1_000_000
 CACHE_READ_FACTOR = 0.1  # cache reads, where a model's price does not say otherwise

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -12,6 +14,8 @@ import pytest
 from fakes.claude_api import FakeClaude
 from fakes.github_api import FakeGitHub
 
+from bot import wiring
+from bot.claude import Claude
 from bot.config import Settings
 from bot.playground.local_server import LocalServer
 from bot.playground.slack_emulator import BOT_TOKEN, SIGNING_SECRET, SlackEmulator, run_command, say
@@ -23,6 +27,19 @@ from bot.store import Store
 from bot.wiring import create_answerer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# Claude's retries in tests: milliseconds apart, with jitter from a seeded generator. Production's
+# (1 s, doubling up to 20 s, randomly jittered) made a test of four overloads take 2 to 15 s.
+QUICK_RETRIES = {"backoff_s": 0.005, "max_backoff_s": 0.02}
+
+
+@pytest.fixture(autouse=True)
+def quick_claude_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Claude client a test wires through `create_answerer` (the bot, the playground) is
+    built with QUICK_RETRIES and a seeded generator; production's defaults are untouched, and
+    the CLI tests' processes run with them."""
+    monkeypatch.setattr(wiring, "Claude", functools.partial(Claude, rng=random.Random(0), **QUICK_RETRIES))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ deadline) and stops hammering a Claude that keeps failing (circuit breaker)."""
 
 from __future__ import annotations
 
+import random
 import time
 
 import anthropic
@@ -10,7 +11,8 @@ import pytest
 from fakes.claude_api import Failure, Reply
 
 from bot.agents import ModelChoices, load_agents, shipped_agents_dir
-from bot.claude import CircuitBreaker, Claude, ClaudeError
+from bot.claude import CircuitBreaker, Claude
+from bot.errors import ClaudeError
 
 AGENT = load_agents(shipped_agents_dir(), ModelChoices("claude-sonnet-5-5", {"sonnet": "claude-sonnet-5-5"})).agents[0]
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -43,7 +45,7 @@ class Clock:
 
 def claude(fake, deadline: float = 10.0, breaker: CircuitBreaker | None = None) -> Claude:
     client = anthropic.AsyncAnthropic(api_key="sk-ant-test", base_url=fake.url, max_retries=0)
-    return Claude(client, None, deadline, breaker, backoff_s=0.01, max_backoff_s=0.05)
+    return Claude(client, None, deadline, breaker, backoff_s=0.01, max_backoff_s=0.05, rng=random.Random(0))
 
 
 async def test_overloads_and_rate_limits_are_retried_with_the_user_told(fake_claude):
@@ -60,19 +62,19 @@ async def test_overloads_and_rate_limits_are_retried_with_the_user_told(fake_cla
 
 async def test_retry_after_is_honoured(fake_claude):
     fake_claude.then(Failure(), Reply(chunks=("ok",)))
-    fake_claude.retry_after_ms = 600
+    fake_claude.retry_after_ms = 250  # far above the test's backoff (10 to 50 ms)
     started = time.monotonic()
     await claude(fake_claude).stream(AGENT, MESSAGES, "terminal", Listener())
-    assert time.monotonic() - started >= 0.6
+    assert time.monotonic() - started >= 0.25
 
 
 async def test_the_deadline_bounds_all_retries(fake_claude):
     fake_claude.down = Failure()
     started = time.monotonic()
     with pytest.raises(ClaudeError) as error:
-        await claude(fake_claude, deadline=1.0).stream(AGENT, MESSAGES, "terminal", Listener())
+        await claude(fake_claude, deadline=0.5).stream(AGENT, MESSAGES, "terminal", Listener())
     assert error.value.kind == "overloaded"
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 1.5
     assert len(fake_claude.requests) > 3
 
 
@@ -159,9 +161,9 @@ async def test_through_the_app_a_failing_claude_trips_the_breaker_and_it_closes_
     from bot.store import Store
     from bot.wiring import create_answerer
 
-    settings = replace(settings, answer_deadline_s=1.0, routing=False)
+    settings = replace(settings, answer_deadline_s=0.5, routing=False)
     store = Store.in_data_dir(settings.data_dir)
-    breaker = CircuitBreaker(threshold=1, span_s=0, cool_down_s=2.0)  # trips on the first failure: no timing luck
+    breaker = CircuitBreaker(threshold=1, span_s=0, cool_down_s=1.2)  # trips on the first failure: no timing luck
     slack_bot = create_app(settings, create_answerer(settings, store=store, breaker=breaker), store)
     server = await BotServer(slack_bot).start()
     bot = RunningBot(server.origin, slack_bot.answers, fake_slack, fake_claude)
@@ -177,7 +179,7 @@ async def test_through_the_app_a_failing_claude_trips_the_breaker_and_it_closes_
         assert time.monotonic() - started < 0.8 and len(fake_claude.requests) == asked  # told at once
         assert "failing for a while" in fake_slack.thread("C2", ts)[0].markdown
         fake_claude.down = None
-        await asyncio.sleep(2.1)  # cool-down: the next question is the probe
+        await asyncio.sleep(1.3)  # cool-down: the next question is the probe
         ts, _ = await bot.mention("third", channel="C3")
         await bot.idle()
         assert fake_slack.thread("C3", ts)[0].markdown == "Hello from **Claude**." and breaker.state == "closed"

@@ -1,8 +1,12 @@
-"""The command line, run as an operator would: a real process, real environment."""
+"""The command line, run as an operator would: a real process, real environment. Commands
+that neither log nor run an event loop (check, agents, redact FILE) are also run in this
+process (`main()`), where one real process per command shape already shows the rest."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import signal
@@ -14,6 +18,7 @@ from pathlib import Path
 import aiohttp
 from fakes.claude_api import Failure, Reply
 
+from bot.cli import main
 from bot.playground.slack_emulator import BOT_TOKEN, SIGNING_SECRET, deliver, event_callback, mention
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,11 +43,52 @@ async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
 
+def run_in_process(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """`main(args)` here, with `env` as the whole environment and `cwd` as the working
+    directory for the call (both put back after, `.env` values included)."""
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+    return code, out.getvalue(), err.getvalue()
+
+
+HEAVY = ("anthropic", "slack_bolt", "slack_sdk", "aiohttp", "httpx2", "prometheus_client", "jsonschema")
+
+
+async def test_help_and_the_settings_load_no_sdk_so_the_command_answers_at_once(tmp_path):
+    """`backend-engineer --help` took 1.8 s when importing the settings pulled in the anthropic
+    SDK; the SDKs are imported by the commands that use them."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "import bot.config\n"
+        "from bot.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "assert 'backend-engineer' in out.getvalue()\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", probe, env=clean_env(), cwd=tmp_path, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0 and out.decode().strip() == "[]"
+
+
 async def test_check_names_every_missing_variable_and_how_to_fix_it(tmp_path):
-    code, _out, err = await run_cli("check", "--manifest", MANIFEST, env=clean_env(), cwd=tmp_path)
+    code, _out, err = run_in_process("check", "--manifest", MANIFEST, env=clean_env(), cwd=tmp_path)
     assert code == 1
     for variable in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY"):
         assert variable in err
@@ -58,7 +104,7 @@ async def test_check_passes_with_settings_agents_and_manifest_in_order(tmp_path)
 
 async def test_check_http_mode_needs_the_signing_secret_not_the_app_token(tmp_path):
     env = clean_env(SLACK_BOT_TOKEN="xoxb-1", ANTHROPIC_API_KEY="sk-ant-1")
-    code, _, err = await run_cli("check", "--http", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--http", "--manifest", MANIFEST, env=env, cwd=tmp_path)
     assert code == 1
     assert "SLACK_SIGNING_SECRET" in err and "SLACK_APP_TOKEN" not in err
 
@@ -73,7 +119,7 @@ async def test_check_reports_broken_agent_files_and_a_broken_manifest(tmp_path):
         ANTHROPIC_API_KEY="sk-ant-1",
         BOT_AGENTS_DIR=str(tmp_path / "agents"),
     )
-    code, _, err = await run_cli("check", env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", env=env, cwd=tmp_path)
     assert code == 1
     assert "broken.md" in err and "no front matter" in err
     assert "BOT_DEFAULT_AGENT" in err
@@ -85,8 +131,9 @@ async def test_settings_come_from_a_dotenv_file_and_the_environment_wins(tmp_pat
         "SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_APP_TOKEN=not-an-app-token\nANTHROPIC_API_KEY=sk-ant-file\n"
     )
     env = clean_env(SLACK_APP_TOKEN="xapp-from-env")
-    code, _, err = await run_cli("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
     assert code == 0, err
+    assert "SLACK_BOT_TOKEN" not in os.environ  # the file's values stayed in that call
 
 
 async def test_ask_streams_an_answer_to_the_terminal(fake_claude, tmp_path):
@@ -101,7 +148,7 @@ async def test_ask_streams_an_answer_to_the_terminal(fake_claude, tmp_path):
 
 async def test_ask_when_claude_is_down_says_so_without_a_traceback(fake_claude, tmp_path):
     fake_claude.down = Failure()
-    env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_ANSWER_DEADLINE_S="2")
+    env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_ANSWER_DEADLINE_S="1")
     code, _out, err = await run_cli("ask", "hi", env=env, cwd=tmp_path)
     assert code == 1
     assert "Claude is overloaded" in err and "Traceback" not in err
@@ -186,11 +233,11 @@ async def test_run_http_answers_a_mention_and_stops_cleanly_on_sigterm(fake_slac
 
 async def test_agents_lists_loaded_agents_then_skipped_files(tmp_path):
     fixtures = ROOT / "tests" / "agent_fixtures"
-    code, out, _ = await run_cli("agents", env=clean_env(BOT_AGENTS_DIR=str(fixtures)), cwd=tmp_path)
+    code, out, _ = run_in_process("agents", env=clean_env(BOT_AGENTS_DIR=str(fixtures)), cwd=tmp_path)
     assert code == 0
     assert "sql-tuner  [claude-haiku-5-5, 🟢 green]" in out and "Tunes slow SQL queries and indexes." in out
     assert "legacy-helper" in out and "gpt-4o" in out  # the unknown model's warning
-    code, out, _err = await run_cli("agents", env=clean_env(BOT_AGENTS_DIR=str(fixtures / "unusable")), cwd=tmp_path)
+    code, out, _err = run_in_process("agents", env=clean_env(BOT_AGENTS_DIR=str(fixtures / "unusable")), cwd=tmp_path)
     assert code == 1 and "Skipped 5 file(s)" in out and "not UTF-8 text" in out
 
 
@@ -248,7 +295,7 @@ async def test_playground_says_so_when_its_port_is_taken(tmp_path):
 async def test_redact_prints_what_the_bot_would_send_and_the_counts_by_kind(tmp_path):
     secret = "sk_test_" + "4eC39HqLyjWDarjtT1zdp7dcQm3RzT8vKp1Y"
     (tmp_path / "settings.py").write_text(f'STRIPE_KEY = "{secret}"\nDEBUG = True\n')
-    code, out, err = await run_cli("redact", "settings.py", env=clean_env(), cwd=tmp_path)
+    code, out, err = run_in_process("redact", "settings.py", env=clean_env(), cwd=tmp_path)
     assert code == 0, err
     assert out == 'STRIPE_KEY = "[REDACTED stripe-key]"\nDEBUG = True\n'
     assert secret not in out + err

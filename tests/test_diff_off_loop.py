@@ -15,7 +15,8 @@ import pytest
 from fakes.github_api import Change
 
 from bot import diff_worker
-from bot.github import GitHub, ReviewMaterialError
+from bot.errors import ReviewMaterialError
+from bot.github import GitHub
 from bot.review import CommitRef, Material, PullRequestRef, fit_diff
 
 TICK_S = 0.01

@@ -14,7 +14,7 @@ from test_cli import clean_env, free_port, wait_until_healthy
 from bot.playground.slack_emulator import BOT_TOKEN, SIGNING_SECRET, message_event, say
 from bot.slack.answers import INTERRUPTED
 
-SLOW = Reply(chunks=tuple(f"part{i} " for i in range(40)), delay=0.15)  # ~6 s of answer
+SLOW = Reply(chunks=tuple(f"part{i} " for i in range(40)), delay=0.05)  # ~2 s of answer
 COMPLETE = "".join(SLOW.chunks)
 
 
@@ -108,30 +108,35 @@ async def test_sigterm_finishes_answers_in_flight_leaves_the_rest_queued_and_exi
 
 
 async def test_questions_beyond_the_concurrency_limit_wait_and_are_told_they_are_queued(
-    settings, fake_slack, fake_claude
+    settings, fake_slack, fake_claude, monkeypatch
 ):
     from dataclasses import replace
 
     from conftest import start_bot
 
-    fake_claude.then(Reply(chunks=("slow",), first_delay=4.0), Reply(chunks=("next",)))
+    from bot.slack import answers
+
+    monkeypatch.setattr(answers, "QUEUED_NOTICE_S", 0.3)  # 3 s in production
+    fake_claude.then(Reply(chunks=("slow",), first_delay=2.0), Reply(chunks=("next",)))
     bot, server = await start_bot(replace(settings, max_concurrency=1), fake_slack, fake_claude)
     try:
         _ts1, _ = await bot.mention("first", channel="C1")
         ts2, _ = await bot.mention("second", channel="C2")
-        await asyncio.sleep(3.5)
+        await wait_for(lambda: ("C2", ts2, "is queued, starting soon…") in fake_slack.statuses, timeout=1.8)
         assert len(fake_claude.requests) == 1  # one Claude call at a time
-        assert ("C2", ts2, "is queued, starting soon…") in fake_slack.statuses
         await bot.idle(timeout=20)
         assert fake_slack.thread("C2", ts2)[0].markdown == "next"
     finally:
         await server.stop()
 
 
-async def test_a_fast_answer_is_not_followed_by_a_stale_queued_notice(bot):
+async def test_a_fast_answer_is_not_followed_by_a_stale_queued_notice(bot, monkeypatch):
+    from bot.slack import answers
+
+    monkeypatch.setattr(answers, "QUEUED_NOTICE_S", 0.5)  # 3 s in production
     ts, _ = await bot.mention("quick one")
     await bot.idle()
-    await asyncio.sleep(3.5)  # past the queued-notice delay
+    await asyncio.sleep(0.8)  # past the queued-notice delay
     assert bot.slack.reactions[("C1", ts)] == set()
     assert not any("queued" in status for *_, status in bot.slack.statuses)
 

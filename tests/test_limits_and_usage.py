@@ -165,3 +165,20 @@ async def test_an_attempt_that_broke_off_mid_stream_is_in_the_ledger_too(bot, se
     store = Store.in_data_dir(settings.data_dir)
     (row,) = [r for r in store.usage_totals("agent", 1) if r.key == "backend-senior-engineer"]
     assert row.calls == 2  # the lost attempt was billed as well
+
+
+async def test_an_attempt_cut_by_the_answer_deadline_mid_stream_is_in_the_ledger(settings, fake_slack, fake_claude):
+    from fakes.claude_api import Reply
+
+    bot, server = await start_bot(replace(settings, answer_deadline_s=0.5, routing=False), fake_slack, fake_claude)
+    try:
+        fake_claude.then(Reply(chunks=("Half ", "of it"), delay=2.0))
+        ts, _ = await bot.mention("q")
+        await bot.idle()
+        assert "took too long" in fake_slack.thread("C1", ts)[-1].markdown
+        store = Store.in_data_dir(settings.data_dir)
+        (row,) = [r for r in store.usage_totals("agent", 1) if r.key == "backend-senior-engineer"]
+        billed = fake_claude.usages[0]  # message_start: the input, and one output token so far
+        assert row.calls == 1 and row.input_tokens == billed["input_tokens"] and row.output_tokens == 1
+    finally:
+        await server.stop()

@@ -95,7 +95,7 @@ async def test_mention_inside_a_thread_answers_in_that_thread(bot):
 
 
 async def test_event_is_acked_in_well_under_a_second_while_the_model_is_slow(bot):
-    bot.claude.then(Reply(first_delay=3.0))
+    bot.claude.then(Reply(first_delay=1.0))  # twice the ack's limit: an ack that waited would show
     _, ack_seconds = await bot.mention("slow one")
     assert ack_seconds < 0.5
     await bot.idle()
@@ -108,7 +108,7 @@ async def test_claude_overloaded_gives_one_clear_message_then_the_next_question_
 
     from conftest import start_bot
 
-    bot, server = await start_bot(replace(settings, answer_deadline_s=2.0), fake_slack, fake_claude)
+    bot, server = await start_bot(replace(settings, answer_deadline_s=0.5), fake_slack, fake_claude)
     bot.claude.down = Failure()  # overloaded for longer than the answer may take
     ts, _ = await bot.mention("first")
     await bot.idle()

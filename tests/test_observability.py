@@ -112,3 +112,26 @@ async def test_readyz_says_not_ready_once_the_bot_stops_taking_work(bot_and_ops)
     status, body = await get(ops + "/readyz")
     assert status == 503 and '"taking_work": false' in body
     await server.bot.start()
+
+
+async def test_the_queue_gauges_add_up_every_running_queue_and_forget_a_stopped_one(tmp_path):
+    """Each queue used to rebind the gauges when it started: the last one won, and once it was
+    stopped and its store closed, /metrics failed on reading that closed store."""
+    from bot.metrics import REGISTRY, exposition
+    from bot.slack.answers import ThreadAnswers
+    from bot.store import JobOwner
+
+    stores = [Store(tmp_path / f"{n}.sqlite3") for n in range(2)]
+    first, second = (ThreadAnswers(None, None, store, None) for store in stores)
+    await first.start()
+    await second.start()
+    await asyncio.sleep(0.05)  # both dispatchers waiting for work
+    stores[0].enqueue({"kind": "message", "body": {}}, JobOwner("UALICE", "C1", None))  # not woken: stays queued
+    assert REGISTRY.get_sample_value("bot_queue_depth") == 1
+    await second.stop(0)
+    stores[1].close()
+    assert b"bot_queue_depth 1.0" in exposition()
+    assert REGISTRY.get_sample_value("bot_in_flight_answers") == 0
+    await first.stop(0)
+    assert REGISTRY.get_sample_value("bot_queue_depth") == 0
+    stores[0].close()

@@ -17,10 +17,11 @@ import aiohttp
 import pytest
 from test_cli import clean_env, free_port, run_cli
 
-from bot.config import ConfigError, load_settings
+from bot.config import load_settings
+from bot.errors import ConfigError, OpsPortUnavailable
 from bot.playground.slack_emulator import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, deliver, event_callback, mention
 from bot.slack.app import create_app
-from bot.slack.server import OpsPortUnavailable, run_http, run_socket_mode, serving_ops
+from bot.slack.server import run_http, run_socket_mode, serving_ops
 from bot.store import Store
 from bot.wiring import create_answerer
 

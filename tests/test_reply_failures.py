@@ -46,9 +46,10 @@ async def test_note_after_an_answer_cut_inside_a_code_block_is_outside_the_block
 
 
 async def test_text_written_before_claude_pauses_is_visible_during_the_pause(bot):
-    bot.claude.then(Reply(chunks=("The first part, before a long pause. ", "The rest."), delay=3.0))
+    # Each chunk comes after `delay`: the first after 1 s, the rest after a 1 s pause.
+    bot.claude.then(Reply(chunks=("The first part, before a long pause. ", "The rest."), delay=1.0))
     ts, _ = await bot.mention("q")
-    deadline = time.monotonic() + 5.5
+    deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:
         replies = bot.slack.thread("C1", ts)
         if replies and replies[0].markdown:

@@ -7,7 +7,8 @@ import stat
 
 import pytest
 
-from bot.store import JobOwner, Store, StoreInUse
+from bot.errors import StoreInUse
+from bot.store import JobOwner, Store
 
 
 def mode(path) -> int:

@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 from bot.agents import AgentCatalog
 from bot.answering import Answerer
 from bot.config import Settings
+from bot.errors import PortUnavailable
 from bot.logs import log_event
 from bot.playground.dry_run import API_KEY as PLACEHOLDER_KEY
 from bot.playground.dry_run import DryRunClaude
@@ -69,10 +70,6 @@ class Channel:
 
 
 CHANNELS = (Channel("C0GENERAL", "general"), Channel("D0BOT", BOT_NAME))
-
-
-class PortUnavailable(Exception):
-    """The page's port could not be listened on (taken, or not allowed)."""
 
 
 @dataclass(frozen=True)

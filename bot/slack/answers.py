@@ -18,7 +18,7 @@ from bot.answering import Answerer
 from bot.background import BackgroundTasks, KeyedLocks, Slot
 from bot.conversation import Turn
 from bot.logs import log_event
-from bot.metrics import ANSWER_SECONDS, ANSWERS, IN_FLIGHT, QUEUE_DEPTH
+from bot.metrics import ANSWER_SECONDS, ANSWERS, unwatch_queue, watch_queue
 from bot.slack.events import ThreadTarget, incoming, job_body
 from bot.slack.reply import SLACK_SURFACE, ThreadReply, quietly
 from bot.slack.threads import BotIdentity, ThreadReader
@@ -122,12 +122,22 @@ class ThreadAnswers:
 
     def in_order(self, target: ThreadTarget) -> AbstractAsyncContextManager[None]:
         """Hold a thread: its answers, and the recording of what is said in it, one at a time."""
-        return self._one_at_a_time.hold((target.channel, target.thread_ts))
+        return self._one_at_a_time.hold(target.thread)
+
+    @property
+    def waiting(self) -> int:
+        """Answers queued, not started."""
+        return self._store.queued_count()
+
+    @property
+    def answering(self) -> int:
+        """Answers in progress."""
+        return self._tasks.in_flight
 
     @property
     def busy(self) -> int:
         """Answers queued or in progress."""
-        return self._store.queued_count() + self._tasks.in_flight
+        return self.waiting + self.answering
 
     # -- running ---------------------------------------------------------------------
 
@@ -146,8 +156,7 @@ class ThreadAnswers:
             )
         self._accepting = True
         self._dispatcher = asyncio.create_task(self._dispatch(), name="answers-dispatcher")
-        QUEUE_DEPTH.set_function(self._store.queued_count)
-        IN_FLIGHT.set_function(lambda: self._tasks.in_flight)
+        watch_queue(self)
 
     async def stop(self, grace: float) -> int:
         """Take no new work; give answers in flight `grace` seconds. What is left stays in the
@@ -157,7 +166,10 @@ class ThreadAnswers:
             self._dispatcher.cancel()  # it may be waiting for a free slot: the grace starts now
             await asyncio.gather(self._dispatcher, return_exceptions=True)
         await self._notices.drain(0)
-        return await self._tasks.drain(grace)
+        try:
+            return await self._tasks.drain(grace)
+        finally:
+            unwatch_queue(self)
 
     async def close(self) -> None:
         """Release the Claude client's connections (after `stop`, when nothing will start again)."""
@@ -242,7 +254,7 @@ class ThreadAnswers:
                 # are shown, and a shutdown while waiting is told to the asker like any other.
                 # A question waiting behind its thread's answer gives its worker slot to other
                 # channels meanwhile.
-                if self._one_at_a_time.busy((target.channel, target.thread_ts)):
+                if self._one_at_a_time.busy(target.thread):
                     slot.give_up()
                 await held.enter_async_context(self.in_order(target))
                 await slot.take_back()
@@ -254,7 +266,7 @@ class ThreadAnswers:
                 reply,
                 SLACK_SURFACE,
                 agent_name=payload["agent"],
-                conversation=f"{target.channel}/{target.thread_ts}",
+                conversation=str(target.thread),
                 requester=Requester(target.user, target.channel, target.thread_ts),
                 review=payload["kind"] == "review" or bool(payload.get("review")),
             )

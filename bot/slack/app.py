@@ -6,10 +6,12 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
@@ -22,12 +24,12 @@ from bot.conversation import CHARS_PER_TOKEN
 from bot.github import GitHub
 from bot.logs import log_event
 from bot.metrics import EVENTS
-from bot.review import wants_review
 from bot.router import NONE
 from bot.slack.answers import ThreadAnswers
 from bot.slack.budget import BudgetedWebClient, BudgetRateLimitRetryHandler, SlackBudget
-from bot.slack.commands import register_review_command
-from bot.slack.events import Action, decide, incoming, new_request_id
+from bot.slack.commands import ReviewCommand
+from bot.slack.events import Action, IncomingMessage, ThreadKey, decide, incoming, new_request_id
+from bot.slack.intake import Decision, Outcome, in_allowed_channels, intake, needs_claim
 from bot.slack.reply import FEEDBACK_ACTION
 from bot.slack.threads import BotIdentity, ThreadReader
 from bot.store import Store
@@ -35,7 +37,6 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 SLACK_CHECK_TTL_S = 10.0  # how long /readyz trusts Slack's last answer about the token
-NOT_ENABLED_HERE = "Sorry, I'm not enabled in this channel. Ask your Slack admin, or try a channel where I answer."
 
 
 # Calls that may be sent twice without harm. The others (chat.postMessage, chat.*Stream) are
@@ -61,7 +62,9 @@ def _method(request: HttpRequest) -> str:
     return request.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
-class IdempotentServerErrorRetryHandler(AsyncServerErrorRetryHandler):
+class IdempotentOnly(AsyncRetryHandler):
+    """Mixed in before one of slack_sdk's retry handlers: its retries, for IDEMPOTENT_METHODS only."""
+
     async def _can_retry_async(
         self,
         *,
@@ -75,18 +78,12 @@ class IdempotentServerErrorRetryHandler(AsyncServerErrorRetryHandler):
         )
 
 
-class IdempotentConnectionErrorRetryHandler(AsyncConnectionErrorRetryHandler):
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return _method(request) in IDEMPOTENT_METHODS and await super()._can_retry_async(
-            state=state, request=request, response=response, error=error
-        )
+class IdempotentServerErrorRetryHandler(IdempotentOnly, AsyncServerErrorRetryHandler):
+    pass
+
+
+class IdempotentConnectionErrorRetryHandler(IdempotentOnly, AsyncConnectionErrorRetryHandler):
+    pass
 
 
 def slack_client(settings: Settings, budget: SlackBudget | None = None) -> BudgetedWebClient:
@@ -138,6 +135,83 @@ class SlackBot:
         return {"slack": self._slack_ok, "database": self.store.writable(), "taking_work": self.answers.dispatching}
 
 
+@dataclass(frozen=True)
+class MessageListener:
+    """app_mention and message.* alike: one message, one decision, at most one answer. The
+    decision is `decide` and `intake`'s (pure); this gathers their facts and carries it out."""
+
+    client: AsyncWebClient
+    store: Store
+    answers: ThreadAnswers
+    reader: ThreadReader
+    allowed: Callable[[str], bool]
+    review_agent: str
+
+    async def on_message(self, body: dict[str, Any], context: Any, request: Any) -> None:
+        message = incoming(body)
+        if message is None:
+            return
+        bot = BotIdentity(context.bot_user_id, context.bot_id)
+        action = decide(message, bot.user_id, self._in_bot_thread(message.thread))
+        request_id = new_request_id()
+        if needs_claim(action):
+            decision = self._claim(action, message, body, bot, request_id)
+        else:
+            decision = intake(action, message)
+        log_event(
+            log,
+            "event",
+            type=body["event"].get("type"),
+            subtype=message.subtype,
+            event_id=body.get("event_id"),
+            request_id=request_id,
+            channel=message.channel,
+            thread_ts=message.thread.thread_ts,
+            user=message.user,
+            retry=_retry_num(request),
+            outcome=decision.outcome.value,
+        )
+        EVENTS.labels(body["event"].get("type", "?"), decision.outcome.value).inc()
+        await self._carry_out(decision, message, bot)
+
+    def _in_bot_thread(self, thread: ThreadKey) -> bool:
+        """A thread the bot is part of. One where no agent fitted is answered again only when
+        the bot is mentioned."""
+        return self.store.in_thread(thread.channel, thread.thread_ts) and self.store.agent_of(str(thread)) != NONE
+
+    def _claim(
+        self, action: Action, message: IncomingMessage, body: dict[str, Any], bot: BotIdentity, request_id: str
+    ) -> Decision:
+        """Claim the message, weigh it and queue its answer: claimed and queued together, or neither."""
+        channel_allowed = self.allowed(message.channel)
+        with self.store.transaction():
+            first_copy = self.store.take(message.channel, message.ts)
+            full = self.answers.queue_full(message.user or "") if first_copy and channel_allowed else None
+            decision = intake(action, message, channel_allowed=channel_allowed, first_copy=first_copy, queue_full=full)
+            if decision.outcome is Outcome.ANSWER:
+                self.store.join_thread(message.channel, message.thread.thread_ts)  # follow-ups count from now
+                agent = self.review_agent if decision.review else None
+                self.answers.ask(body, bot, request_id, decision.review, agent)
+        return decision
+
+    async def _carry_out(self, decision: Decision, message: IncomingMessage, bot: BotIdentity) -> None:
+        if decision.reply is not None:
+            if decision.outcome is Outcome.USER_QUEUE_FULL and not self.answers.first_time_full(message.user or ""):
+                return  # told already, while their queue stays full
+            await self.client.chat_postMessage(
+                channel=message.channel, thread_ts=message.thread.thread_ts, text=decision.reply
+            )
+        elif decision.outcome in (Outcome.RECORD, Outcome.EDIT):
+            # In the thread's order: a follow-up right after this message must see it.
+            async with self.answers.in_order(message.target()):
+                # An edit is the message as it now reads: recorded whole, so a question edited
+                # while it waits in the queue is answered as edited.
+                stored = await self.reader.stored(message.raw, bot, message.channel)
+                self.store.record(message.channel, message.thread.thread_ts, stored)
+        elif decision.outcome is Outcome.DELETE:
+            self.store.forget(message.channel, message.ts)
+
+
 def create_app(settings: Settings, answerer: Answerer, store: Store, client: AsyncWebClient | None = None) -> SlackBot:
     client = client or slack_client(settings)
     app = AsyncApp(
@@ -149,93 +223,15 @@ def create_app(settings: Settings, answerer: Answerer, store: Store, client: Asy
     reader = ThreadReader(client, store, int(settings.max_context_tokens * CHARS_PER_TOKEN))
 
     def allowed(channel: str) -> bool:
-        return settings.allowed_channels is None or channel in settings.allowed_channels
+        return in_allowed_channels(channel, settings.allowed_channels)
 
     answers = ThreadAnswers(
         client, answerer, store, reader, settings.max_concurrency, user_max_queued=settings.user_max_queued
     )
-
-    async def on_message(body: dict[str, Any], context: Any, request: Any) -> None:
-        """app_mention and message.* alike: one message, one decision, at most one answer."""
-        message = incoming(body)
-        if message is None:
-            return
-        bot = BotIdentity(context.bot_user_id, context.bot_id)
-        thread_ts = message.thread_ts or message.ts
-        # A thread where no agent fitted is answered again only when the bot is mentioned.
-        in_bot_thread = (
-            store.in_thread(message.channel, thread_ts) and store.agent_of(f"{message.channel}/{thread_ts}") != NONE
-        )
-        action = decide(message, bot.user_id, in_bot_thread)
-        request_id = new_request_id()
-        if action is Action.ANSWER and not allowed(message.channel):
-            if store.take(message.channel, message.ts):  # one reply, even to both copies of a mention
-                await client.chat_postMessage(channel=message.channel, thread_ts=thread_ts, text=NOT_ENABLED_HERE)
-            log_event(
-                log,
-                "event",
-                type=body["event"].get("type"),
-                request_id=request_id,
-                channel=message.channel,
-                user=message.user,
-                outcome="channel_not_allowed",
-            )
-            EVENTS.labels(body["event"].get("type", "?"), "channel_not_allowed").inc()
-            return
-        full = None
-        if action is Action.ANSWER:
-            review = wants_review(message.text, bool(message.raw.get("files")))
-            with store.transaction():  # claimed and queued together, or neither
-                if not store.take(message.channel, message.ts):
-                    action = None  # the other copy of this message, or a retry: already answered
-                elif full := answers.queue_full(message.user or ""):
-                    pass  # taken, so its other copy and Slack's retries are not answered either
-                else:
-                    store.join_thread(message.channel, thread_ts)  # follow-ups count from now
-                    answers.ask(body, bot, request_id, review, settings.review_agent if review else None)
-        if full:
-            log_event(
-                log,
-                "event",
-                type=body["event"].get("type"),
-                request_id=request_id,
-                channel=message.channel,
-                user=message.user,
-                outcome="user_queue_full",
-            )
-            EVENTS.labels(body["event"].get("type", "?"), "user_queue_full").inc()
-            if answers.first_time_full(message.user or ""):
-                await client.chat_postMessage(channel=message.channel, thread_ts=thread_ts, text=full)
-            return
-        log_event(
-            log,
-            "event",
-            type=body["event"].get("type"),
-            subtype=message.subtype,
-            event_id=body.get("event_id"),
-            request_id=request_id,
-            channel=message.channel,
-            thread_ts=thread_ts,
-            user=message.user,
-            retry=_retry_num(request),
-            outcome=action.value if action else "duplicate",
-        )
-        EVENTS.labels(body["event"].get("type", "?"), action.value if action else "duplicate").inc()
-        if action is None or action is Action.ANSWER:
-            return
-        if action in (Action.RECORD, Action.EDIT):
-            # In the thread's order: a follow-up right after this message must see it.
-            async with answers.in_order(message.target()):
-                # An edit is the message as it now reads: recorded whole, so a question edited
-                # while it waits in the queue is answered as edited.
-                store.record(message.channel, thread_ts, await reader.stored(message.raw, bot, message.channel))
-        elif action is Action.DELETE:
-            store.forget(message.channel, message.ts)
-
-    app.event("app_mention")(on_message)
-    app.event("message")(on_message)
-    register_review_command(
-        app,
+    messages = MessageListener(client, store, answers, reader, allowed, settings.review_agent)
+    app.event("app_mention")(messages.on_message)
+    app.event("message")(messages.on_message)
+    ReviewCommand(
         client,
         answers,
         reader,
@@ -244,7 +240,7 @@ def create_app(settings: Settings, answerer: Answerer, store: Store, client: Asy
         settings.review_agent,
         allowed,
         settings.github_repos,
-    )
+    ).register(app)
 
     @app.error
     async def on_error(error: Exception, body: Any, response: Any) -> None:

@@ -13,6 +13,19 @@ HUMAN_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 
 
 @dataclass(frozen=True)
+class ThreadKey:
+    """One thread of one channel (`thread_ts`: the ts of its first message). `str()` is the
+    conversation key the store keeps agents under, "channel/thread_ts": existing databases
+    have their keys in that form."""
+
+    channel: str
+    thread_ts: str
+
+    def __str__(self) -> str:
+        return f"{self.channel}/{self.thread_ts}"
+
+
+@dataclass(frozen=True)
 class ThreadTarget:
     """Where an answer goes: a thread in a channel, for one asker."""
 
@@ -21,6 +34,10 @@ class ThreadTarget:
     message_ts: str  # the message that asked (gets the :eyes: reaction)
     user: str
     team: str | None
+
+    @property
+    def thread(self) -> ThreadKey:
+        return ThreadKey(self.channel, self.thread_ts)
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,11 @@ class IncomingMessage:
     @property
     def in_thread(self) -> bool:
         return self.thread_ts is not None and self.thread_ts != self.ts
+
+    @property
+    def thread(self) -> ThreadKey:
+        """The thread it belongs to: its own, at a channel's top level (an answer starts one)."""
+        return ThreadKey(self.channel, self.thread_ts or self.ts)
 
     def target(self) -> ThreadTarget:
         # A message inside a thread is answered there; otherwise a thread starts under it.

@@ -18,6 +18,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot.config import DEFAULT_OPS_HOST
+from bot.errors import OpsPortUnavailable
 from bot.logs import log_event
 from bot.metrics import ACK_SECONDS, exposition
 from bot.slack.app import SlackBot
@@ -134,10 +135,6 @@ def ops_application(bot: SlackBot) -> web.Application:
     ops.router.add_get("/readyz", readyz)
     ops.router.add_get("/metrics", metrics)
     return ops
-
-
-class OpsPortUnavailable(Exception):
-    """BOT_OPS_HOST:BOT_OPS_PORT can't be listened on."""
 
 
 @contextlib.asynccontextmanager

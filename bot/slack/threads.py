@@ -16,8 +16,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.answering import ConversationUnavailable
 from bot.conversation import Turn
+from bot.errors import ConversationUnavailable
 from bot.logs import log_event
 from bot.redact import Redaction, redact
 from bot.review import review_request, snippet_material, split_code_and_question

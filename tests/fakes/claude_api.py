@@ -265,7 +265,8 @@ class FakeClaude(LocalServer):
         self.refused: list[tuple[dict[str, Any], int, str]] = []  # (request, status, why) the real API refuses
         self.expected_refusals: set[int] = set()  # statuses a test provokes on purpose (e.g. 404 for a retired model)
         self.timeline: list[str] = []  # "answer asked", "route asked", "route answered", in order
-        self.app.router.add_post("/v1/messages", self._messages)
+        self._handling: set[asyncio.Task[Any]] = set()  # requests still being answered (a scripted delay)
+        self.app.router.add_post("/v1/messages", self._handle)
 
     def then(self, *replies: Reply | Failure | StreamError) -> FakeClaude:
         self.script.extend(replies)
@@ -275,6 +276,22 @@ class FakeClaude(LocalServer):
     def url(self) -> str:
         """What ANTHROPIC_BASE_URL is set to."""
         return self.origin
+
+    async def stop(self) -> None:
+        # A reply still in a scripted delay has nobody waiting for it by now (the bot stopped
+        # first): end it, rather than have the server wait out its shutdown timeout (2 s).
+        for task in self._handling:
+            task.cancel()
+        await super().stop()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handling.add(task)
+        try:
+            return await self._messages(request)
+        finally:
+            self._handling.discard(task)
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
