@@ -135,6 +135,7 @@ def test_missing_name_uses_the_file_name(tmp_path):
         ("Just a prompt, no front matter.", "no front matter"),
         ("---\nname: a\ndescription: d\n---\n   \n", "system prompt"),
         ("---\nname: a\n---\nBody", "no description"),
+        ("X---\nname: a\ndescription: d\n---\nBody", "no front matter"),  # text before the front matter
         ("---\nname: a\ndescription: d\nBody without a closing line", "no front matter"),
     ],
 )
@@ -204,3 +205,84 @@ def test_unusable_files_are_skipped_each_with_its_reason_and_never_stop_the_othe
     assert "empty" in reasons["empty-body.md"]
     assert "no description" in reasons["no-description.md"]
     assert "utf-8" in reasons["not-utf8.md"].lower()
+
+
+# -- front matter that only a YAML reader gets right, line endings, READMEs and duplicates --------
+
+
+def test_valid_yaml_front_matter_is_read_as_yaml_not_key_by_key(tmp_path):
+    # Quoted keys, a key with a space and an alias are plain YAML, but no `key:` line each.
+    text = (
+        '---\n"name": reviewer\n"description": &d "Reviews code."\ndisplay name: Code Reviewer\n'
+        "summary: *d\ntools: [Read, Grep]\n---\nYou review.\n"
+    )
+    agent, warnings = parse_agent(text, tmp_path / "x.md", MODELS)
+    assert (agent.name, agent.description, agent.tools, warnings) == ("reviewer", "Reviews code.", ("Read", "Grep"), [])
+    assert dict(agent.extra) == {"display name": "Code Reviewer", "summary": "Reviews code."}
+
+
+def test_a_block_that_is_no_valid_yaml_is_read_key_by_key(tmp_path):
+    # An unquoted ": " in the description makes the whole block invalid YAML. Each key is then
+    # read on its own: its continuation lines belong to it, a value that is YAML on its own is
+    # read as YAML (quotes, lists, `on` as a key), and one that is not keeps its raw text.
+    text = (
+        "---\ndescription: Use it: for queues.\\tFast.\n  Context: x\n"
+        'name: "quoted"\ntools: [Read, Grep]\non: push\nmodel : [opus\n---\nBody\n'
+    )
+    agent, warnings = parse_agent(text, tmp_path / "a.md", MODELS)
+    assert agent.description == "Use it: for queues.\tFast.\n  Context: x"  # raw: as written
+    assert (agent.name, agent.tools, dict(agent.extra)) == ("quoted", ("Read", "Grep"), {"on": "push"})
+    assert agent.model == "claude-sonnet-5-5"
+    assert warnings == [f"{tmp_path / 'a.md'}: unknown model '[opus', using claude-sonnet-5-5"]
+
+
+def test_empty_tool_names_are_dropped_and_warnings_list_the_choices(tmp_path):
+    text = "---\nname: a\ndescription: d\ntools: Read, , Grep,\neffort: extreme\nmodel: claude-x-1\n---\nBody\n"
+    agent, warnings = parse_agent(text, tmp_path / "a.md", MODELS)
+    assert agent.tools == ("Read", "Grep")
+    assert "(claude-haiku-5-5, claude-opus-5-5, claude-sonnet-5-5)" in warnings[0]
+    assert "(one of low, medium, high, xhigh, max)" in warnings[1]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r", "\n"])
+@pytest.mark.parametrize("bom", ["\ufeff", ""])
+def test_windows_and_old_mac_line_endings_and_a_byte_order_mark_read_like_plain_newlines(tmp_path, newline, bom):
+    text = "---\nname: a\ndescription: |\n  Line one.\n  Line two.\n---\nStep 1.\n\nStep 2.\n"
+    agent, _ = parse_agent(bom + text.replace("\n", newline), tmp_path / "a.md", MODELS)
+    assert agent.name == "a"
+    assert agent.description == "Line one.\nLine two."
+    assert agent.system_prompt == "Step 1.\n\nStep 2."
+
+
+def test_readmes_are_neither_agents_nor_skipped_and_the_first_file_of_a_name_wins(tmp_path):
+    agent_file = "---\nname: {name}\ndescription: {d}\n---\nBody"
+    write(tmp_path, "README.md", agent_file.format(name="readme", d="docs"))
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub", "readme.md", "no front matter")
+    write(tmp_path, "Readme.md", "no front matter either")
+    write(tmp_path, "b.md", agent_file.format(name="twin", d="first"))
+    write(tmp_path, "a.md", agent_file.format(name="twin", d="sorted first"))
+    write(tmp_path, "c.md", agent_file.format(name="other", d="d"))
+    catalog = load_agents(tmp_path, MODELS)
+    assert [(a.source.name, a.name, a.description) for a in catalog.agents] == [
+        ("a.md", "twin", "sorted first"),
+        ("c.md", "other", "d"),
+    ]
+    assert [str(s) for s in catalog.skipped] == [f"{tmp_path / 'b.md'}: another file already defines agent 'twin'"]
+    assert catalog.get("other") is catalog.agents[1] and catalog.get("readme") is None
+
+
+def test_each_unusable_file_is_skipped_with_its_reason_alone(tmp_path):
+    write(tmp_path, "a.md", "no front matter")
+    (tmp_path / "b.md").write_bytes(b"---\nname: b\ndescription: \xff\n---\nBody")
+    catalog = load_agents(tmp_path, MODELS)
+    assert [(s.source.name, s.reason) for s in catalog.skipped] == [
+        ("a.md", "no front matter (a '---' block with name and description)"),
+        ("b.md", "not UTF-8 text"),
+    ]
+
+
+def test_a_missing_folder_is_one_skipped_entry(tmp_path):
+    catalog = load_agents(tmp_path / "nope", MODELS)
+    assert catalog.agents == () and catalog.warnings == ()
+    assert [(s.source, s.reason) for s in catalog.skipped] == [(tmp_path / "nope", "no such folder of agent files")]

@@ -660,3 +660,62 @@ NEAR_MISSES = [
 def test_near_misses_of_the_new_rules_are_kept(text):
     result = redact(text)
     assert result.text == text, f"mangled: {result.text!r}"
+
+
+# ---- JSON Web Tokens: the header decides -----------------------------------------------------
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+_JWT_PAYLOAD = _b64url(json.dumps({"sub": "4211", "exp": 1719000000}).encode())
+_JWT_SIGNATURE = "Kd8Fs2Ag4Lp6Bn3Hj5Zx81kLmq02Pq7RtY6uVwQe9Ws"
+
+
+JWT_HEADERS = [
+    {"alg": "HS256", "typ": "JWT"},
+    {"alg": "RS256"},  # alg alone
+    {"typ": "JWT"},  # typ alone
+    {"alg": "none"},
+    {"alg": "ES256", "typ": "JWT", "kid": "2024-06"},
+]
+
+
+def _header(obj: dict) -> str:
+    return _b64url(json.dumps(obj, separators=(",", ":")).encode())
+
+
+@pytest.mark.parametrize("header", JWT_HEADERS)
+def test_a_jwt_is_redacted_whatever_padding_its_header_would_need(header):
+    token = f"{_header(header)}.{_JWT_PAYLOAD}.{_JWT_SIGNATURE}"
+    assert token.startswith("eyJ")
+    result = redact(f"Authorization: Bearer {token}")
+    assert result.text == "Authorization: Bearer [REDACTED jwt]"
+    assert dict(result.counts) == {"jwt": 1}
+
+
+def test_the_headers_above_need_every_amount_of_base64_padding():
+    assert {len(_header(h)) % 4 for h in JWT_HEADERS} == {0, 2, 3}  # (1 mod 4 is no base64)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"sub":"4211","name":"x"}',  # JSON, but no alg or typ: a payload, not a header
+        b'["alg","typ"]',  # not an object
+        b'{"alg" "HS256"}',  # not JSON
+        b'{"alg":"\xff\xfe"}',  # not UTF-8
+    ],
+)
+def test_a_jwt_shaped_string_whose_header_is_no_jwt_header_is_kept(header):
+    token = f"{_b64url(header)}.{_JWT_PAYLOAD}.{_JWT_SIGNATURE}"
+    assert token.startswith("eyJ") or header.startswith(b"[")
+    text = f"cursor = {token}"
+    result = redact(text)
+    assert result.text == text and dict(result.counts) == {}
+
+
+def test_a_jwt_shaped_string_that_is_no_base64_is_kept():
+    text = "id: eyJhbGciOiJIUzI1NiJ9x.eyJzdWIiOiI0MjExIn0.sig"  # header of 5 mod 4 characters
+    assert redact(text).text == text

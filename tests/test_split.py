@@ -105,9 +105,9 @@ def assert_valid(messages: list[str], original: str, limit: int, exact_info: boo
         m = OPENER.fullmatch(reopen.rstrip("\n"))
         assert m and m[2] == expected[0]
         if exact_info:
-            assert m[3] == expected[1]
+            assert m[3].strip() == expected[1]
         else:  # tiny limits may shorten a long info string to its language, or drop it
-            assert m[3] in (expected[1], (expected[1].split() or [""])[0], "")
+            assert m[3].strip() in (expected[1], (expected[1].split() or [""])[0], "")
 
 
 def ops_to_messages(ops: list[Append | NextMessage]) -> list[str]:
@@ -323,6 +323,135 @@ def test_one_long_line_with_spaces_is_cut_after_a_space():
     assert "".join(messages) == text
 
 
+@pytest.mark.parametrize(
+    "space_at, first_length",
+    [
+        (11_700, 12_000),  # a space far from the end of the message: a hard cut
+        (11_799, 12_000),
+        (11_800, 11_801),  # the first place a space counts (the last fifth of what was left)
+        (11_850, 11_851),
+        (11_999, 12_000),  # the message's last character
+        (12_000, 12_000),  # just past the message: a hard cut, the space starts the next one
+    ],
+)
+def test_an_over_long_line_is_cut_after_a_space_only_near_the_end_of_the_message(space_at, first_length):
+    text = "a" * space_at + " " + "b" * 400
+    messages = split_markdown(text)
+    assert [len(m) for m in messages] == [first_length, len(text) - first_length]
+    assert "".join(messages) == text
+    assert stream(text, [7]) == messages
+
+
+def test_an_over_long_line_is_cut_after_a_tab_as_after_a_space_whichever_comes_last():
+    assert split_markdown("a" * 11_850 + "\t" + "b" * 400)[0] == "a" * 11_850 + "\t"
+    assert split_markdown("a" * 11_850 + "\t" + "b" * 50 + " " + "c" * 400)[0].endswith("\t" + "b" * 50 + " ")
+    assert split_markdown("a" * 11_850 + " " + "b" * 50 + "\t" + "c" * 400)[0].endswith(" " + "b" * 50 + "\t")
+    text = "\tindented\twith\ttabs\n" * 1000  # tabs are text: nothing trimmed inside a message
+    messages = split_markdown(text)
+    assert_valid(messages, text, SLACK_MARKDOWN_LIMIT)
+    assert all(m.startswith("\tindented") for m in messages)
+
+
+def test_a_message_filled_exactly_to_the_limit():
+    assert split_markdown("x" * 12_000) == ["x" * 12_000]
+    assert split_markdown("x" * 12_001) == ["x" * 12_000, "x"]
+    # The closing fence added to an unclosed block counts: 4 + 11,993 + 3 characters fit exactly.
+    assert split_markdown("```\n" + "c" * 11_992 + "\n") == ["```\n" + "c" * 11_992 + "\n```"]
+    assert split_markdown("```\n" + "c" * 11_993 + "\n") == ["```\n" + "c" * 11_992 + "\n```", "```\nc\n```"]
+    # A line ending exactly at the limit keeps its newline; the next line starts the next message.
+    assert split_markdown("a" * 11_999 + "\nb") == ["a" * 11_999 + "\n", "b"]
+    assert split_markdown("a" * 12_000 + "\nb") == ["a" * 12_000, "b"]
+    for limit in (40, 97):  # the smallest limit and an odd one, in one piece and streamed
+        assert split_markdown("y" * limit, limit) == ["y" * limit] == stream("y" * limit, [1], limit)
+        assert split_markdown("y" * (limit + 1), limit) == ["y" * limit, "y"] == stream("y" * (limit + 1), [3], limit)
+
+
+def test_the_rest_of_a_cut_line_never_starts_the_next_message_with_a_fence():
+    # Regression: "x…x```more" was cut right before the backticks; the next message then began
+    # with "```more", an opening fence that nothing closes. The cut moves back one character.
+    text = "x" * 40 + "```more\n"
+    assert split_markdown(text, 40) == ["x" * 39, "x```more\n"]
+    # The generated answer where the test oracle first saw it (limit 80): "```not`a fence```" was
+    # emitted up to its closing backticks, which then opened a block in the next message.
+    rng = random.Random(422)
+    text = random_answer(rng, rng.randint(100, 2500))
+    assert "```not`a fence```" in text
+    messages = split_markdown(text, 80)
+    assert_valid(messages, text, 80, exact_info=False)
+    assert stream(text, [1], 80) == messages
+
+
+def test_the_head_of_a_cut_line_is_no_fence_where_the_whole_line_is_none():
+    # Regression: "```sh … `x`" is not a fence (a backtick in the info string); its head
+    # "```sh word …" alone would open a block that nothing closes. It is cut inside the marker.
+    text = "```sh " + "word " * 12 + "`x`\nafter\n"
+    messages = split_markdown(text, 40)
+    assert messages[0] == "``"
+    assert_valid(messages, text, 40, exact_info=False)
+    # Inside a block, "```" + spaces + "x" does not close it, but its head "```   " would.
+    text = "```\n```" + " " * 40 + "x\n```\n"
+    messages = split_markdown(text, 40)
+    assert messages[:2] == ["```\n```", "```\n``\n```"]
+    assert_valid(messages, text, 40, exact_info=False)
+    assert stream(text, [1], 40) == messages
+
+
+def test_an_over_long_line_is_cut_after_the_last_space_or_tab_in_reach():
+    assert split_markdown("a" * 11_850 + " " + "b" * 50 + " " + "c" * 400)[0].endswith("b" * 50 + " ")
+    assert split_markdown("a" * 11_850 + "\t" + "b" * 50 + "\t" + "c" * 400)[0].endswith("b" * 50 + "\t")
+    # A tab (like a space) before the last fifth of what was left does not count: a hard cut.
+    assert [len(m) for m in split_markdown("a" * 11_100 + "\t" + "b" * 1_000)] == [12_000, 101]
+
+
+def test_the_rest_of_a_cut_line_does_not_start_with_an_indented_fence_either():
+    # The cut moves back past spaces and backticks until the rest cannot start a fence line.
+    assert split_markdown("y" * 37 + "ab ```x tail", 40) == ["y" * 37 + "a", "b ```x tail"]
+    assert split_markdown("y" * 37 + "ab````x tail", 40) == ["y" * 37 + "a", "b````x tail"]
+    # A run of backticks longer than a message cannot be cut well, but is cut: nothing lost.
+    text = "x" + "`" * 100
+    messages = split_markdown(text, 40)
+    assert "".join(messages) == text and [len(m) for m in messages] == [38, 38, 25]
+
+
+def test_an_opening_fence_line_too_long_for_a_message_is_cut_and_its_block_closed():
+    # Documented: the rest of its info string goes into the reopened block.
+    text = "```sh " + "word " * 12 + "\necho hi\n```\n"
+    assert split_markdown(text, 40) == [
+        "```sh word word word word word word \n```",
+        "```\nword word word word word word \n```",
+        "```\necho hi\n```\n",
+    ]
+
+
+def test_a_fence_followed_by_a_no_break_space_does_not_close_the_block():
+    text = "```\n" + "echo\n```\u00a0\n" * 8 + "```\n"
+    messages = split_markdown(text, 40)
+    assert len(messages) == 3 and all(m.startswith("```\necho\n") for m in messages[1:])
+    assert_valid(messages, text, 40)
+
+
+def test_the_info_string_is_reopened_exactly_and_a_marker_of_a_tenth_of_the_limit_is_a_fence():
+    text = "```TeX\n" + "x = y\n" * 30 + "```\n"
+    messages = split_markdown(text, 100)
+    assert all(m.startswith("```TeX\n") for m in messages) and len(messages) > 1
+    text = "````\n" + "print(1)\n" * 8 + "````\n"  # 4 backticks, limit 40
+    messages = split_markdown(text, 40)
+    assert len(messages) == 3 and all(m.startswith("````\nprint") and m.rstrip().endswith("````") for m in messages)
+    assert_valid(messages, text, 40)
+
+
+def test_limits_80_and_97_keep_every_rule_whole_and_streamed():
+    # The limits at which mutation testing found rules the other seeds did not check.
+    for seed in range(40):
+        rng = random.Random(seed)
+        limit = (80, 97)[seed % 2]
+        text = random_answer(rng, rng.randint(100, 1500))
+        messages = split_markdown(text, limit)
+        assert_valid(messages, text, limit, exact_info=False)
+        assert stream(text, [1], limit) == messages
+        assert stream(text, [rng.randint(2, 30) for _ in range(5)], limit) == messages
+
+
 def test_code_block_split_is_closed_and_reopened_with_its_language():
     text = "Run this:\n\n```python\n" + "".join(f"value_{i} = compute({i})\n" for i in range(2000)) + "```\n\nDone.\n"
     messages = split_markdown(text)
@@ -353,6 +482,16 @@ def test_four_backtick_fence_is_closed_and_reopened_with_four_backticks():
         assert message.startswith("````markdown\n")
     for message in messages[:-1]:
         assert message.endswith("\n````")
+
+
+def test_a_tilde_fence_whose_info_starts_with_a_tilde_is_reopened_with_the_same_marker():
+    # Regression (found by tests/test_properties.py): "~~~ ~x" was reopened as "~~~~x", a
+    # four-tilde fence that the closing "~~~" does not close.
+    text = "~~~ ~x\n" + "echo step\n" * 40 + "~~~\n"
+    messages = split_markdown(text, limit=100)
+    assert_valid(messages, text, 100)
+    assert all(m.startswith("~~~ ~x\n") for m in messages)
+    assert stream(text, [1], 100) == messages
 
 
 def test_indented_fence_in_a_list_is_reopened_with_its_indentation():
@@ -447,6 +586,36 @@ def test_feed_returns_text_promptly():
     assert first == [Append("Hello, ")]
 
 
+def test_a_long_unfinished_line_is_returned_while_it_streams():
+    # An answer that is one long line (no newline yet) must not be held back until it ends.
+    for text in ("word " * 6_000, "```\n" + "word " * 6_000):
+        splitter = MarkdownSplitter()
+        fed = returned = worst = 0
+        for i in range(0, len(text), 7):
+            fed += len(text[i : i + 7])
+            returned += sum(len(op.text) for op in splitter.feed(text[i : i + 7]) if isinstance(op, Append))
+            worst = max(worst, fed - returned)
+        assert worst < 0.25 * SLACK_MARKDOWN_LIMIT
+
+
+def test_a_paragraph_break_exactly_at_four_fifths_of_the_limit_counts():
+    # limit 100: a blank line after 80 characters is in "the last 20%", so the message ends there.
+    assert split_markdown("a" * 79 + "\n\n" + "b" * 30, 100) == ["a" * 79 + "\n", "b" * 30]
+    # One character earlier it is not: the next line fills the message instead.
+    assert [len(m) for m in split_markdown("a" * 78 + "\n\n" + "b" * 30, 100)] == [100, 10]
+    # limit 97: four fifths is 77 (rounded down).
+    assert split_markdown("a" * 76 + "\n\n" + "b" * 30, 97) == ["a" * 76 + "\n", "b" * 30]
+
+
+def test_a_line_that_fills_a_message_without_its_trailing_spaces_still_ends_there():
+    # The spaces are dropped at the break; the fence on the next line is still read as one.
+    text = "a" * 40 + "   \n```python\n" + "code = 1\n" * 10 + "```\nafter\n"
+    messages = split_markdown(text, 40)
+    assert messages[:2] == ["a" * 40, "```python\ncode = 1\ncode = 1\ncode = 1\n```"]
+    assert_valid(messages, text, 40, exact_info=False)
+    assert stream(text, [1], 40) == messages
+
+
 def test_operations_never_make_an_empty_or_trailing_message():
     rng = random.Random(3)
     for _ in range(50):
@@ -464,5 +633,6 @@ def test_operations_never_make_an_empty_or_trailing_message():
 
 
 def test_limit_too_small_for_any_code_block_is_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="limit must be at least 40 characters, got 10"):
         MarkdownSplitter(limit=10)
+    MarkdownSplitter(limit=40)

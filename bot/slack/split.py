@@ -11,8 +11,13 @@ How a message ends, best first:
      of the next message with the same indentation, fence and info string, so that every message
      renders on its own;
   3. inside a line, only for a line that cannot end the message any other way: at a space near
-     the end of the room if there is one, else hard.
+     the end of the room if there is one, else hard; never where either part would read as a
+     fence line the whole line is not (the rest of the line starts a line of the next message).
 Whitespace exactly at a message boundary may be dropped; nothing else is.
+
+Not kept balanced: a code block whose fence marker is longer than a tenth of the limit (it is
+not treated as one), and an opening fence line too long to fit in a message with its closing
+fence (the rest of its info string goes into the reopened block).
 
 Streaming: a message only ends when the text really overflows it, so an answer that fits stays
 one message. Text is emitted as soon as no later split could move it: complete lines at once,
@@ -49,6 +54,10 @@ _CLOSER = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
 # stops matching, no continuation can match again.)
 _MAYBE_OPENER = re.compile(r" {0,3}(?:`{0,2}|~{0,2}|`{3,}[^`]*|~{3,}.*)")
 _MAYBE_CLOSER = re.compile(r" {0,3}(?:`+|~+)?[ \t]*")
+# How every fence line starts. The rest of a line cut in two starts a line of the next message,
+# so it must not start like this; deciding that needs this many characters past the cut.
+_FENCE_START = re.compile(r" {0,3}(?:`{3}|~{3})")
+_FENCE_START_LEN = 6
 
 
 @dataclass(frozen=True)
@@ -56,15 +65,6 @@ class _Fence:
     indent: str  # kept on the closing/reopening lines: inside a list item it keeps the same meaning
     marker: str  # "```", "~~~", "````", ...
     reopen: str  # the line that reopens the block in the next message, newline included
-
-
-def _cut(text: str, room: int) -> str:
-    """The head of an over-long line that goes into the current message."""
-    # Only a space in the last fifth of the room: a much shorter message just to cut at a word
-    # boundary is worse than a hard cut in a long word.
-    lo = room - room // 5
-    i = max(text.rfind(" ", lo, room), text.rfind("\t", lo, room))
-    return text[: i + 1] if i > 0 else text[:room]
 
 
 class MarkdownSplitter:
@@ -168,7 +168,9 @@ class MarkdownSplitter:
         if not self._here and self._has_content:  # it may fit in a message of its own
             self._break()
             return True
-        piece = _cut(rest, room)
+        if not complete and len(rest) < room + _FENCE_START_LEN:
+            return False  # where to cut depends on the characters just past the room
+        piece = self._cut(rest, room, after)
         if piece.strip():
             self._place(piece)
         self._fence = after
@@ -182,6 +184,22 @@ class MarkdownSplitter:
         self._break()
         self._buf = back + self._buf
         self._end_line()
+
+    def _cut(self, rest: str, room: int, after: _Fence | None) -> str:
+        """The head of an over-long line that goes into the current message."""
+        # Only a space in the last fifth of the room: a much shorter message just to cut at a word
+        # boundary is worse than a hard cut in a long word.
+        lo = room - room // 5
+        i = max(rest.rfind(" ", lo, room), rest.rfind("\t", lo, room))
+        cut = i + 1 if i > 0 else room
+        # The rest goes to the start of a line in the next message, where "```" would open a block.
+        while cut > 1 and _FENCE_START.match(rest, cut):
+            cut -= 1
+        # A head that starts the line must not be a fence line when the whole line is not (or the
+        # other way round): "```sh … `x`" is no fence but its head "```sh …" would open one.
+        if not self._line and (self._after(rest[:cut]) is None) != (after is None):
+            cut = len(rest) - len(rest.lstrip(" ")) + 2  # inside the marker: "``" is no fence
+        return rest[:cut]
 
     # -- fences --------------------------------------------------------------------------------
 
@@ -198,7 +216,9 @@ class MarkdownSplitter:
         if not m or (m[2][0] == "`" and "`" in m[3]) or len(m[2]) > self._max_head:
             return None
         indent, marker, info = m[1], m[2], m[3].strip()
-        heads = [marker + info, marker + (info.split() or [""])[0], marker]
+        # "~~~ ~x" must not reopen as "~~~~x": a longer marker that "~~~" does not close.
+        sep = " " if info.startswith(marker[0]) else ""
+        heads = [marker + sep + info, marker + sep + (info.split() or [""])[0], marker]
         head = next(h for h in heads if len(h) <= self._max_head)
         return _Fence(indent, marker, indent + head + "\n")
 
