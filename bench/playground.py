@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp
 
+from bot.agents import load_catalog
 from bot.config import Settings
 from bot.playground.app import CHANNELS, Playground
-from bot.wiring import load_catalog
 
 PAUSE_S = 1.0
 

@@ -13,11 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from bot.models import EFFORTS, is_effort
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.DOTALL)
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:(?:[ \t]|$)")
@@ -157,6 +160,13 @@ def parse_agent(text: str, source: Path, models: ModelChoices) -> tuple[Agent, l
     return agent, warnings
 
 
+def load_catalog(settings: Settings) -> AgentCatalog:
+    """The agents the settings name (BOT_AGENTS_DIR, else the shipped ones), with their models."""
+    return load_agents(
+        settings.agents_dir or shipped_agents_dir(), ModelChoices(settings.default_model, settings.model_aliases)
+    )
+
+
 def load_agents(directory: Path, models: ModelChoices) -> AgentCatalog:
     """Every usable `*.md` agent in `directory`; unusable files are skipped with a reason."""
     agents: list[Agent] = []
@@ -198,9 +208,9 @@ def _read_key_by_key(block: str) -> dict[str, Any]:
     """Claude Code's lenient reading: each `key:` line starts a value; other lines continue it."""
     entries: list[tuple[str, list[str]]] = []
     for line in block.split("\n"):
-        key = _KEY_LINE.match(line)
-        if key:
-            entries.append((key.group(1), [line]))
+        starts = _KEY_LINE.match(line)
+        if starts:
+            entries.append((starts.group(1), [line]))
         elif entries:
             entries[-1][1].append(line)
     meta: dict[str, Any] = {}

@@ -90,18 +90,10 @@ def _print_problems(problems: Sequence[Problem | str], heading: str) -> None:
         print(f"  - {problem}", file=sys.stderr)
 
 
-def _load_catalog(settings: Settings) -> AgentCatalog:
-    """The agents, as `bot.wiring.load_catalog` loads them, without importing the wiring (and
-    with it the anthropic SDK): `check` and `agents` only read files."""
-    from bot.agents import ModelChoices, load_agents, shipped_agents_dir
-
-    return load_agents(
-        settings.agents_dir or shipped_agents_dir(), ModelChoices(settings.default_model, settings.model_aliases)
-    )
-
-
 def _usable_catalog(settings: Settings) -> tuple[AgentCatalog, list[str]]:
-    catalog = _load_catalog(settings)
+    from bot.agents import load_catalog
+
+    catalog = load_catalog(settings)
     problems = [f"agent file {skipped}" for skipped in catalog.skipped]
     names = ", ".join(a.name for a in catalog.agents) or "none"
     for variable, name in (("BOT_DEFAULT_AGENT", settings.default_agent), ("BOT_REVIEW_AGENT", settings.review_agent)):
@@ -111,9 +103,9 @@ def _usable_catalog(settings: Settings) -> tuple[AgentCatalog, list[str]]:
 
 
 def agents_command(settings: Settings) -> int:
-    from bot.agents import color_emoji, first_sentence, shipped_agents_dir
+    from bot.agents import color_emoji, first_sentence, load_catalog, shipped_agents_dir
 
-    catalog = _load_catalog(settings)
+    catalog = load_catalog(settings)
     print(f"Agents from {settings.agents_dir or shipped_agents_dir()}:")
     for agent in catalog.agents:
         color = f"{color_emoji(agent.color)} {agent.color}" if agent.color else "no colour"

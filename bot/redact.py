@@ -1282,10 +1282,10 @@ def _multiline_span(
         if not value or not _credential(value, kind, strict, quoted=True):
             return None
         return first, last, _refine_kind(kind, name, value)
-    line = _NEXT_LINE.match(text, body)  # a lone value on the next line
-    if line is None or not looks_random(line.group("v")):
+    lone = _NEXT_LINE.match(text, body)  # a lone value on the next line
+    if lone is None or not looks_random(lone.group("v")):
         return None
-    return line.start("v"), line.end("v"), _refine_kind(kind, name, line.group("v"))
+    return lone.start("v"), lone.end("v"), _refine_kind(kind, name, lone.group("v"))
 
 
 def _string_continues_at(text: str, at: int) -> bool:

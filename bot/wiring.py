@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import anthropic
 
-from bot.agents import AgentCatalog, ModelChoices, load_agents, shipped_agents_dir
+from bot.agents import AgentCatalog, load_catalog
 from bot.answering import Answerer, Budget, Efforts
 from bot.claude import CircuitBreaker, Claude
 from bot.config import Settings
 from bot.router import Router
 from bot.store import Store
-
-
-def load_catalog(settings: Settings) -> AgentCatalog:
-    models = ModelChoices(settings.default_model, settings.model_aliases)
-    return load_agents(settings.agents_dir or shipped_agents_dir(), models)
 
 
 def create_answerer(

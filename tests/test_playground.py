@@ -14,13 +14,13 @@ import pytest
 from conftest import RunningBot
 from fakes.claude_api import FakeClaude, Reply
 
+from bot.agents import load_catalog
 from bot.config import Settings
 from bot.playground.app import CHANNELS, Playground
 from bot.playground.dry_run import DryRunReport
 from bot.playground.render import message_view
 from bot.playground.slack_emulator import Message
 from bot.usage import Price
-from bot.wiring import load_catalog
 
 GENERAL, DM = CHANNELS[0].id, CHANNELS[1].id
 SECRET = "AKIAIOSFODNN7EXAMPLF"

@@ -15,9 +15,9 @@ import pytest
 from fakes.claude_api import Reply
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from bot.agents import load_catalog
 from bot.config import Settings
 from bot.playground.app import Playground
-from bot.wiring import load_catalog
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 FLAGS = [
