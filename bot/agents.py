@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from bot.errors import AgentFileError
 from bot.models import EFFORTS, is_effort
 
 if TYPE_CHECKING:
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.DOTALL)
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:(?:[ \t]|$)")
-
-
-class AgentFileError(ValueError):
-    """The file cannot be used as an agent; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)

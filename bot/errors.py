@@ -19,6 +19,10 @@ class ConfigError(ValueError):
     """A setting is present but unusable; the message names the variable."""
 
 
+class AgentFileError(ValueError):
+    """The file cannot be used as an agent; the message names the file and the problem."""
+
+
 class StoreInUse(RuntimeError):
     """The data folder is in use by another running bot."""
 

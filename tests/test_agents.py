@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.agents import AgentFileError, ModelChoices, load_agents, load_catalog, parse_agent, shipped_agents_dir
+from bot.agents import ModelChoices, load_agents, load_catalog, parse_agent, shipped_agents_dir
 from bot.config import load_settings
+from bot.errors import AgentFileError
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_AGENT = ROOT.parent / "shared" / "agents" / "backend-senior-engineer.md"

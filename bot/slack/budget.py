@@ -213,9 +213,10 @@ class BudgetRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
     waits for the same moment instead of collecting a 429 of its own. (slack_sdk's own handler
     reads only the header's first character: "30" would be 3 s.)"""
 
-    def __init__(self, budget: SlackBudget, max_retry_count: int = 4):
+    def __init__(self, budget: SlackBudget, max_retry_count: int = 4, rng: random.Random | None = None):
         super().__init__(max_retry_count=max_retry_count)
         self._budget = budget
+        self._rng = rng or random.Random()  # a little jitter, so the waiting calls don't return as one
 
     async def prepare_for_next_attempt_async(
         self,
@@ -231,7 +232,7 @@ class BudgetRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         method, channel = _CALLING.get()
         self._budget.rate_limited(method, channel, wait)
         state.next_attempt_requested = True
-        await asyncio.sleep(wait + random.random() / 4)
+        await asyncio.sleep(wait + self._rng.random() / 4)
         state.increment_current_attempt()
 
 
