@@ -158,6 +158,17 @@ def routed(text: str, stop_reason: str = "end_turn", model: str = "claude-haiku-
 
 Reply = httpx2.Response | Callable[[], Any]
 
+MADE: list[anthropic.AsyncAnthropic] = []  # the clients this test made, closed when it ends
+
+
+@pytest.fixture(autouse=True)
+async def close_clients() -> AsyncIterator[None]:
+    """A mock transport opens no connection, but a client left open is closed by the SDK's
+    `__del__` as a task on whatever event loop runs at the time: close each in its own test."""
+    yield
+    while MADE:
+        await MADE.pop().close()
+
 
 @dataclass
 class MessagesAPI:
@@ -179,9 +190,12 @@ class MessagesAPI:
 
     def client(self) -> anthropic.AsyncAnthropic:
         transport = httpx2.MockTransport(self)
-        return anthropic.AsyncAnthropic(
-            api_key="sk-ant-test", max_retries=0, http_client=httpx2.AsyncClient(transport=transport)
+        MADE.append(
+            anthropic.AsyncAnthropic(
+                api_key="sk-ant-test", max_retries=0, http_client=httpx2.AsyncClient(transport=transport)
+            )
         )
+        return MADE[-1]
 
 
 class Listener:

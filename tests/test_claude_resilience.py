@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import AsyncIterator, Callable
 
 import anthropic
 import pytest
@@ -43,15 +44,25 @@ class Clock:
         return self.now
 
 
-def claude(fake, deadline: float = 10.0, breaker: CircuitBreaker | None = None) -> Claude:
-    client = anthropic.AsyncAnthropic(api_key="sk-ant-test", base_url=fake.url, max_retries=0)
-    return Claude(client, None, deadline, breaker, backoff_s=0.01, max_backoff_s=0.05, rng=random.Random(0))
+@pytest.fixture
+async def claude(fake_claude) -> AsyncIterator[Callable[..., Claude]]:
+    """Makes Claude clients on the fake API; their connections are closed when the test ends."""
+    made: list[Claude] = []
+
+    def make(deadline: float = 10.0, breaker: CircuitBreaker | None = None) -> Claude:
+        client = anthropic.AsyncAnthropic(api_key="sk-ant-test", base_url=fake_claude.url, max_retries=0)
+        made.append(Claude(client, None, deadline, breaker, backoff_s=0.01, max_backoff_s=0.05, rng=random.Random(0)))
+        return made[-1]
+
+    yield make
+    for client in made:
+        await client.aclose()
 
 
-async def test_overloads_and_rate_limits_are_retried_with_the_user_told(fake_claude):
+async def test_overloads_and_rate_limits_are_retried_with_the_user_told(fake_claude, claude):
     fake_claude.then(Failure(), Failure(429, "rate_limit_error"), Failure(503, "api_error"), Reply(chunks=("ok",)))
     listener = Listener()
-    answer = await claude(fake_claude).stream(AGENT, MESSAGES, "terminal", listener)
+    answer = await claude().stream(AGENT, MESSAGES, "terminal", listener)
     assert answer.text == "ok" and listener.text == "ok"
     assert listener.statuses == [
         "Claude is busy, retrying…",
@@ -60,28 +71,28 @@ async def test_overloads_and_rate_limits_are_retried_with_the_user_told(fake_cla
     ]
 
 
-async def test_retry_after_is_honoured(fake_claude):
+async def test_retry_after_is_honoured(fake_claude, claude):
     fake_claude.then(Failure(), Reply(chunks=("ok",)))
     fake_claude.retry_after_ms = 250  # far above the test's backoff (10 to 50 ms)
     started = time.monotonic()
-    await claude(fake_claude).stream(AGENT, MESSAGES, "terminal", Listener())
+    await claude().stream(AGENT, MESSAGES, "terminal", Listener())
     assert time.monotonic() - started >= 0.25
 
 
-async def test_the_deadline_bounds_all_retries(fake_claude):
+async def test_the_deadline_bounds_all_retries(fake_claude, claude):
     fake_claude.down = Failure()
     started = time.monotonic()
     with pytest.raises(ClaudeError) as error:
-        await claude(fake_claude, deadline=0.5).stream(AGENT, MESSAGES, "terminal", Listener())
+        await claude(deadline=0.5).stream(AGENT, MESSAGES, "terminal", Listener())
     assert error.value.kind == "overloaded"
     assert time.monotonic() - started < 1.5
     assert len(fake_claude.requests) > 3
 
 
-async def test_a_bad_request_is_not_retried(fake_claude):
+async def test_a_bad_request_is_not_retried(fake_claude, claude):
     fake_claude.then(Failure(400, "invalid_request_error", "prompt is too long"))
     with pytest.raises(ClaudeError) as error:
-        await claude(fake_claude).stream(AGENT, MESSAGES, "terminal", Listener())
+        await claude().stream(AGENT, MESSAGES, "terminal", Listener())
     assert error.value.kind == "bad_request" and len(fake_claude.requests) == 1
 
 
@@ -107,25 +118,25 @@ def test_the_breaker_opens_after_failing_for_a_while_probes_after_cool_down_and_
     assert breaker.state == "closed" and breaker.allow()
 
 
-async def test_while_the_breaker_is_open_new_questions_are_told_at_once(fake_claude):
+async def test_while_the_breaker_is_open_new_questions_are_told_at_once(fake_claude, claude):
     clock = Clock()
     breaker = CircuitBreaker(threshold=1, span_s=0, cool_down_s=30, clock=clock)
     fake_claude.down = Failure()
     with pytest.raises(ClaudeError):
-        await claude(fake_claude, deadline=0.5, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
+        await claude(deadline=0.5, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
     asked = len(fake_claude.requests)
     started = time.monotonic()
     with pytest.raises(ClaudeError) as error:
-        await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
+        await claude(breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
     assert time.monotonic() - started < 0.2 and len(fake_claude.requests) == asked
     assert "failing for a while" in error.value.user_message
     fake_claude.down = None
     clock.now += 31  # cool-down over: the next question is the probe, and closes the breaker
-    answer = await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
+    answer = await claude(breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
     assert answer.text == "Hello from **Claude**." and breaker.state == "closed"
 
 
-async def test_a_probe_that_fails_for_a_reason_outside_claude_lets_the_next_one_through(fake_claude):
+async def test_a_probe_that_fails_for_a_reason_outside_claude_lets_the_next_one_through(fake_claude, claude):
     clock = Clock()
     breaker = CircuitBreaker(threshold=1, span_s=0, cool_down_s=30, clock=clock)
     breaker.failed()
@@ -136,16 +147,16 @@ async def test_a_probe_that_fails_for_a_reason_outside_claude_lets_the_next_one_
             raise RuntimeError("Slack is down")
 
     with pytest.raises(RuntimeError):
-        await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Broken())
-    answer = await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
+        await claude(breaker=breaker).stream(AGENT, MESSAGES, "terminal", Broken())
+    answer = await claude(breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
     assert answer.text and breaker.state == "closed"
 
 
-async def test_rejected_requests_do_not_open_the_breaker(fake_claude):
+async def test_rejected_requests_do_not_open_the_breaker(fake_claude, claude):
     breaker = CircuitBreaker(threshold=1, span_s=0, cool_down_s=30)
     fake_claude.then(Failure(401, "authentication_error", "invalid x-api-key"))
     with pytest.raises(ClaudeError) as error:
-        await claude(fake_claude, breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
+        await claude(breaker=breaker).stream(AGENT, MESSAGES, "terminal", Listener())
     assert error.value.kind == "auth" and breaker.state == "closed"
 
 

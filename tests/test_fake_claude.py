@@ -19,7 +19,7 @@ def client(fake_claude) -> anthropic.AsyncAnthropic:
 
 async def send(fake_claude, **body):
     """Streamed, as the bot sends answers (the SDK refuses max_tokens over 21,333 unstreamed)."""
-    async with client(fake_claude).messages.stream(**body) as stream:
+    async with client(fake_claude) as api, api.messages.stream(**body) as stream:
         return await stream.get_final_message()
 
 
@@ -106,13 +106,14 @@ async def test_structured_output_is_json_that_fits_the_schema_after_any_thinking
         "additionalProperties": False,
     }
     fake_claude.default_route = "b"
-    message = await client(fake_claude).messages.create(
-        **{
-            **OK,
-            "model": "claude-opus-5-5",
-            "max_tokens": 2_000,
-            "output_config": {"effort": "low", "format": {"type": "json_schema", "schema": schema}},
-        }
-    )
+    async with client(fake_claude) as api:
+        message = await api.messages.create(
+            **{
+                **OK,
+                "model": "claude-opus-5-5",
+                "max_tokens": 2_000,
+                "output_config": {"effort": "low", "format": {"type": "json_schema", "schema": schema}},
+            }
+        )
     assert [block.type for block in message.content] == ["thinking", "text"]  # Opus 5.5 always thinks
     assert json.loads(message.content[1].text) == {"agent": "b"}

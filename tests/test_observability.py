@@ -88,11 +88,10 @@ async def test_metrics_count_events_answers_tokens_cost_and_latencies(bot, ops):
 async def test_socket_mode_serves_the_operator_endpoints_on_bot_ops_port(settings, fake_slack, fake_claude):
     settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
     store = Store.in_data_dir(settings.data_dir)
+    answerer = create_answerer(settings, store=store)
     port, stop = free_port(), asyncio.Event()
     runner = asyncio.create_task(
-        run_socket_mode(
-            create_app(settings, create_answerer(settings, store=store), store), APP_TOKEN, stop, grace=1, ops_port=port
-        )
+        run_socket_mode(create_app(settings, answerer, store), APP_TOKEN, stop, grace=1, ops_port=port)
     )
     try:
         await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
@@ -103,6 +102,8 @@ async def test_socket_mode_serves_the_operator_endpoints_on_bot_ops_port(setting
     finally:
         stop.set()
         await asyncio.wait_for(runner, timeout=10)
+        await answerer.claude.aclose()
+        store.close()
 
 
 async def test_readyz_says_not_ready_once_the_bot_stops_taking_work(bot_and_ops):

@@ -120,12 +120,14 @@ async def test_without_bot_ops_port_the_events_port_serves_only_healthz_and_the_
 async def test_the_ops_site_binds_127_0_0_1_by_default(settings, fake_slack, fake_claude):
     host = load_settings({"BOT_OPS_PORT": "9100"}).ops_host  # BOT_OPS_HOST not set
     store = Store.in_data_dir(settings.data_dir)
-    bot = create_app(settings, create_answerer(settings, store=store), store)
+    answerer = create_answerer(settings, store=store)
+    bot = create_app(settings, answerer, store)
     async with serving_ops(bot, host, 0) as addresses:  # 0: any free port
         assert len(addresses) == 1
         host, port = addresses[0][:2]
         assert host == "127.0.0.1"
         assert (await get(f"http://127.0.0.1:{port}/healthz"))[0] == 200
+    await answerer.claude.aclose()
     store.close()
 
 
@@ -156,15 +158,10 @@ async def test_socket_mode_serves_the_ops_endpoints_on_loopback_by_default_and_s
 ):
     settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
     store = Store.in_data_dir(settings.data_dir)
+    answerer = create_answerer(settings, store=store)
     ops_port, stop = free_port(), asyncio.Event()
     runner = asyncio.create_task(
-        run_socket_mode(
-            create_app(settings, create_answerer(settings, store=store), store),
-            APP_TOKEN,
-            stop,
-            grace=1,
-            ops_port=ops_port,
-        )
+        run_socket_mode(create_app(settings, answerer, store), APP_TOKEN, stop, grace=1, ops_port=ops_port)
     )
     ops = f"http://127.0.0.1:{ops_port}"
     try:
@@ -175,13 +172,15 @@ async def test_socket_mode_serves_the_ops_endpoints_on_loopback_by_default_and_s
     finally:
         stop.set()
         await asyncio.wait_for(runner, timeout=10)
+        await answerer.claude.aclose()
     assert await refused(ops + "/healthz")
     store.close()
 
 
 async def test_an_ops_port_already_taken_is_a_clear_error_before_the_bot_starts(settings, fake_slack, fake_claude):
     store = Store.in_data_dir(settings.data_dir)
-    bot = create_app(settings, create_answerer(settings, store=store), store)
+    answerer = create_answerer(settings, store=store)
+    bot = create_app(settings, answerer, store)
     events_port = free_port()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -191,6 +190,7 @@ async def test_an_ops_port_already_taken_is_a_clear_error_before_the_bot_starts(
             await asyncio.wait_for(run_http(bot, "127.0.0.1", events_port, asyncio.Event(), 1, ops_port=port), 10)
     assert not bot.answers.dispatching  # the bot never started taking work
     assert await refused(f"http://127.0.0.1:{events_port}/slack/events")
+    await answerer.claude.aclose()
     store.close()
 
 

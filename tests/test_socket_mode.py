@@ -20,11 +20,16 @@ async def connect_in_socket_mode(settings, fake_slack, grace: float = 5) -> tupl
     settings = replace(settings, slack_signing_secret=None, slack_app_token=APP_TOKEN)
     stop = asyncio.Event()
     store = Store.in_data_dir(settings.data_dir)
-    runner = asyncio.create_task(
-        run_socket_mode(
-            create_app(settings, create_answerer(settings, store=store), store), APP_TOKEN, stop, grace=grace
-        )
-    )
+    answerer = create_answerer(settings, store=store)
+
+    async def run() -> None:
+        try:
+            await run_socket_mode(create_app(settings, answerer, store), APP_TOKEN, stop, grace=grace)
+        finally:  # what `run` does once the bot has stopped
+            await answerer.claude.aclose()
+            store.close()
+
+    runner = asyncio.create_task(run())
     await asyncio.wait_for(fake_slack.socket_connected.wait(), timeout=10)
     return runner, stop
 
