@@ -296,11 +296,11 @@ def run_command(settings: Settings, http: bool, host: str, port: int) -> int:
         return 2
     for warning in [*catalog.warnings, *agent_problems]:
         log_event(log, "agent_warning", logging.WARNING, detail=warning)
-    from bot.errors import OpsPortUnavailable, StoreInUse
+    from bot.errors import OpsPortUnavailable, PortUnavailable, StoreInUse
 
     try:
         asyncio.run(_serve(settings, catalog, http, host, port, ops_port))
-    except (StoreInUse, OpsPortUnavailable) as error:
+    except (StoreInUse, OpsPortUnavailable, PortUnavailable) as error:
         print(f"backend-engineer: {error}", file=sys.stderr)
         return 2
     return 0

@@ -18,7 +18,7 @@ import pytest
 from test_cli import clean_env, free_port, run_cli
 
 from bot.config import load_settings
-from bot.errors import ConfigError, OpsPortUnavailable
+from bot.errors import ConfigError, OpsPortUnavailable, PortUnavailable
 from bot.playground.slack_emulator import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, deliver, event_callback, mention
 from bot.slack.app import create_app
 from bot.slack.server import run_http, run_socket_mode, serving_ops
@@ -190,6 +190,27 @@ async def test_an_ops_port_already_taken_is_a_clear_error_before_the_bot_starts(
             await asyncio.wait_for(run_http(bot, "127.0.0.1", events_port, asyncio.Event(), 1, ops_port=port), 10)
     assert not bot.answers.dispatching  # the bot never started taking work
     assert await refused(f"http://127.0.0.1:{events_port}/slack/events")
+    await answerer.claude.aclose()
+    store.close()
+
+
+async def test_an_events_port_already_taken_is_a_clear_error_and_leaves_nothing_running(
+    settings, fake_slack, fake_claude
+):
+    store = Store.in_data_dir(settings.data_dir)
+    answerer = create_answerer(settings, store=store)
+    bot = create_app(settings, answerer, store)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortUnavailable, match=f"127.0.0.1:{port}.*--port"):
+            await asyncio.wait_for(run_http(bot, "127.0.0.1", port, asyncio.Event(), 1), 10)
+    assert not bot.answers.dispatching  # the bot never started taking work
+    another = Store.in_data_dir(settings.data_dir)
+    another.lock_exclusively()  # nor kept the data folder locked
+    another.unlock()
+    another.close()
     await answerer.claude.aclose()
     store.close()
 

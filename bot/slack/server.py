@@ -18,7 +18,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot.config import DEFAULT_OPS_HOST
-from bot.errors import OpsPortUnavailable
+from bot.errors import OpsPortUnavailable, PortUnavailable
 from bot.logs import log_event
 from bot.metrics import ACK_SECONDS, exposition
 from bot.slack.app import SlackBot
@@ -214,8 +214,15 @@ async def run_http(
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()  # before the bot takes work: a taken port stops nothing half-started
+        except OSError as error:
+            await runner.cleanup()
+            raise PortUnavailable(
+                f"can't listen for Slack's requests on {host}:{port} ({error.strerror or error}); "
+                "change --port or --host"
+            ) from error
         await bot.start()
-        await site.start()
         log_event(
             log,
             "listening",
