@@ -164,8 +164,14 @@ def load_catalog(settings: Settings) -> AgentCatalog:
     )
 
 
+# The whole file is the system prompt of every answer: past this it crowds out the conversation
+# (150,000 tokens of context hold about 450 KB), and is far past any agent's instructions.
+AGENT_MAX_BYTES = 200 * 1024
+
+
 def load_agents(directory: Path, models: ModelChoices) -> AgentCatalog:
-    """Every usable `*.md` agent in `directory`; unusable files are skipped with a reason."""
+    """Every usable `*.md` agent in `directory`; unusable files are skipped with a reason. Of
+    two files defining one agent name, the first in alphabetical order is used."""
     agents: list[Agent] = []
     skipped: list[SkippedFile] = []
     warnings: list[str] = []
@@ -175,16 +181,35 @@ def load_agents(directory: Path, models: ModelChoices) -> AgentCatalog:
         if path.name.lower() == "readme.md":
             continue
         try:
+            size = path.stat().st_size
+            if size > AGENT_MAX_BYTES:
+                skipped.append(
+                    SkippedFile(
+                        path,
+                        f"{size // 1024:,} KB: agent files over {AGENT_MAX_BYTES // 1024} KB are skipped "
+                        "(the whole file is the system prompt of every answer)",
+                    )
+                )
+                continue
             agent, file_warnings = parse_agent(path.read_text(encoding="utf-8"), path, models)
         except UnicodeDecodeError:
             skipped.append(SkippedFile(path, "not UTF-8 text"))
             continue
-        except (AgentFileError, OSError) as error:
-            reason = str(error).removeprefix(f"{path}: ")
-            skipped.append(SkippedFile(path, reason))
+        except AgentFileError as error:
+            skipped.append(SkippedFile(path, str(error).removeprefix(f"{path}: ")))
             continue
-        if any(a.name == agent.name for a in agents):
-            skipped.append(SkippedFile(path, f"another file already defines agent {agent.name!r}"))
+        except OSError as error:  # a broken or looping link, no permission
+            skipped.append(SkippedFile(path, f"cannot be read: {(error.strerror or str(error)).lower()}"))
+            continue
+        first = next((a for a in agents if a.name == agent.name), None)
+        if first is not None:
+            skipped.append(
+                SkippedFile(
+                    path,
+                    f"agent {agent.name!r} is already defined by {first.source.name}, which comes first "
+                    "alphabetically and is used",
+                )
+            )
             continue
         agents.append(agent)
         warnings += file_warnings

@@ -8,9 +8,9 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from bot.config import Problem, Settings, load_settings
+from bot.config import Problem, Settings, data_dir_problems, load_settings, read_settings
 from bot.errors import ConfigError
 from bot.logs import log_event, setup_logging
 
@@ -27,46 +27,154 @@ TERMINAL_SURFACE = (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the folder above the `bot` package
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("backend-engineer")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number: pick one from 1 to 65535")
+    return value
+
+
+def _days(text: str) -> int:
+    """argparse type: a whole number of days, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} days: give 1 or more (1 is today)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="backend-engineer", description="A senior backend engineer in Slack, powered by Claude."
+        prog="backend-engineer",
+        description="A senior backend engineer in Slack, powered by Claude. Settings come from the "
+        "environment and a .env file in the current folder; `check` says what is missing.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="connect to Slack and answer (Socket Mode unless --http)")
-    run.add_argument("--http", action="store_true", help="serve POST /slack/events instead of Socket Mode")
-    run.add_argument("--host", default="0.0.0.0")
-    run.add_argument("--port", type=int, default=3000)
-    playground = commands.add_parser("playground", help="try the bot without Slack: a Slack-like page on 127.0.0.1")
-    playground.add_argument("--port", type=int, default=3000)
-    start = commands.add_parser("start", help="`run` when Slack is configured, else the playground (`make run`)")
-    start.add_argument("--http", action="store_true", help="serve POST /slack/events instead of Socket Mode")
-    start.add_argument("--host", default="0.0.0.0")
-    start.add_argument("--port", type=int, default=3000)
-    check = commands.add_parser("check", help="validate settings, agent files and manifest.yml")
-    check.add_argument("--http", action="store_true", help="check the settings HTTP mode needs")
-    check.add_argument("--manifest", type=Path, default=Path("manifest.yml"))
-    commands.add_parser("agents", help="list the loaded agents, then the files that were skipped")
-    usage = commands.add_parser("usage", help="Claude usage and cost by user, channel and agent")
-    usage.add_argument("--days", type=int, default=7, help="the last N UTC days, today included (default 7)")
-    ask = commands.add_parser("ask", help="answer one question in the terminal (no Slack)")
-    ask.add_argument("question", nargs="+")
-    redact_cmd = commands.add_parser(
-        "redact", help="print FILE (or stdin) as the bot would send it, with the redactions counted by kind on stderr"
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=description)
+
+    def serving_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--http",
+            action="store_true",
+            help="serve POST /slack/events (needs SLACK_SIGNING_SECRET and a public URL) instead of Socket Mode",
+        )
+        sub.add_argument(
+            "--host", default="0.0.0.0", help="HTTP mode: the address to listen on (default 0.0.0.0, every interface)"
+        )
+        sub.add_argument(
+            "--port",
+            type=_port,
+            default=3000,
+            help="HTTP mode (or the playground): the port to listen on (default 3000)",
+        )
+
+    run = command(
+        "run",
+        "connect to Slack and answer (Socket Mode unless --http)",
+        "Connect to Slack and answer mentions, DMs and /backend-review. Socket Mode by default (needs "
+        "SLACK_BOT_TOKEN and SLACK_APP_TOKEN); with --http, serves Slack's events on --host:--port.",
+    )
+    serving_options(run)
+    playground = command(
+        "playground",
+        "try the bot without Slack: a Slack-like page on 127.0.0.1",
+        "Try the bot without Slack: the real bot against a local, Slack-like page on 127.0.0.1. "
+        "Needs ANTHROPIC_API_KEY only.",
+    )
+    playground.add_argument("--port", type=_port, default=3000, help="the page's port on 127.0.0.1 (default 3000)")
+    start = command(
+        "start",
+        "`run` when Slack is configured, else the playground (`make run`)",
+        "`run` when any Slack token is set, else the playground: what `make run` does.",
+    )
+    serving_options(start)
+    check = command(
+        "check",
+        "validate settings, agent files and manifest.yml, listing every problem with its fix",
+        "Validate every setting (types, ranges, log level, data folder, channel ids), the agent files and "
+        "manifest.yml for the mode you will run in, and list every problem at once with its fix. Exit 0 when "
+        "ready, 1 when something is missing, 2 when a setting has an unusable value. Makes no network calls.",
+    )
+    check.add_argument("--http", action="store_true", help="check for HTTP mode (signing secret, request URLs)")
+    check.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the Slack app manifest to check (default: manifest.yml here, else the repository's)",
+    )
+    command(
+        "agents",
+        "list the loaded agents, then the files that were skipped",
+        "List every loaded agent (name, model, colour, file, what it is for), then every skipped file and why.",
+    )
+    usage = command(
+        "usage",
+        "Claude usage and cost by user, channel and agent",
+        "Claude usage and cost by user, channel and agent, from the bot's database in BOT_DATA_DIR.",
+    )
+    usage.add_argument(
+        "--days", type=_days, default=7, metavar="N", help="the last N UTC days, today included (default 7)"
+    )
+    ask = command(
+        "ask",
+        "answer one question in the terminal (no Slack)",
+        "Answer one question in the terminal, streamed as it is written. Needs ANTHROPIC_API_KEY only.",
+    )
+    ask.add_argument("question", nargs="+", help="the question (quote it, or pass it as several words)")
+    redact_cmd = command(
+        "redact",
+        "print FILE (or stdin) as the bot would send it, with the redactions counted by kind on stderr",
+        "Print FILE (or stdin) as the bot would send it to Claude, secrets redacted, with the redactions "
+        "counted by kind on stderr. Needs no settings.",
     )
     redact_cmd.add_argument("file", nargs="?", type=Path, help="the file to check (default: stdin)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "redact":  # needs no settings: a team checks its own files
         return redact_command(args.file)
+    if args.command == "check":
+        settings, setting_problems = read_settings()
+        return check_command(settings, args.http, args.manifest, setting_problems)
 
     try:
         settings = load_settings()
     except ConfigError as error:
-        print(f"backend-engineer: {error}", file=sys.stderr)
+        if len(error.problems) == 1:
+            print(f"backend-engineer: {error.problems[0]}", file=sys.stderr)
+        else:
+            _print_problems(error.problems, f"backend-engineer: {len(error.problems)} settings can't be used:")
         return 2
-    if args.command == "check":
-        return check_command(settings, args.http, args.manifest)
     if args.command == "agents":
         return agents_command(settings)
+    needs_data_dir = args.command in ("usage", "run") or (args.command == "start" and settings.slack_configured)
+    if needs_data_dir and (data_problems := data_dir_problems(settings.data_dir)):
+        _print_problems(data_problems, "backend-engineer can't use its data folder:")
+        return 2
     if args.command == "usage":
         return usage_command(settings, args.days)
     setup_logging(settings.log_level)
@@ -123,6 +231,20 @@ def agents_command(settings: Settings) -> int:
     if not catalog.agents:
         print("No agent loaded: the bot cannot answer.", file=sys.stderr)
         return 1
+    missing = [
+        f"{variable}={name}"
+        for variable, name in (
+            ("BOT_DEFAULT_AGENT", settings.default_agent),
+            ("BOT_REVIEW_AGENT", settings.review_agent),
+        )
+        if catalog.get(name) is None
+    ]
+    if missing:
+        print(
+            f"Not loaded: {', '.join(missing)}. Name an agent listed above, or add its file.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -145,13 +267,38 @@ def usage_command(settings: Settings, days: int) -> int:
     return 0
 
 
-def check_command(settings: Settings, http: bool, manifest: Path) -> int:
+def find_manifest(given: Path | None) -> Path | None:
+    """`--manifest` when given; else manifest.yml in the current folder, else the repository's
+    (the folder above the `bot` package); None when there is none."""
+    if given is not None:
+        return given
+    for candidate in (Path("manifest.yml"), REPO_ROOT / "manifest.yml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def check_command(
+    settings: Settings, http: bool, manifest: Path | None, setting_problems: Sequence[Problem] = ()
+) -> int:
     from bot.models import max_tokens_for
     from bot.slack.manifest import manifest_problems
 
+    unusable = [
+        f"{p.variable} {p.message}. {p.fix}" for p in [*setting_problems, *data_dir_problems(settings.data_dir)]
+    ]
     problems: list[str] = [str(p) for p in settings.problems(slack=True, socket_mode=not http, http=http)]
     catalog, agent_problems = _usable_catalog(settings)
-    problems += agent_problems + [f"{manifest}: {p}" for p in manifest_problems(manifest)]
+    problems += agent_problems
+    manifest_path = find_manifest(manifest)
+    if manifest_path is None:
+        print(
+            "warning: no manifest.yml here or in the repository, so the Slack app's manifest was not checked "
+            "(the bot runs without it; pass --manifest PATH to check yours)"
+        )
+    else:
+        mode: Literal["socket", "http"] = "http" if http else "socket"
+        problems += [f"{manifest_path}: {p}" for p in manifest_problems(manifest_path, mode)]
     for agent in catalog.agents:
         effort = f", effort {agent.effort}" if agent.effort else ""
         print(f"agent {agent.name}: model {agent.model}{effort}, from {agent.source}")
@@ -163,12 +310,15 @@ def check_command(settings: Settings, http: bool, manifest: Path) -> int:
     )
     for warning in catalog.warnings:
         print(f"warning: {warning}")
-    if problems:
+    everything = [*unusable, *problems]
+    if everything:
         _print_problems(
-            problems, f"{len(problems)} problem(s) stop the bot from running in {'HTTP' if http else 'Socket'} mode:"
+            everything,
+            f"{len(everything)} problem(s) stop the bot from running in {'HTTP' if http else 'Socket'} mode:",
         )
-        return 1
-    print(f"All good: settings, {len(catalog.agents)} agent(s) and {manifest} are ready.")
+        return 2 if unusable else 1
+    checked = f" and {manifest_path}" if manifest_path is not None else ""
+    print(f"All good: settings, {len(catalog.agents)} agent(s){checked} are ready.")
     return 0
 
 
@@ -296,11 +446,11 @@ def run_command(settings: Settings, http: bool, host: str, port: int) -> int:
         return 2
     for warning in [*catalog.warnings, *agent_problems]:
         log_event(log, "agent_warning", logging.WARNING, detail=warning)
-    from bot.errors import OpsPortUnavailable, PortUnavailable, StoreInUse
+    from bot.errors import OpsPortUnavailable, PortUnavailable, StoreInUse, TokenRejected
 
     try:
         asyncio.run(_serve(settings, catalog, http, host, port, ops_port))
-    except (StoreInUse, OpsPortUnavailable, PortUnavailable) as error:
+    except (StoreInUse, OpsPortUnavailable, PortUnavailable, TokenRejected) as error:
         print(f"backend-engineer: {error}", file=sys.stderr)
         return 2
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from bot.models import EFFORTS, MAX_OUTPUT_TOKENS
 from bot.usage import DEFAULT_PRICES, Price, parse_prices
 
 T = TypeVar("T", int, float)
+V = TypeVar("V")
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -135,16 +137,49 @@ def _token_problems(variable: str, value: str | None, prefix: str, fix: str) -> 
     return []
 
 
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+class _Bad(Exception):
+    """One unusable setting, raised by the readers below and collected by `read_settings`."""
+
+    def __init__(self, variable: str, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.problem = Problem(variable, message, fix)
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
     """Settings from `environ`; by default the process environment after reading `.env`.
 
     The real environment wins over `.env` (python-dotenv does not override), and the file's
     values land in `os.environ` so the anthropic SDK sees `ANTHROPIC_BASE_URL` too.
+    Raises ConfigError naming every unusable setting (`.problems`), not just the first.
     """
+    settings, problems = read_settings(environ, env_file)
+    if problems:
+        lines = tuple(f"{p.variable} {p.message}. {p.fix}" for p in problems)
+        raise ConfigError("; ".join(lines), lines)
+    return settings
+
+
+def read_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | Path = ".env"
+) -> tuple[Settings, list[Problem]]:
+    """Settings plus every unusable setting found; each unusable one takes its default, so
+    `check` can go on to check agents and tokens and list every problem at once."""
     if environ is None:
         load_dotenv(env_file, override=False)
         environ = os.environ
     env = {k: v for k, v in environ.items() if v != ""}
+    problems: list[Problem] = []
+
+    def take(read: Callable[[], V], default: V) -> V:
+        try:
+            return read()
+        except _Bad as bad:
+            problems.append(bad.problem)
+            return default
 
     aliases = dict(DEFAULT_MODEL_ALIASES)
     for alias in aliases:
@@ -153,7 +188,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             aliases[alias] = override
 
     agents_dir = env.get("BOT_AGENTS_DIR")
-    return Settings(
+    settings = Settings(
         slack_bot_token=env.get("SLACK_BOT_TOKEN"),
         slack_app_token=env.get("SLACK_APP_TOKEN"),
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET"),
@@ -166,34 +201,64 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         model_aliases=aliases,
         default_agent=env.get("BOT_DEFAULT_AGENT", "backend-senior-engineer"),
         review_agent=env.get("BOT_REVIEW_AGENT", "backend-senior-engineer"),
-        routing=_switch(env, "BOT_ROUTING", True),
+        routing=take(lambda: _switch(env, "BOT_ROUTING", True), True),
         router_model=env.get("BOT_ROUTER_MODEL", "claude-haiku-5-5"),
-        router_timeout_s=_positive(env, "BOT_ROUTER_TIMEOUT_S", 10.0, float, "a number of seconds"),
-        effort=_effort(env, "BOT_EFFORT", "medium"),
-        review_effort=_effort(env, "BOT_REVIEW_EFFORT", "high"),
-        max_tokens=_max_tokens(env),
-        max_context_tokens=_positive(env, "BOT_MAX_CONTEXT_TOKENS", 150_000, int, "a whole number"),
-        claude_timeout_s=_positive(env, "BOT_CLAUDE_TIMEOUT_S", 120.0, float, "a number of seconds"),
-        max_concurrency=_positive(env, "BOT_MAX_CONCURRENCY", 8, int, "a whole number"),
-        user_max_queued=_positive(env, "BOT_USER_MAX_QUEUED", 10, int, "a whole number"),
-        allowed_channels=frozenset(c.strip() for c in env["BOT_ALLOWED_CHANNELS"].split(",") if c.strip())
-        if env.get("BOT_ALLOWED_CHANNELS")
-        else None,
-        user_daily_tokens=_positive(env, "BOT_USER_DAILY_TOKENS", 0, int, "a whole number") or None
-        if env.get("BOT_USER_DAILY_TOKENS")
-        else None,
-        prices={**DEFAULT_PRICES, **_prices(env)},
-        ops_port=_port(env, "BOT_OPS_PORT"),
+        router_timeout_s=take(lambda: _positive(env, "BOT_ROUTER_TIMEOUT_S", 10.0, float, "a number of seconds"), 10.0),
+        effort=take(lambda: _effort(env, "BOT_EFFORT", "medium"), "medium"),
+        review_effort=take(lambda: _effort(env, "BOT_REVIEW_EFFORT", "high"), "high"),
+        max_tokens=take(lambda: _max_tokens(env), None),
+        max_context_tokens=take(
+            lambda: _positive(env, "BOT_MAX_CONTEXT_TOKENS", 150_000, int, "a whole number"), 150_000
+        ),
+        claude_timeout_s=take(
+            lambda: _positive(env, "BOT_CLAUDE_TIMEOUT_S", 120.0, float, "a number of seconds"), 120.0
+        ),
+        max_concurrency=take(lambda: _positive(env, "BOT_MAX_CONCURRENCY", 8, int, "a whole number"), 8),
+        user_max_queued=take(lambda: _positive(env, "BOT_USER_MAX_QUEUED", 10, int, "a whole number"), 10),
+        allowed_channels=take(lambda: _allowed_channels(env), None),
+        user_daily_tokens=take(
+            lambda: (
+                _positive(env, "BOT_USER_DAILY_TOKENS", 0, int, "a whole number") or None
+                if env.get("BOT_USER_DAILY_TOKENS")
+                else None
+            ),
+            None,
+        ),
+        prices={**DEFAULT_PRICES, **take(lambda: _prices(env), {})},
+        ops_port=take(lambda: _port(env, "BOT_OPS_PORT"), None),
         ops_host=env.get("BOT_OPS_HOST", DEFAULT_OPS_HOST).strip() or DEFAULT_OPS_HOST,
-        http_port=_port(env, "BOT_HTTP_PORT"),
-        shutdown_grace_s=_positive(env, "BOT_SHUTDOWN_GRACE_S", 30.0, float, "a number of seconds"),
-        answer_deadline_s=_positive(env, "BOT_ANSWER_DEADLINE_S", 180.0, float, "a number of seconds"),
-        log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),
+        http_port=take(lambda: _port(env, "BOT_HTTP_PORT"), None),
+        shutdown_grace_s=take(lambda: _positive(env, "BOT_SHUTDOWN_GRACE_S", 30.0, float, "a number of seconds"), 30.0),
+        answer_deadline_s=take(
+            lambda: _positive(env, "BOT_ANSWER_DEADLINE_S", 180.0, float, "a number of seconds"), 180.0
+        ),
+        log_level=take(lambda: _log_level(env), "INFO"),
         github_api_url=env.get("GITHUB_API_URL", DEFAULT_GITHUB_API_URL),
         github_token=env.get("GITHUB_TOKEN"),
-        github_repos=_github_repos(env),
-        retention_days=_positive(env, "BOT_RETENTION_DAYS", 7.0, float, "a number of days"),
+        github_repos=take(lambda: _github_repos(env), None),
+        retention_days=take(lambda: _positive(env, "BOT_RETENTION_DAYS", 7.0, float, "a number of days"), 7.0),
     )
+    return settings, problems
+
+
+def data_dir_problems(data_dir: Path) -> list[Problem]:
+    """Why the bot could not keep its database in `data_dir` (empty when it can): a folder that
+    exists and is writable, or can be created. Probes with a temporary file, deleted at once."""
+    fix = "Set BOT_DATA_DIR to a folder the bot's user can write to (it is created when missing)"
+    if data_dir.exists() and not data_dir.is_dir():
+        return [Problem("BOT_DATA_DIR", f"{data_dir} is a file, not a folder", fix)]
+    target = data_dir
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    if not target.is_dir():
+        return [Problem("BOT_DATA_DIR", f"{data_dir} cannot be created: {target} is a file, not a folder", fix)]
+    try:
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as error:
+        where = f"{data_dir} is" if target == data_dir else f"{data_dir} cannot be created: {target} is"
+        return [Problem("BOT_DATA_DIR", f"{where} not writable ({error.strerror or error})", fix)]
+    return []
 
 
 def _with_trailing_slash(url: str) -> str:
@@ -201,10 +266,42 @@ def _with_trailing_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def _log_level(env: Mapping[str, str]) -> str:
+    raw = env.get("BOT_LOG_LEVEL", "INFO")
+    value = raw.strip().upper()
+    if value not in LOG_LEVELS:
+        raise _Bad(
+            "BOT_LOG_LEVEL",
+            f"must be one of {', '.join(LOG_LEVELS)}, got {raw!r}",
+            "Set BOT_LOG_LEVEL=INFO (or another of those), or remove it for INFO",
+        )
+    return value
+
+
+def _allowed_channels(env: Mapping[str, str]) -> frozenset[str] | None:
+    raw = env.get("BOT_ALLOWED_CHANNELS")
+    if not raw:
+        return None
+    channels = frozenset(c.strip() for c in raw.split(",") if c.strip())
+    wrong = sorted(c for c in channels if not _CHANNEL_ID.match(c))
+    if wrong:
+        raise _Bad(
+            "BOT_ALLOWED_CHANNELS",
+            f"takes channel ids (like C0123ABCD), comma-separated; got {', '.join(repr(c) for c in wrong)}",
+            "Use ids, not names: in Slack, open the channel's details (click its name); the channel id "
+            "(C…, or G… for an old private channel, D… for a DM) is at the bottom of the About tab",
+        )
+    return channels
+
+
 def _effort(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, default).strip().lower()
     if value not in EFFORTS:
-        raise ConfigError(f"{name} must be one of {', '.join(EFFORTS)}, got {env[name]!r}")
+        raise _Bad(
+            name,
+            f"must be one of {', '.join(EFFORTS)}, got {env[name]!r}",
+            f"Set {name} to one of those, or remove it for {default}",
+        )
     return value
 
 
@@ -218,7 +315,11 @@ def _github_repos(env: Mapping[str, str]) -> tuple[str, ...] | None:
     patterns = tuple(p.strip() for p in raw.split(",") if p.strip())
     wrong = [p for p in patterns if not _REPO_PATTERN.match(p) or ".." in p]
     if wrong:
-        raise ConfigError(f"BOT_GITHUB_REPOS takes owner/* or owner/repo, comma-separated; got {', '.join(wrong)}")
+        raise _Bad(
+            "BOT_GITHUB_REPOS",
+            f"takes owner/* or owner/repo, comma-separated; got {', '.join(wrong)}",
+            "Write it like BOT_GITHUB_REPOS=acme/*,other/api, or remove it to allow what GITHUB_TOKEN can read",
+        )
     return patterns
 
 
@@ -227,8 +328,10 @@ def _max_tokens(env: Mapping[str, str]) -> int | None:
         return None
     value = _positive(env, "BOT_MAX_TOKENS", 0, int, "a whole number")
     if value > MAX_OUTPUT_TOKENS:  # the Messages API refuses a larger max_tokens
-        raise ConfigError(
-            f"BOT_MAX_TOKENS must be at most {MAX_OUTPUT_TOKENS:,} (the models' output limit), got {value}"
+        raise _Bad(
+            "BOT_MAX_TOKENS",
+            f"must be at most {MAX_OUTPUT_TOKENS:,} (the models' output limit), got {value}",
+            "Lower it, or remove it to size it from the effort",
         )
     return value
 
@@ -237,19 +340,25 @@ def _prices(env: Mapping[str, str]) -> dict[str, Price]:
     try:
         return parse_prices(env.get("BOT_PRICES", ""))
     except ValueError as error:
-        raise ConfigError(str(error)) from None
+        message = str(error).removeprefix("BOT_PRICES: ").removeprefix("BOT_PRICES ")
+        raise _Bad(
+            "BOT_PRICES",
+            message,
+            "Write it like BOT_PRICES=model=3/15[/0.3],other=1/5 (USD per million tokens in/out[/cache read])",
+        ) from None
 
 
 def _port(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name)
     if raw is None:
         return None
+    fix = f"Set {name} to a free port between 1 and 65535, or remove it"
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a port number (1 to 65535), got {raw!r}") from None
+        raise _Bad(name, f"must be a port number (1 to 65535), got {raw!r}", fix) from None
     if not 1 <= value <= 65535:
-        raise ConfigError(f"{name} must be a port number (1 to 65535), got {value}")
+        raise _Bad(name, f"must be a port number (1 to 65535), got {value}", fix)
     return value
 
 
@@ -261,17 +370,18 @@ def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if raw.strip().lower() in ("off", "false", "0", "no"):
         return False
-    raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    raise _Bad(name, f"must be on or off, got {raw!r}", f"Set {name}=on or {name}=off")
 
 
 def _positive(env: Mapping[str, str], name: str, default: T, kind: Callable[[str], T], what: str) -> T:
     raw = env.get(name)
     if raw is None:
         return default
+    fix = f"Set {name} to {what} greater than 0" + (", or remove it for the default" if default else "")
     try:
         value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+        raise _Bad(name, f"must be {what}, got {raw!r}", fix) from None
     if value <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {value}")
+        raise _Bad(name, f"must be greater than 0, got {value}", fix)
     return value

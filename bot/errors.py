@@ -16,7 +16,12 @@ if TYPE_CHECKING:
 
 
 class ConfigError(ValueError):
-    """A setting is present but unusable; the message names the variable."""
+    """Settings present but unusable; the message names the variable. `problems` holds every one
+    found (each with its fix), so an operator sees them all at once rather than one per run."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = problems or (message,)
 
 
 class AgentFileError(ValueError):
@@ -33,6 +38,11 @@ class OpsPortUnavailable(Exception):
 
 class PortUnavailable(Exception):
     """The playground page's port could not be listened on (taken, or not allowed)."""
+
+
+class TokenRejected(Exception):
+    """Slack refused SLACK_BOT_TOKEN or SLACK_APP_TOKEN at start-up; the message names which one,
+    why, and where to get a new one."""
 
 
 # -- answering ---------------------------------------------------------------------

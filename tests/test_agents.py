@@ -268,7 +268,9 @@ def test_readmes_are_neither_agents_nor_skipped_and_the_first_file_of_a_name_win
         ("a.md", "twin", "sorted first"),
         ("c.md", "other", "d"),
     ]
-    assert [str(s) for s in catalog.skipped] == [f"{tmp_path / 'b.md'}: another file already defines agent 'twin'"]
+    assert [str(s) for s in catalog.skipped] == [
+        f"{tmp_path / 'b.md'}: agent 'twin' is already defined by a.md, which comes first alphabetically and is used"
+    ]
     assert catalog.get("other") is catalog.agents[1] and catalog.get("readme") is None
 
 

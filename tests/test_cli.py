@@ -4,11 +4,13 @@ process (`main()`), where one real process per command shape already shows the r
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import io
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from fakes.claude_api import Failure, Reply
 
 from bot.cli import main
@@ -241,6 +244,26 @@ async def test_agents_lists_loaded_agents_then_skipped_files(tmp_path):
     assert code == 1 and "Skipped 5 file(s)" in out and "not UTF-8 text" in out
 
 
+async def test_agents_fails_when_the_default_agent_is_not_loaded(tmp_path):
+    fixtures = ROOT / "tests" / "agent_fixtures"
+    env = clean_env(BOT_AGENTS_DIR=str(fixtures), BOT_DEFAULT_AGENT="sre-oncall")
+    code, out, err = run_in_process("agents", env=env, cwd=tmp_path)
+    assert code == 1 and "sql-tuner" in out
+    assert "Not loaded: BOT_DEFAULT_AGENT=sre-oncall" in err
+
+
+def test_an_oversize_agent_file_or_a_link_loop_is_skipped_with_a_plain_reason(tmp_path):
+    from bot.agents import ModelChoices, load_agents
+
+    (tmp_path / "huge.md").write_text("---\nname: huge\ndescription: d\n---\n" + "x" * 14_000_000)
+    (tmp_path / "loop.md").symlink_to(tmp_path / "loop.md")
+    catalog = load_agents(tmp_path, ModelChoices("claude-sonnet-5-5", {}))
+    reasons = {s.source.name: s.reason for s in catalog.skipped}
+    assert reasons["huge.md"].startswith("13,671 KB: agent files over 200 KB are skipped")
+    assert reasons["loop.md"] == "cannot be read: too many levels of symbolic links"
+    assert not catalog.agents
+
+
 async def test_ask_redacts_secrets_before_claude_sees_them(fake_claude, tmp_path):
     env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_ROUTING="off")
     key = "AKIA" + "Q3EXAMPLE7KEYZ2X"
@@ -315,3 +338,132 @@ async def test_redact_prints_what_the_bot_would_send_and_the_counts_by_kind(tmp_
     out_b, err_b = await asyncio.wait_for(process.communicate(b"nothing secret here\n"), timeout=60)
     assert process.returncode == 0
     assert out_b.decode() == "nothing secret here\n" and "Nothing to redact." in err_b.decode()
+
+
+# -- an operator's first hour: every problem at once, each with its fix ---------------------------
+
+READY = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "ANTHROPIC_API_KEY": "sk-ant-1"}
+
+
+async def test_check_rejects_an_unknown_log_level_with_its_fix(tmp_path):
+    env = clean_env(**READY, BOT_LOG_LEVEL="LOUD", BOT_DATA_DIR=str(tmp_path / "data"))
+    code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 2
+    assert "BOT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'" in err
+    assert "Set BOT_LOG_LEVEL=INFO" in err
+
+
+async def test_check_names_a_data_dir_that_is_a_file_and_usage_says_so_without_a_traceback(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    for data_dir, said in ((tmp_path / "afile", "is a file"), (tmp_path / "afile" / "sub", "cannot be created")):
+        env = clean_env(**READY, BOT_DATA_DIR=str(data_dir))
+        code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+        assert code == 2 and "BOT_DATA_DIR" in err and said in err, err
+        code, _, err = run_in_process("usage", env=env, cwd=tmp_path)
+        assert code == 2 and "BOT_DATA_DIR" in err and said in err and "Traceback" not in err
+
+
+async def test_check_names_an_unwritable_data_dir(tmp_path):
+    if os.geteuid() == 0:  # root writes anywhere; /proc refuses even root
+        data_dir = Path("/proc/nope")
+    else:
+        data_dir = tmp_path / "locked"
+        data_dir.mkdir(mode=0o500)
+    env = clean_env(**READY, BOT_DATA_DIR=str(data_dir))
+    code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 2 and "BOT_DATA_DIR" in err and "not writable" in err, err
+
+
+async def test_several_bad_settings_in_dotenv_are_all_listed_at_once(tmp_path):
+    (tmp_path / ".env").write_text(
+        "BOT_LOG_LEVEL=LOUD\nBOT_MAX_CONCURRENCY=lots\nBOT_OPS_PORT=99999\nBOT_ROUTING=maybe\n"
+        "BOT_ALLOWED_CHANNELS=general\n"
+    )
+    env = clean_env(**READY, BOT_DATA_DIR=str(tmp_path / "data"))
+    code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 2
+    for variable in ("BOT_LOG_LEVEL", "BOT_MAX_CONCURRENCY", "BOT_OPS_PORT", "BOT_ROUTING", "BOT_ALLOWED_CHANNELS"):
+        assert variable in err
+    code, _, err = run_in_process("agents", env=env, cwd=tmp_path)  # the other commands list them all too
+    assert code == 2 and "5 settings can't be used" in err and "BOT_ALLOWED_CHANNELS" in err
+
+
+async def test_allowed_channels_by_name_is_rejected_with_where_to_find_the_id(tmp_path):
+    env = clean_env(**READY, BOT_ALLOWED_CHANNELS="C0123ABCD,general", BOT_DATA_DIR=str(tmp_path / "data"))
+    code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 2
+    assert "BOT_ALLOWED_CHANNELS" in err and "'general'" in err and "C0123ABCD'" not in err
+    assert "About tab" in err
+
+
+async def test_bad_port_and_days_are_refused_by_the_parser_with_a_clear_message(tmp_path):
+    for args, said in (
+        (["playground", "--port", "99999"], "99999 is not a port number"),
+        (["run", "--port", "0"], "0 is not a port number"),
+        (["usage", "--days", "-3"], "-3 days: give 1 or more"),
+    ):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exited:
+            main(args)
+        assert exited.value.code == 2, args
+        assert said in err.getvalue() and "Traceback" not in err.getvalue()
+
+
+async def test_check_from_another_folder_finds_the_repositorys_manifest(tmp_path):
+    env = clean_env(**READY, BOT_DATA_DIR=str(tmp_path / "data"))
+    code, out, err = run_in_process("check", env=env, cwd=tmp_path)  # no manifest.yml in tmp_path
+    assert code == 0, err
+    assert f"and {ROOT / 'manifest.yml'} are ready" in out
+
+
+async def test_check_warns_when_there_is_no_manifest_at_all(tmp_path, monkeypatch):
+    import bot.cli
+
+    monkeypatch.setattr(bot.cli, "REPO_ROOT", tmp_path / "nowhere")
+    env = clean_env(**READY, BOT_DATA_DIR=str(tmp_path / "data"))
+    code, out, err = run_in_process("check", env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert "warning: no manifest.yml" in out and "All good" in out
+
+
+async def test_http_mode_check_needs_request_urls_in_the_manifest(tmp_path):
+    import yaml
+
+    data = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    data["settings"]["socket_mode_enabled"] = False
+    (tmp_path / "manifest.yml").write_text(yaml.safe_dump(data))
+    env = clean_env(**READY, SLACK_SIGNING_SECRET="s", BOT_DATA_DIR=str(tmp_path / "data"))
+    code, _, err = run_in_process("check", "--http", env=env, cwd=tmp_path)
+    assert code == 1
+    for key in ("event_subscriptions.request_url", "interactivity.request_url", "slash_commands[0].url"):
+        assert key in err
+    code, _, err = run_in_process("check", env=env, cwd=tmp_path)  # Socket Mode needs socket_mode_enabled
+    assert code == 1 and "socket_mode_enabled: must be true" in err
+    url = "https://bot.example.com/slack/events"
+    data["settings"]["event_subscriptions"]["request_url"] = url
+    data["settings"]["interactivity"]["request_url"] = url
+    data["features"]["slash_commands"][0]["url"] = url
+    (tmp_path / "manifest.yml").write_text(yaml.safe_dump(data))
+    code, _, err = run_in_process("check", "--http", env=env, cwd=tmp_path)
+    assert code == 0, err
+
+
+def test_help_describes_every_command_and_option_and_version_prints_it(capsys):
+    from bot.cli import build_parser
+
+    parser = build_parser()
+    with contextlib.suppress(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        assert name in top
+        assert sub.description, name
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+    with contextlib.suppress(SystemExit):
+        main(["run", "--help"])
+    assert "the port to listen on" in capsys.readouterr().out
+    with contextlib.suppress(SystemExit):
+        main(["--version"])
+    assert re.fullmatch(r"backend-engineer \S+.*\n", capsys.readouterr().out)

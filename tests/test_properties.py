@@ -237,4 +237,4 @@ def test_a_folder_loads_each_name_once_and_skips_readmes(tmp_path_factory, cases
     assert [a.source.name for a in catalog.agents] == sorted(first_file.values())
     duplicates = sorted({f"{i:02d}-agent.md" for i in range(len(cases))} - set(first_file.values()))
     assert [s.source.name for s in catalog.skipped] == duplicates
-    assert all("another file already defines agent" in s.reason for s in catalog.skipped)
+    assert all("is already defined by" in s.reason and "first alphabetically" in s.reason for s in catalog.skipped)

@@ -149,6 +149,8 @@ class SlackEmulator(LocalServer):
         self.deleted: list[Message] = []
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.refuse: dict[str, str] = {}  # method -> error code to answer with
+        self.hang: set[str] = set()  # methods never answered (until stop): a Slack that can't be reached
+        self._hung = asyncio.Event()  # set on stop, to let the hung requests go
         self.page_size = 1000  # Slack may page sooner than `limit` asks: lower it to test paging
         self.drop: dict[str, int] = {}  # method -> how many calls to hang up on (after applying them)
         self.fail_with: dict[str, list[int]] = {}  # method -> HTTP statuses to answer its next calls with
@@ -178,6 +180,7 @@ class SlackEmulator(LocalServer):
         self._response_channels: dict[str, str] = {}  # response_url id -> the command's channel
 
     async def stop(self) -> None:
+        self._hung.set()
         for timer in self._status_timers.values():
             timer.cancel()
         await super().stop()
@@ -289,6 +292,12 @@ class SlackEmulator(LocalServer):
         method = request.match_info["method"]
         args = await _read_args(request)
         self.calls.append(Call(method, args, asyncio.get_running_loop().time()))
+        if method in self.hang:
+            await self._hung.wait()
+            return web.json_response({"ok": False, "error": "fatal_error"})
+        # A token not the one expected is refused as Slack does: ok false, invalid_auth (for
+        # apps.connections.open, a bad app-level token; Slack answers not_allowed_token_type
+        # instead when given a bot token there: set `refuse` to answer that).
         token = self.app_token if method == "apps.connections.open" else self.bot_token
         if request.headers.get("Authorization") != f"Bearer {token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
@@ -212,8 +213,20 @@ class MessageListener:
             self.store.forget(message.channel, message.ts)
 
 
+class _WithoutTokenUnusedWarning(logging.Filter):
+    """AsyncApp reads SLACK_BOT_TOKEN from the environment whenever `token` is not given (any
+    falsy `token` too), then, given `client` as well, warns that the token will be unused. The
+    client it is given is built from that same token: nothing is unused, nothing to warn of."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 def create_app(settings: Settings, answerer: Answerer, store: Store, client: AsyncWebClient | None = None) -> SlackBot:
     client = client or slack_client(settings)
+    bolt_logger = logging.getLogger("slack_bolt.AsyncApp")  # the framework logger AsyncApp warns on
+    if not any(isinstance(f, _WithoutTokenUnusedWarning) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_WithoutTokenUnusedWarning())
     app = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret,

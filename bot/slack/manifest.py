@@ -12,8 +12,12 @@ manifest is fine. It checks, in order:
 4. it gives this bot what it needs: the bot scopes, the bot events, the
    ``/backend-review`` command, and interactivity turned on.
 
-Socket Mode on or off is not a problem: both are supported (HTTP mode needs request
-URLs, which Slack itself insists on when socket mode is off).
+5. when a mode is given, what that mode needs: Socket Mode needs
+   ``settings.socket_mode_enabled: true``; HTTP mode needs it false and request URLs
+   (``settings.event_subscriptions.request_url``, ``settings.interactivity.request_url``
+   and the review command's ``url``), else Slack has nowhere to send events.
+
+Without a mode, either is fine: both are supported.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import pathlib
 from collections.abc import Iterable
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 import yaml
@@ -81,8 +85,9 @@ def _validator() -> jsonschema.protocols.Validator:
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
-def manifest_problems(path: pathlib.Path) -> list[str]:
-    """Problems with the manifest at ``path``; an empty list means it is fine.
+def manifest_problems(path: pathlib.Path, mode: Literal["socket", "http"] | None = None) -> list[str]:
+    """Problems with the manifest at ``path``; an empty list means it is fine. With ``mode``,
+    also what running in that mode needs from it.
 
     Never raises for a bad manifest: a missing file, broken YAML or a schema
     violation are all reported as problems.
@@ -110,6 +115,8 @@ def manifest_problems(path: pathlib.Path) -> list[str]:
 
     problems.extend(_schema_problems(data))
     problems.extend(_bot_needs(data))
+    if mode is not None:
+        problems.extend(_mode_needs(data, mode))
     return problems
 
 
@@ -210,4 +217,32 @@ def _bot_needs(data: Any) -> list[str]:
     if _get(data, "settings", "interactivity", "is_enabled") is not True:
         problems.append("settings.interactivity.is_enabled: must be true (the bot needs interactivity on)")
 
+    return problems
+
+
+def _mode_needs(data: Any, mode: Literal["socket", "http"]) -> list[str]:
+    """What Socket Mode or HTTP mode needs from the manifest."""
+    socket_mode = _get(data, "settings", "socket_mode_enabled") is True
+    if mode == "socket":
+        if socket_mode:
+            return []
+        why = "must be true for Socket Mode (or run in HTTP mode with --http, with request URLs in the manifest)"
+        return [f"settings.socket_mode_enabled: {why}"]
+    url_fix = "set it to https://<your host>/slack/events"
+    problems: list[str] = []
+    if socket_mode:
+        problems.append(
+            "settings.socket_mode_enabled: is true, so Slack sends nothing to a request URL; "
+            "set it to false for HTTP mode (or run without --http)"
+        )
+    if not _get(data, "settings", "event_subscriptions", "request_url"):
+        problems.append(f"settings.event_subscriptions.request_url: missing, HTTP mode needs it; {url_fix}")
+    if not _get(data, "settings", "interactivity", "request_url"):
+        problems.append(f"settings.interactivity.request_url: missing, HTTP mode needs it; {url_fix}")
+    commands = _get(data, "features", "slash_commands")
+    for index, command in enumerate(commands if isinstance(commands, list) else []):
+        if isinstance(command, dict) and command.get("command") == REVIEW_COMMAND and not command.get("url"):
+            problems.append(
+                f"features.slash_commands[{index}].url: missing for {REVIEW_COMMAND}, HTTP mode needs it; {url_fix}"
+            )
     return problems

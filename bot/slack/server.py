@@ -10,15 +10,17 @@ import json
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import DEFAULT_OPS_HOST
-from bot.errors import OpsPortUnavailable, PortUnavailable
+from bot.errors import OpsPortUnavailable, PortUnavailable, TokenRejected
 from bot.logs import log_event
 from bot.metrics import ACK_SECONDS, exposition
 from bot.slack.app import SlackBot
@@ -27,6 +29,31 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE_S = 30.0
+CHECK_TIMEOUT_S = 10.0  # for each start-up call to Slack (auth.test, apps.connections.open)
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0  # while Slack can't be reached at start-up: 1 s, 2 s, 4 s… 60 s
+# Slack's answers (ok: false) that refuse the token itself: no retry will change them. For a bad
+# app-level token apps.connections.open answers invalid_auth, or not_allowed_token_type when it
+# is given another kind of token; auth.test the same for the bot token.
+TOKEN_REFUSALS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "not_allowed_token_type",
+        "missing_scope",
+        "no_permission",
+        "team_access_not_granted",
+        "ekm_access_denied",
+    }
+)
+NEW_TOKEN_AT = {
+    "SLACK_BOT_TOKEN": "copy the Bot User OAuth Token from api.slack.com/apps -> your app -> OAuth & Permissions "
+    "(reinstall the app to the workspace if it is gone)",
+    "SLACK_APP_TOKEN": "generate an app-level token with the connections:write scope at api.slack.com/apps -> "
+    "your app -> Basic Information -> App-Level Tokens",
+}
 
 
 def web_application(bot: SlackBot, *, healthz: bool = True) -> web.Application:
@@ -119,12 +146,18 @@ async def _healthz(_: web.Request) -> web.Response:
     return web.json_response({"ok": True})  # alive: the loop answers
 
 
-def ops_application(bot: SlackBot) -> web.Application:
+Check = Callable[[], Awaitable[bool]]
+
+
+def ops_application(bot: SlackBot, extra_checks: Mapping[str, Check] | None = None) -> web.Application:
     """The operator endpoints: /healthz (alive), /readyz (Slack takes the token, the database
-    takes writes, the bot takes work) and /metrics (tokens, cost, queue depth, latencies)."""
+    takes writes, the bot takes work, and any `extra_checks`, such as Socket Mode's connection)
+    and /metrics (tokens, cost, queue depth, latencies)."""
 
     async def readyz(_: web.Request) -> web.Response:
         checks = await bot.readiness()
+        for name, check in (extra_checks or {}).items():
+            checks[name] = await check()
         return web.json_response({"ok": all(checks.values()), **checks}, status=200 if all(checks.values()) else 503)
 
     async def metrics(_: web.Request) -> web.Response:
@@ -138,7 +171,9 @@ def ops_application(bot: SlackBot) -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def serving_ops(bot: SlackBot, host: str, port: int | None) -> AsyncIterator[list[Any]]:
+async def serving_ops(
+    bot: SlackBot, host: str, port: int | None, extra_checks: Mapping[str, Check] | None = None
+) -> AsyncIterator[list[Any]]:
     """The operator endpoints on `host`:`port` while the block runs, in either mode: up before
     the bot starts, down after it has stopped (so /readyz says 503 while it drains). Yields the
     addresses the site's sockets are bound to. With no port, only a line in the log saying
@@ -152,7 +187,7 @@ async def serving_ops(bot: SlackBot, host: str, port: int | None) -> AsyncIterat
         )
         yield []
         return
-    runner = web.AppRunner(ops_application(bot), access_log=None)
+    runner = web.AppRunner(ops_application(bot, extra_checks), access_log=None)
     await runner.setup()
     try:
         try:
@@ -210,6 +245,8 @@ async def run_http(
     """POST /slack/events on `host`:`port`; the operator endpoints on `ops_host`:`ops_port`
     (BOT_OPS_PORT), or, with no ops port, only /healthz on the events port."""
     async with serving_ops(bot, ops_host, ops_port):
+        if not await check_tokens(bot.app.client, stop):
+            return  # stopped before Slack could be reached
         web_app = web_application(bot, healthz=ops_port is None)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
@@ -247,13 +284,98 @@ async def run_socket_mode(
 ) -> None:
     """Socket Mode; with `ops_port` (BOT_OPS_PORT), the operator endpoints on `ops_host`."""
     handler = AsyncSocketModeHandler(bot.app, app_token)  # reuses app.client, so SLACK_API_URL holds
-    async with serving_ops(bot, ops_host, ops_port):
-        await bot.start()
-        await handler.connect_async()
-        log_event(log, "listening", mode="socket")
-        await stop.wait()
-        await handler.close_async()
-        await _finish_in_flight(bot, grace)
+    try:
+        async with serving_ops(bot, ops_host, ops_port, {"socket_connected": handler.client.is_connected}):
+            if not await check_tokens(bot.app.client, stop, app_token):
+                return  # stopped before Slack could be reached
+            await bot.start()
+            # The SDK retries a failed connection on its own, forever: whatever it is doing,
+            # SIGTERM or Ctrl-C stops it. Once connected, it reconnects by itself when the
+            # connection drops; /readyz says socket_connected meanwhile.
+            if await until_stopped(handler.connect_async(), stop):
+                log_event(log, "listening", mode="socket")
+                await stop.wait()
+            await handler.close_async()
+            await _finish_in_flight(bot, grace)
+    finally:
+        if not handler.client.closed:  # rejected or stopped early: the SDK's aiohttp session still open
+            await handler.close_async()
+
+
+async def until_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:
+    """Await `work` unless `stop` is set first, which cancels it. True when `work` finished
+    (its exception, if any, is raised), False when `stop` came first."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return False
+    task.result()
+    return True
+
+
+async def check_tokens(client: AsyncWebClient, stop: asyncio.Event, app_token: str | None = None) -> bool:
+    """Before taking work: Slack takes the bot token (auth.test) and, in Socket Mode, the app
+    token (apps.connections.open). A token Slack refuses raises TokenRejected, naming it; while
+    Slack can't be reached (no route, refused, no answer) it tries again, backing off, until it
+    can or `stop` is set. True once both were taken, False when stopped first."""
+    delay = RETRY_FIRST_S
+    while not stop.is_set():
+        try:
+            if await until_stopped(_check_tokens_once(client, app_token), stop):
+                return True
+            break
+        except TokenRejected:
+            raise
+        except Exception as error:  # noqa: BLE001 - unreachable, timed out, 5xx, ratelimited…: try again
+            log_event(
+                log,
+                "slack_unreachable",
+                logging.WARNING,
+                error=_describe(error),
+                retry_in_s=delay,
+                detail="can't check the Slack tokens yet; SLACK_API_URL and the network may be at fault",
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, RETRY_MAX_S)
+    log_event(log, "stopped", detail="stopped before Slack could be reached; nothing was taken on")
+    return False
+
+
+async def _check_tokens_once(client: AsyncWebClient, app_token: str | None) -> None:
+    async with asyncio.timeout(CHECK_TIMEOUT_S):
+        await _refused("SLACK_BOT_TOKEN", client.auth_test())
+    if app_token is not None:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            await _refused("SLACK_APP_TOKEN", client.apps_connections_open(app_token=app_token))
+
+
+async def _refused(variable: str, call: Awaitable[Any]) -> None:
+    try:
+        await call
+    except SlackApiError as error:
+        code = str(error.response.get("error", ""))
+        if code in TOKEN_REFUSALS:
+            raise TokenRejected(
+                f"Slack rejected {variable} ({code}); {NEW_TOKEN_AT[variable]}, then set {variable} in .env"
+            ) from None
+        raise
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return f"no answer within {CHECK_TIMEOUT_S:g} s"
+    if isinstance(error, SlackApiError):
+        return f"Slack answered {error.response.get('error')}"
+    return f"{type(error).__name__}: {error}"[:300]
 
 
 async def _finish_in_flight(bot: SlackBot, grace: float) -> None:
