@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Answer one question in the terminal, streamed as it is written. Needs ANTHROPIC_API_KEY only.",
     )
     ask.add_argument("question", nargs="+", help="the question (quote it, or pass it as several words)")
+    ask.add_argument(
+        "-v", "--verbose", action="store_true", help="log to stderr as `run` does (default: warnings only)"
+    )
     redact_cmd = command(
         "redact",
         "print FILE (or stdin) as the bot would send it, with the redactions counted by kind on stderr",
@@ -177,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "usage":
         return usage_command(settings, args.days)
-    setup_logging(settings.log_level)
     if args.command == "ask":
+        # The answer on stdout, nothing else in the terminal unless asked for.
+        setup_logging(settings.log_level if args.verbose else "WARNING")
         return ask_command(settings, " ".join(args.question))
+    setup_logging(settings.log_level)
     if args.command == "playground":
         return playground_command(settings, args.port)
     if args.command == "start" and not settings.slack_configured:
@@ -347,22 +352,35 @@ def ask_command(settings: Settings, text: str) -> int:
     from bot.conversation import Turn
     from bot.redact import redact
     from bot.slack.events import new_request_id
+    from bot.store import Store
+    from bot.usage import Requester
     from bot.wiring import create_answerer
 
+    if data_problems := data_dir_problems(settings.data_dir):
+        _print_problems(data_problems, "backend-engineer can't use its data folder:")
+        return 2
     sink = TerminalSink()
-    answerer = create_answerer(settings, catalog)
+    store = Store.in_data_dir(settings.data_dir, settings.retention_days)  # its calls are in `usage` too
+    answerer = create_answerer(settings, catalog, store=store)
+    request_id = new_request_id()
 
     async def conversation() -> list[Turn]:
         return [Turn("user", redact(text).text)]  # secrets never leave, from the terminal either
 
     async def ask_once() -> Answer | None:
         try:
-            return await answerer.answer(new_request_id(), conversation, sink, TERMINAL_SURFACE)
+            return await answerer.answer(
+                request_id, conversation, sink, TERMINAL_SURFACE, requester=Requester(CLI_USER, CLI_USER, request_id)
+            )
         finally:
             await answerer.claude.aclose()
+            store.close()
 
     answer = asyncio.run(ask_once())
     return 0 if answer is not None else 1
+
+
+CLI_USER = "cli"  # who `ask`'s calls are for, in the usage ledger (and the daily allowance)
 
 
 class TerminalSink:

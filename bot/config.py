@@ -92,7 +92,7 @@ class Settings:
     def problems(self, *, slack: bool, socket_mode: bool = False, http: bool = False) -> list[Problem]:
         """What stops the bot from running in the given mode (empty when nothing does)."""
         found: list[Problem] = []
-        if not self.anthropic_api_key:
+        if not self.anthropic_api_key and not self.anthropic_base_url:  # a gateway may need no key
             found.append(
                 Problem(
                     "ANTHROPIC_API_KEY",

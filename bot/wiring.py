@@ -20,7 +20,8 @@ def create_answerer(
 ) -> Answerer:
     """`store` remembers each thread's agent and keeps the usage ledger (the CLI's ask has none)."""
     client = anthropic.AsyncAnthropic(
-        api_key=settings.anthropic_api_key,
+        # A gateway (ANTHROPIC_BASE_URL) may need no key; the SDK still insists on one.
+        api_key=settings.anthropic_api_key or ("no-key" if settings.anthropic_base_url else None),
         base_url=settings.anthropic_base_url,  # None: the SDK's own default
         timeout=settings.claude_timeout_s,
         max_retries=0,  # Claude (claude.py) retries, bounded by the answer's deadline

@@ -264,6 +264,19 @@ def test_an_oversize_agent_file_or_a_link_loop_is_skipped_with_a_plain_reason(tm
     assert not catalog.agents
 
 
+async def test_ask_prints_only_the_answer_takes_a_gateway_without_a_key_and_is_in_the_ledger(fake_claude, tmp_path):
+    data = tmp_path / "data"
+    env = clean_env(ANTHROPIC_BASE_URL=fake_claude.url, BOT_ROUTING="off", BOT_DATA_DIR=str(data))  # no key
+    code, out, err = await run_cli("ask", "how should I shard?", env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert out.strip() == "Hello from **Claude**."
+    assert not [line for line in err.splitlines() if line.startswith("{")]  # no log lines unless -v
+    code, out, err = await run_cli("ask", "-v", "and now?", env=env, cwd=tmp_path)
+    assert code == 0 and any(line.startswith("{") for line in err.splitlines())
+    code, out, _ = await run_cli("usage", "--days", "1", env=env, cwd=tmp_path)
+    assert code == 0 and "cli" in out.split("by channel")[0]
+
+
 async def test_ask_redacts_secrets_before_claude_sees_them(fake_claude, tmp_path):
     env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_claude.url, BOT_ROUTING="off")
     key = "AKIA" + "Q3EXAMPLE7KEYZ2X"
