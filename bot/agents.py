@@ -127,7 +127,10 @@ def parse_agent(text: str, source: Path, models: ModelChoices) -> tuple[Agent, l
     match = _FRONT_MATTER.match(text)
     if not match:
         raise AgentFileError(f"{source}: no front matter (a '---' block with name and description)")
-    meta = _read_front_matter(match.group(1))
+    try:
+        meta = _read_front_matter(match.group(1))
+    except AgentFileError as error:
+        raise AgentFileError(f"{source}: {error}") from None
     system_prompt = text[match.end() :].strip()
     if not system_prompt:
         raise AgentFileError(f"{source}: the system prompt after the front matter is empty")
@@ -241,9 +244,16 @@ def _read_key_by_key(block: str) -> dict[str, Any]:
         try:
             parsed = yaml.safe_load(chunk)
             meta[key] = parsed[key] if isinstance(parsed, dict) and key in parsed else _raw_value(chunk)
-        except yaml.YAMLError:
-            meta[key] = _raw_value(chunk)
+        except yaml.YAMLError as error:
+            raw = _raw_value(chunk)
+            if key == "description" and raw[:1] in _OPENERS:  # never closed: not prose with colons
+                problem = getattr(error, "problem", None) or "not valid YAML"
+                raise AgentFileError(f"front matter: {key!r} opens with {raw[0]} and never closes it ({problem})")
+            meta[key] = raw
     return meta
+
+
+_OPENERS = frozenset("\"'[{")
 
 
 def _raw_value(chunk: str) -> str:

@@ -274,6 +274,17 @@ def test_readmes_are_neither_agents_nor_skipped_and_the_first_file_of_a_name_win
     assert catalog.get("other") is catalog.agents[1] and catalog.get("readme") is None
 
 
+def test_front_matter_with_a_quote_or_bracket_that_never_closes_is_skipped_not_read_as_garbage(tmp_path):
+    write(tmp_path, "bracket.md", "---\nname: b\ndescription: [Designs APIs, reviews\n---\nbody")
+    write(tmp_path, "quote.md", '---\nname: q\ndescription: "Designs APIs\n---\nbody')
+    write(tmp_path, "colons.md", "---\nname: c\ndescription: Use it for: APIs. Example: x: y\n---\nbody")
+    catalog = load_agents(tmp_path, MODELS)
+    assert [a.name for a in catalog.agents] == ["c"]  # colons in prose: read leniently, as Claude Code does
+    reasons = {s.source.name: s.reason for s in catalog.skipped}
+    assert reasons["bracket.md"].startswith("front matter: 'description' opens with [ and never closes it")
+    assert reasons["quote.md"].startswith("front matter: 'description' opens with \" and never closes it")
+
+
 def test_each_unusable_file_is_skipped_with_its_reason_alone(tmp_path):
     write(tmp_path, "a.md", "no front matter")
     (tmp_path / "b.md").write_bytes(b"---\nname: b\ndescription: \xff\n---\nBody")
