@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -111,10 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
     serving_options(start)
     check = command(
         "check",
-        "validate settings, agent files and manifest.yml, listing every problem with its fix",
+        "validate settings, agent files and manifest.yml, listing every problem with its fix; then ask Slack "
+        "and Anthropic whether they accept the tokens",
         "Validate every setting (types, ranges, log level, data folder, channel ids), the agent files and "
-        "manifest.yml for the mode you will run in, and list every problem at once with its fix. Exit 0 when "
-        "ready, 1 when something is missing, 2 when a setting has an unusable value. Makes no network calls.",
+        "manifest.yml for the mode you will run in, and list every problem at once with its fix; then, when "
+        "nothing is missing, ask Slack (auth.test, apps.connections.open) and Anthropic (the models list) "
+        "whether they accept the tokens. Exit 0 when ready, 1 when something is missing, 2 when a setting has "
+        "an unusable value or a token is rejected.",
+    )
+    check.add_argument(
+        "--offline",
+        action="store_true",
+        help="make no network calls: check the settings without asking Slack or Anthropic",
     )
     check.add_argument("--http", action="store_true", help="check for HTTP mode (signing secret, request URLs)")
     check.add_argument(
@@ -162,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return redact_command(args.file)
     if args.command == "check":
         settings, setting_problems = read_settings()
-        return check_command(settings, args.http, args.manifest, setting_problems)
+        return check_command(settings, args.http, args.manifest, setting_problems, offline=args.offline)
 
     try:
         settings = load_settings()
@@ -284,7 +292,11 @@ def find_manifest(given: Path | None) -> Path | None:
 
 
 def check_command(
-    settings: Settings, http: bool, manifest: Path | None, setting_problems: Sequence[Problem] = ()
+    settings: Settings,
+    http: bool,
+    manifest: Path | None,
+    setting_problems: Sequence[Problem] = (),
+    offline: bool = False,
 ) -> int:
     from bot.models import max_tokens_for
     from bot.slack.manifest import manifest_problems
@@ -322,9 +334,63 @@ def check_command(
             f"{len(everything)} problem(s) stop the bot from running in {'HTTP' if http else 'Socket'} mode:",
         )
         return 2 if unusable else 1
+    verified = "the tokens were not verified (--offline)"
+    if not offline:  # the settings are complete: ask Slack and Anthropic whether they take the tokens
+        rejected, unverified = asyncio.run(_verify_tokens(settings, socket_mode=not http))
+        for warning in unverified:
+            print(f"warning: {warning}")
+        if rejected:
+            _print_problems(rejected, f"{len(rejected)} token(s) were rejected:")
+            return 2
+        verified = "some tokens could not be verified (see the warnings)" if unverified else "the tokens are accepted"
     checked = f" and {manifest_path}" if manifest_path is not None else ""
-    print(f"All good: settings, {len(catalog.agents)} agent(s){checked} are ready.")
+    print(f"All good: settings, {len(catalog.agents)} agent(s){checked} are ready; {verified}.")
     return 0
+
+
+async def _verify_tokens(settings: Settings, socket_mode: bool) -> tuple[list[str], list[str]]:
+    """Slack's auth.test (SLACK_BOT_TOKEN), apps.connections.open (SLACK_APP_TOKEN, Socket Mode)
+    and Anthropic's models list (ANTHROPIC_API_KEY), at once: (rejections, warnings), each
+    rejection naming the token and where to get a new one; a service not reached is a warning."""
+    import anthropic
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.errors import TokenRejected
+    from bot.slack.tokens_check import CHECK_TIMEOUT_S, check_app_token, check_bot_token, describe
+
+    async def slack(variable: str, check: Awaitable[None]) -> tuple[str | None, str | None]:
+        try:
+            await check
+        except TokenRejected as rejected:
+            return str(rejected), None
+        except Exception as error:  # noqa: BLE001 - unreachable, timed out, 5xx…: not the token's fault
+            return None, f"could not check {variable} with Slack ({describe(error)}); is SLACK_API_URL reachable?"
+        return None, None
+
+    async def claude() -> tuple[str | None, str | None]:
+        fix = "create a key at console.anthropic.com -> API keys, then set ANTHROPIC_API_KEY in .env"
+        async with anthropic.AsyncAnthropic(
+            api_key=settings.anthropic_api_key,
+            base_url=settings.anthropic_base_url,
+            max_retries=0,
+            timeout=CHECK_TIMEOUT_S,
+        ) as client:
+            try:
+                await client.models.list(limit=1)
+            except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as error:
+                return f"Anthropic rejected ANTHROPIC_API_KEY ({error.status_code}); {fix}", None
+            except anthropic.APIConnectionError as error:
+                return None, f"could not reach Anthropic ({type(error).__name__}: {error}) to check ANTHROPIC_API_KEY"
+            except anthropic.APIStatusError as error:
+                return None, f"could not check ANTHROPIC_API_KEY: Anthropic answered {error.status_code}"
+        return None, None
+
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    checks = [slack("SLACK_BOT_TOKEN", check_bot_token(client))]
+    if socket_mode and settings.slack_app_token:
+        checks.append(slack("SLACK_APP_TOKEN", check_app_token(client, settings.slack_app_token)))
+    outcomes = await asyncio.gather(*checks, claude())
+    return [r for r, _ in outcomes if r], [w for _, w in outcomes if w]
 
 
 def redact_command(path: Path | None) -> int:

@@ -22,7 +22,7 @@ import pytest
 from fakes.claude_api import Failure, Reply
 
 from bot.cli import main
-from bot.playground.slack_emulator import BOT_TOKEN, SIGNING_SECRET, deliver, event_callback, mention
+from bot.playground.slack_emulator import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, deliver, event_callback, mention
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "manifest.yml")
@@ -91,7 +91,7 @@ async def test_help_and_the_settings_load_no_sdk_so_the_command_answers_at_once(
 
 
 async def test_check_names_every_missing_variable_and_how_to_fix_it(tmp_path):
-    code, _out, err = run_in_process("check", "--manifest", MANIFEST, env=clean_env(), cwd=tmp_path)
+    code, _out, err = run_in_process("check", "--offline", "--manifest", MANIFEST, env=clean_env(), cwd=tmp_path)
     assert code == 1
     for variable in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY"):
         assert variable in err
@@ -100,14 +100,94 @@ async def test_check_names_every_missing_variable_and_how_to_fix_it(tmp_path):
 
 async def test_check_passes_with_settings_agents_and_manifest_in_order(tmp_path):
     env = clean_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1", ANTHROPIC_API_KEY="sk-ant-1")
-    code, out, err = await run_cli("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    code, out, err = await run_cli("check", "--offline", "--manifest", MANIFEST, env=env, cwd=tmp_path)
     assert code == 0, err
     assert "backend-senior-engineer" in out and "All good" in out
 
 
+def online_env(fake_slack, fake_claude, **tokens: str) -> dict[str, str]:
+    """Every setting `check` needs, the services pointed at the fakes; `tokens` override the good ones."""
+    good = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "ANTHROPIC_API_KEY": "sk-ant-good"}
+    fake_claude.api_keys = {"sk-ant-good"}
+    return clean_env(SLACK_API_URL=fake_slack.url, ANTHROPIC_BASE_URL=fake_claude.url, **{**good, **tokens})
+
+
+async def test_check_names_each_made_up_token_it_was_refused_and_where_to_get_a_new_one(
+    fake_slack, fake_claude, tmp_path
+):
+    made_up = {"SLACK_BOT_TOKEN": "xoxb-made-up", "SLACK_APP_TOKEN": "xapp-made-up", "ANTHROPIC_API_KEY": "sk-ant-x"}
+    env = online_env(fake_slack, fake_claude, **made_up)
+    code, out, err = await run_cli("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 2 and "All good" not in out
+    assert "3 token(s) were rejected" in err
+    assert "Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in err and "OAuth & Permissions" in err
+    assert "Slack rejected SLACK_APP_TOKEN (invalid_auth)" in err and "App-Level Tokens" in err
+    assert "Anthropic rejected ANTHROPIC_API_KEY (401); create a key at console.anthropic.com -> API keys" in err
+    assert sorted(fake_slack.methods()) == ["apps.connections.open", "auth.test"]
+    assert fake_claude.model_list_calls == [{"limit": "1"}]
+    for value in made_up.values():
+        assert value not in out + err  # names the setting, never prints the secret
+    # One bad token: only that one is named.
+    code, _, err = await run_cli(
+        "check",
+        "--manifest",
+        MANIFEST,
+        env=online_env(fake_slack, fake_claude, SLACK_APP_TOKEN="xapp-no"),
+        cwd=tmp_path,
+    )
+    assert code == 2 and "1 token(s) were rejected" in err and "SLACK_APP_TOKEN" in err
+    assert "SLACK_BOT_TOKEN" not in err and "ANTHROPIC_API_KEY" not in err
+
+
+async def test_check_with_tokens_slack_and_anthropic_accept_says_all_good(fake_slack, fake_claude, tmp_path):
+    env = online_env(fake_slack, fake_claude)
+    code, out, err = await run_cli("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert "All good" in out and "the tokens are accepted" in out
+    assert sorted(fake_slack.methods()) == ["apps.connections.open", "auth.test"]
+    assert len(fake_claude.model_list_calls) == 1
+
+
+async def test_check_http_mode_does_not_ask_for_a_socket_mode_connection(fake_slack, fake_claude, tmp_path):
+    env = online_env(fake_slack, fake_claude, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+    env.pop("SLACK_APP_TOKEN")
+    manifest = tmp_path / "manifest.yml"
+    import yaml
+
+    data = yaml.safe_load(Path(MANIFEST).read_text())
+    data["settings"]["socket_mode_enabled"] = False
+    url = "https://bot.example.com/slack/events"
+    data["settings"]["event_subscriptions"]["request_url"] = url
+    data["settings"]["interactivity"]["request_url"] = url
+    data["features"]["slash_commands"][0]["url"] = url
+    manifest.write_text(yaml.safe_dump(data))
+    code, _, err = await run_cli("check", "--http", "--manifest", str(manifest), env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert fake_slack.methods() == ["auth.test"]
+
+
+async def test_check_says_so_when_anthropic_cannot_be_reached_without_calling_the_key_rejected(
+    fake_slack, fake_claude, tmp_path
+):
+    env = {**online_env(fake_slack, fake_claude), "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{free_port()}"}
+    code, out, err = await run_cli("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert "warning: could not reach Anthropic (" in out and "rejected" not in out + err
+    assert "some tokens could not be verified" in out
+
+
+async def test_check_offline_makes_no_calls(fake_slack, fake_claude, tmp_path):
+    made_up = {"SLACK_BOT_TOKEN": "xoxb-made-up", "SLACK_APP_TOKEN": "xapp-made-up", "ANTHROPIC_API_KEY": "sk-ant-x"}
+    env = online_env(fake_slack, fake_claude, **made_up)
+    code, out, err = run_in_process("check", "--offline", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert "the tokens were not verified (--offline)" in out
+    assert fake_slack.calls == [] and fake_claude.model_list_calls == []
+
+
 async def test_check_http_mode_needs_the_signing_secret_not_the_app_token(tmp_path):
     env = clean_env(SLACK_BOT_TOKEN="xoxb-1", ANTHROPIC_API_KEY="sk-ant-1")
-    code, _, err = run_in_process("check", "--http", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--offline", "--http", "--manifest", MANIFEST, env=env, cwd=tmp_path)
     assert code == 1
     assert "SLACK_SIGNING_SECRET" in err and "SLACK_APP_TOKEN" not in err
 
@@ -122,7 +202,7 @@ async def test_check_reports_broken_agent_files_and_a_broken_manifest(tmp_path):
         ANTHROPIC_API_KEY="sk-ant-1",
         BOT_AGENTS_DIR=str(tmp_path / "agents"),
     )
-    code, _, err = run_in_process("check", env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--offline", env=env, cwd=tmp_path)
     assert code == 1
     assert "broken.md" in err and "no front matter" in err
     assert "BOT_DEFAULT_AGENT" in err
@@ -134,7 +214,7 @@ async def test_settings_come_from_a_dotenv_file_and_the_environment_wins(tmp_pat
         "SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_APP_TOKEN=not-an-app-token\nANTHROPIC_API_KEY=sk-ant-file\n"
     )
     env = clean_env(SLACK_APP_TOKEN="xapp-from-env")
-    code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--offline", "--manifest", MANIFEST, env=env, cwd=tmp_path)
     assert code == 0, err
     assert "SLACK_BOT_TOKEN" not in os.environ  # the file's values stayed in that call
 
@@ -360,7 +440,7 @@ READY = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "ANTHROPIC_AP
 
 async def test_check_rejects_an_unknown_log_level_with_its_fix(tmp_path):
     env = clean_env(**READY, BOT_LOG_LEVEL="LOUD", BOT_DATA_DIR=str(tmp_path / "data"))
-    code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--offline", "--manifest", MANIFEST, env=env, cwd=tmp_path)
     assert code == 2
     assert "BOT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'" in err
     assert "Set BOT_LOG_LEVEL=INFO" in err
@@ -370,7 +450,7 @@ async def test_check_names_a_data_dir_that_is_a_file_and_usage_says_so_without_a
     (tmp_path / "afile").write_text("not a folder")
     for data_dir, said in ((tmp_path / "afile", "is a file"), (tmp_path / "afile" / "sub", "cannot be created")):
         env = clean_env(**READY, BOT_DATA_DIR=str(data_dir))
-        code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+        code, _, err = run_in_process("check", "--offline", "--manifest", MANIFEST, env=env, cwd=tmp_path)
         assert code == 2 and "BOT_DATA_DIR" in err and said in err, err
         code, _, err = run_in_process("usage", env=env, cwd=tmp_path)
         assert code == 2 and "BOT_DATA_DIR" in err and said in err and "Traceback" not in err
@@ -383,7 +463,7 @@ async def test_check_names_an_unwritable_data_dir(tmp_path):
         data_dir = tmp_path / "locked"
         data_dir.mkdir(mode=0o500)
     env = clean_env(**READY, BOT_DATA_DIR=str(data_dir))
-    code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--offline", "--manifest", MANIFEST, env=env, cwd=tmp_path)
     assert code == 2 and "BOT_DATA_DIR" in err and "not writable" in err, err
 
 
@@ -393,7 +473,7 @@ async def test_several_bad_settings_in_dotenv_are_all_listed_at_once(tmp_path):
         "BOT_ALLOWED_CHANNELS=general\n"
     )
     env = clean_env(**READY, BOT_DATA_DIR=str(tmp_path / "data"))
-    code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--offline", "--manifest", MANIFEST, env=env, cwd=tmp_path)
     assert code == 2
     for variable in ("BOT_LOG_LEVEL", "BOT_MAX_CONCURRENCY", "BOT_OPS_PORT", "BOT_ROUTING", "BOT_ALLOWED_CHANNELS"):
         assert variable in err
@@ -403,7 +483,7 @@ async def test_several_bad_settings_in_dotenv_are_all_listed_at_once(tmp_path):
 
 async def test_allowed_channels_by_name_is_rejected_with_where_to_find_the_id(tmp_path):
     env = clean_env(**READY, BOT_ALLOWED_CHANNELS="C0123ABCD,general", BOT_DATA_DIR=str(tmp_path / "data"))
-    code, _, err = run_in_process("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--offline", "--manifest", MANIFEST, env=env, cwd=tmp_path)
     assert code == 2
     assert "BOT_ALLOWED_CHANNELS" in err and "'general'" in err and "C0123ABCD'" not in err
     assert "About tab" in err
@@ -424,7 +504,7 @@ async def test_bad_port_and_days_are_refused_by_the_parser_with_a_clear_message(
 
 async def test_check_from_another_folder_finds_the_repositorys_manifest(tmp_path):
     env = clean_env(**READY, BOT_DATA_DIR=str(tmp_path / "data"))
-    code, out, err = run_in_process("check", env=env, cwd=tmp_path)  # no manifest.yml in tmp_path
+    code, out, err = run_in_process("check", "--offline", env=env, cwd=tmp_path)  # no manifest.yml in tmp_path
     assert code == 0, err
     assert f"and {ROOT / 'manifest.yml'} are ready" in out
 
@@ -434,7 +514,7 @@ async def test_check_warns_when_there_is_no_manifest_at_all(tmp_path, monkeypatc
 
     monkeypatch.setattr(bot.cli, "REPO_ROOT", tmp_path / "nowhere")
     env = clean_env(**READY, BOT_DATA_DIR=str(tmp_path / "data"))
-    code, out, err = run_in_process("check", env=env, cwd=tmp_path)
+    code, out, err = run_in_process("check", "--offline", env=env, cwd=tmp_path)
     assert code == 0, err
     assert "warning: no manifest.yml" in out and "All good" in out
 
@@ -446,18 +526,18 @@ async def test_http_mode_check_needs_request_urls_in_the_manifest(tmp_path):
     data["settings"]["socket_mode_enabled"] = False
     (tmp_path / "manifest.yml").write_text(yaml.safe_dump(data))
     env = clean_env(**READY, SLACK_SIGNING_SECRET="s", BOT_DATA_DIR=str(tmp_path / "data"))
-    code, _, err = run_in_process("check", "--http", env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--offline", "--http", env=env, cwd=tmp_path)
     assert code == 1
     for key in ("event_subscriptions.request_url", "interactivity.request_url", "slash_commands[0].url"):
         assert key in err
-    code, _, err = run_in_process("check", env=env, cwd=tmp_path)  # Socket Mode needs socket_mode_enabled
+    code, _, err = run_in_process("check", "--offline", env=env, cwd=tmp_path)  # Socket Mode needs socket_mode_enabled
     assert code == 1 and "socket_mode_enabled: must be true" in err
     url = "https://bot.example.com/slack/events"
     data["settings"]["event_subscriptions"]["request_url"] = url
     data["settings"]["interactivity"]["request_url"] = url
     data["features"]["slash_commands"][0]["url"] = url
     (tmp_path / "manifest.yml").write_text(yaml.safe_dump(data))
-    code, _, err = run_in_process("check", "--http", env=env, cwd=tmp_path)
+    code, _, err = run_in_process("check", "--offline", "--http", env=env, cwd=tmp_path)
     assert code == 0, err
 
 

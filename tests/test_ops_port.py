@@ -50,6 +50,15 @@ async def until_listening(base: str, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def until_ready(base: str, timeout: float = 20.0) -> None:
+    """Until /readyz says 200: in Socket Mode, once the bot is connected and taking work."""
+    await until_listening(base, timeout)
+    deadline = time.monotonic() + timeout
+    while (await get(base + "/readyz"))[0] != 200:
+        assert time.monotonic() < deadline, f"{base}/readyz never said ready"
+        await asyncio.sleep(0.05)
+
+
 def loopback_alias_available() -> bool:
     """127.0.0.2 is this machine's too (Linux: all of 127/8 is the loopback)."""
     try:
@@ -287,7 +296,7 @@ async def test_run_http_serves_the_ops_endpoints_on_bot_ops_port_of_127_0_0_1_on
     )
     try:
         await until_listening(f"http://127.0.0.1:{port}")
-        await until_listening(f"http://127.0.0.1:{ops_port}")
+        await until_ready(f"http://127.0.0.1:{ops_port}")
         for path in OPERATOR_PATHS:
             assert (await get(f"http://127.0.0.1:{port}{path}"))[0] == 404, path
             assert (await get(f"http://127.0.0.1:{ops_port}{path}"))[0] == 200, path
@@ -324,8 +333,7 @@ async def test_bot_http_port_still_works_in_socket_mode_on_127_0_0_1_and_is_logg
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        await until_listening(f"http://127.0.0.1:{ops_port}")
-        assert (await get(f"http://127.0.0.1:{ops_port}/readyz"))[0] == 200
+        await until_ready(f"http://127.0.0.1:{ops_port}")
         if loopback_alias_available():
             assert await refused(f"http://127.0.0.2:{ops_port}/readyz")
     finally:

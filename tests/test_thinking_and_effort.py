@@ -137,7 +137,7 @@ async def test_agents_and_check_warn_about_model_ids_that_are_not_current(tmp_pa
     env = clean_env(
         BOT_AGENTS_DIR=str(folder), SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1", ANTHROPIC_API_KEY="sk-ant-1"
     )
-    for command in (["agents"], ["check", "--manifest", MANIFEST]):
+    for command in (["agents"], ["check", "--offline", "--manifest", MANIFEST]):
         code, out, err = await run_cli(*command, env=env, cwd=tmp_path)
         assert code == 0, err  # a warning, not an error
         assert "'claude-sonnet-4-20250514' is not one of the current models" in out + err

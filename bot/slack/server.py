@@ -15,7 +15,6 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -24,36 +23,13 @@ from bot.errors import OpsPortUnavailable, PortUnavailable, TokenRejected
 from bot.logs import log_event
 from bot.metrics import ACK_SECONDS, exposition
 from bot.slack.app import SlackBot
+from bot.slack.tokens_check import check_tokens_once, describe
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE_S = 30.0
-CHECK_TIMEOUT_S = 10.0  # for each start-up call to Slack (auth.test, apps.connections.open)
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0  # while Slack can't be reached at start-up: 1 s, 2 s, 4 s… 60 s
-# Slack's answers (ok: false) that refuse the token itself: no retry will change them. For a bad
-# app-level token apps.connections.open answers invalid_auth, or not_allowed_token_type when it
-# is given another kind of token; auth.test the same for the bot token.
-TOKEN_REFUSALS = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "token_revoked",
-        "token_expired",
-        "account_inactive",
-        "not_allowed_token_type",
-        "missing_scope",
-        "no_permission",
-        "team_access_not_granted",
-        "ekm_access_denied",
-    }
-)
-NEW_TOKEN_AT = {
-    "SLACK_BOT_TOKEN": "copy the Bot User OAuth Token from api.slack.com/apps -> your app -> OAuth & Permissions "
-    "(reinstall the app to the workspace if it is gone)",
-    "SLACK_APP_TOKEN": "generate an app-level token with the connections:write scope at api.slack.com/apps -> "
-    "your app -> Basic Information -> App-Level Tokens",
-}
 
 
 def web_application(bot: SlackBot, *, healthz: bool = True) -> web.Application:
@@ -329,7 +305,7 @@ async def check_tokens(client: AsyncWebClient, stop: asyncio.Event, app_token: s
     delay = RETRY_FIRST_S
     while not stop.is_set():
         try:
-            if await until_stopped(_check_tokens_once(client, app_token), stop):
+            if await until_stopped(check_tokens_once(client, app_token), stop):
                 return True
             break
         except TokenRejected:
@@ -339,7 +315,7 @@ async def check_tokens(client: AsyncWebClient, stop: asyncio.Event, app_token: s
                 log,
                 "slack_unreachable",
                 logging.WARNING,
-                error=_describe(error),
+                error=describe(error),
                 retry_in_s=delay,
                 detail="can't check the Slack tokens yet; SLACK_API_URL and the network may be at fault",
             )
@@ -348,34 +324,6 @@ async def check_tokens(client: AsyncWebClient, stop: asyncio.Event, app_token: s
         delay = min(delay * 2, RETRY_MAX_S)
     log_event(log, "stopped", detail="stopped before Slack could be reached; nothing was taken on")
     return False
-
-
-async def _check_tokens_once(client: AsyncWebClient, app_token: str | None) -> None:
-    async with asyncio.timeout(CHECK_TIMEOUT_S):
-        await _refused("SLACK_BOT_TOKEN", client.auth_test())
-    if app_token is not None:
-        async with asyncio.timeout(CHECK_TIMEOUT_S):
-            await _refused("SLACK_APP_TOKEN", client.apps_connections_open(app_token=app_token))
-
-
-async def _refused(variable: str, call: Awaitable[Any]) -> None:
-    try:
-        await call
-    except SlackApiError as error:
-        code = str(error.response.get("error", ""))
-        if code in TOKEN_REFUSALS:
-            raise TokenRejected(
-                f"Slack rejected {variable} ({code}); {NEW_TOKEN_AT[variable]}, then set {variable} in .env"
-            ) from None
-        raise
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
-        return f"no answer within {CHECK_TIMEOUT_S:g} s"
-    if isinstance(error, SlackApiError):
-        return f"Slack answered {error.response.get('error')}"
-    return f"{type(error).__name__}: {error}"[:300]
 
 
 async def _finish_in_flight(bot: SlackBot, grace: float) -> None:

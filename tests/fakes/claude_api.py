@@ -23,6 +23,7 @@ from bot.playground.local_server import LocalServer
 # The models Claude serves (models overview); any other id answers 404 as a retired one does:
 # {"type": "not_found_error", "message": "model: <id>"} (API errors page).
 SERVED_MODELS = ("claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5")
+CREATED_AT = "2026-01-01T00:00:00Z"  # what GET /v1/models says of each (an RFC 3339 datetime)
 # Effort when a request names none: Sonnet 5.5 "high"; Opus and Haiku 5.5 "medium" (effort page).
 DEFAULT_EFFORT = {"claude-sonnet-5-5": "high", "claude-opus-5-5": "medium", "claude-haiku-5-5": "medium"}
 # How many tokens the fake thinks at each effort before it writes. The real amount varies with
@@ -266,7 +267,10 @@ class FakeClaude(LocalServer):
         self.expected_refusals: set[int] = set()  # statuses a test provokes on purpose (e.g. 404 for a retired model)
         self.timeline: list[str] = []  # "answer asked", "route asked", "route answered", in order
         self._handling: set[asyncio.Task[Any]] = set()  # requests still being answered (a scripted delay)
+        self.api_keys: set[str] | None = None  # set: GET /v1/models answers 401 to any other key
+        self.model_list_calls: list[dict[str, str]] = []  # the query of each GET /v1/models
         self.app.router.add_post("/v1/messages", self._handle)
+        self.app.router.add_get("/v1/models", self._models)
 
     def then(self, *replies: Reply | Failure | StreamError) -> FakeClaude:
         self.script.extend(replies)
@@ -283,6 +287,29 @@ class FakeClaude(LocalServer):
         for task in self._handling:
             task.cancel()
         await super().stop()
+
+    async def _models(self, request: web.Request) -> web.Response:
+        # Models API, "List Models" (docs.claude.com/en/api/models-list): newest first, paged by
+        # limit / after_id / before_id; no key, or an unknown one, answers 401 authentication_error.
+        # The key comes as x-api-key, or as "Authorization: Bearer <key>" (what SDK 2.16 sends).
+        self.model_list_calls.append(dict(request.query))
+        bearer = request.headers.get("Authorization", "")
+        key = request.headers.get("x-api-key") or (bearer[len("Bearer ") :] if bearer.startswith("Bearer ") else None)
+        if not key or (self.api_keys is not None and key not in self.api_keys):
+            return sse.error(401, "authentication_error", "invalid x-api-key", {"request-id": "req_models_401"})
+        limit = int(request.query.get("limit", "20"))
+        data = [
+            {"type": "model", "id": model, "display_name": model.replace("-", " ").title(), "created_at": CREATED_AT}
+            for model in SERVED_MODELS
+        ][:limit]
+        return web.json_response(
+            {
+                "data": data,
+                "has_more": limit < len(SERVED_MODELS),
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         task = asyncio.current_task()
