@@ -271,8 +271,9 @@ class Answerer:
                 await sink.fail(NOTHING_TO_ANSWER, warning=False)
                 return None
             agent = self._settled_agent(conversation, agent_name)
-            if agent is None and not self._hold_for_routing(hold, turns):
-                await self._refuse(sink, hold, request_id, Router.tokens_to_hold(self.catalog.agents, _gist(turns)))
+            routing = self._routing_cost(turns) if agent is None else 0
+            if routing and hold.take(routing, routing) is None:
+                await self._refuse(sink, hold, request_id, routing)
                 return None
             if agent is None and len(self.catalog.agents) == 1:
                 # One agent: the router only tells on-topic from off-topic. It runs beside the
@@ -398,12 +399,9 @@ class Answerer:
         )
         return answer
 
-    def _hold_for_routing(self, hold: Hold, turns: Sequence[Turn]) -> bool:
-        """Hold what the routing call may be billed; False: the allowance has not that much left."""
-        if self.router is None:
-            return True
-        most = self.router.tokens_to_hold(self.catalog.agents, _gist(turns))
-        return hold.take(most, most) is not None
+    def _routing_cost(self, turns: Sequence[Turn]) -> int:
+        """The most the routing call may be billed, which the allowance holds (0: no router)."""
+        return 0 if self.router is None else self.router.tokens_to_hold(self.catalog.agents, _gist(turns))
 
     async def _refuse(self, sink: AnswerSink, hold: Hold, request_id: str, needed: int) -> None:
         log_event(log, "over_daily_limit", request_id=request_id, needed_tokens=needed)

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "agents":
         return agents_command(settings)
-    needs_data_dir = args.command in ("usage", "run") or (args.command == "start" and settings.slack_configured)
+    needs_data_dir = args.command in ("usage", "run", "ask") or (args.command == "start" and settings.slack_configured)
     if needs_data_dir and (data_problems := data_dir_problems(settings.data_dir)):
         _print_problems(data_problems, "backend-engineer can't use its data folder:")
         return 2
@@ -357,6 +357,7 @@ async def _verify_tokens(settings: Settings, socket_mode: bool) -> tuple[list[st
 
     from bot.errors import TokenRejected
     from bot.slack.tokens_check import CHECK_TIMEOUT_S, check_app_token, check_bot_token, describe
+    from bot.wiring import anthropic_client
 
     async def slack(variable: str, check: Awaitable[None]) -> tuple[str | None, str | None]:
         try:
@@ -369,12 +370,7 @@ async def _verify_tokens(settings: Settings, socket_mode: bool) -> tuple[list[st
 
     async def claude() -> tuple[str | None, str | None]:
         fix = "create a key at console.anthropic.com -> API keys, then set ANTHROPIC_API_KEY in .env"
-        async with anthropic.AsyncAnthropic(
-            api_key=settings.anthropic_api_key,
-            base_url=settings.anthropic_base_url,
-            max_retries=0,
-            timeout=CHECK_TIMEOUT_S,
-        ) as client:
+        async with anthropic_client(settings, timeout=CHECK_TIMEOUT_S) as client:
             try:
                 await client.models.list(limit=1)
             except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as error:
@@ -394,18 +390,15 @@ async def _verify_tokens(settings: Settings, socket_mode: bool) -> tuple[list[st
 
 
 def redact_command(path: Path | None) -> int:
-    from collections import Counter
-
-    from bot.redact import KINDS, redact
+    from bot.redact import redact
 
     text = sys.stdin.read() if path is None else path.read_text(encoding="utf-8", errors="replace")
     result = redact(text)
     sys.stdout.write(result.text)
     sys.stdout.flush()
-    counts = Counter(result.counts)
     print(result.summary() or "Nothing to redact.", file=sys.stderr)
-    for kind in sorted(counts, key=lambda k: list(KINDS).index(k) if k in KINDS else len(KINDS)):
-        print(f"  {counts[kind]:>4}  {kind}", file=sys.stderr)
+    for kind, count in result.counts.items():  # in KINDS order already
+        print(f"  {count:>4}  {kind}", file=sys.stderr)
     return 0
 
 
@@ -422,9 +415,6 @@ def ask_command(settings: Settings, text: str) -> int:
     from bot.usage import Requester
     from bot.wiring import create_answerer
 
-    if data_problems := data_dir_problems(settings.data_dir):
-        _print_problems(data_problems, "backend-engineer can't use its data folder:")
-        return 2
     sink = TerminalSink()
     store = Store.in_data_dir(settings.data_dir, settings.retention_days)  # its calls are in `usage` too
     answerer = create_answerer(settings, catalog, store=store)

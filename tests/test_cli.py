@@ -148,6 +148,17 @@ async def test_check_with_tokens_slack_and_anthropic_accept_says_all_good(fake_s
     assert len(fake_claude.model_list_calls) == 1
 
 
+async def test_check_through_a_gateway_without_a_key_asks_the_gateway_as_the_bot_would(
+    fake_slack, fake_claude, tmp_path
+):
+    env = online_env(fake_slack, fake_claude)
+    env.pop("ANTHROPIC_API_KEY")
+    fake_claude.api_keys = None  # a gateway that holds the key itself
+    code, out, err = await run_cli("check", "--manifest", MANIFEST, env=env, cwd=tmp_path)
+    assert code == 0, err + out
+    assert len(fake_claude.model_list_calls) == 1
+
+
 async def test_check_http_mode_does_not_ask_for_a_socket_mode_connection(fake_slack, fake_claude, tmp_path):
     env = online_env(fake_slack, fake_claude, SLACK_SIGNING_SECRET=SIGNING_SECRET)
     env.pop("SLACK_APP_TOKEN")

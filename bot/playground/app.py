@@ -110,10 +110,7 @@ def playground_settings(
     if dry_run is not None:
         # Routing is off: choosing an agent without Claude would be pretending.
         return replace(local, anthropic_api_key=PLACEHOLDER_KEY, anthropic_base_url=dry_run.url, routing=False)
-    if not local.anthropic_api_key:
-        # A gateway that needs no key: the SDK still insists on one.
-        return replace(local, anthropic_api_key=PLACEHOLDER_KEY)
-    return local
+    return local  # a gateway without a key: wiring.anthropic_client gives the SDK one
 
 
 class Playground:
