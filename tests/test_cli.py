@@ -34,8 +34,9 @@ def clean_env(**values: str) -> dict[str, str]:
     return {**env, **values}
 
 
-async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
+async def start_cli(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    """`python -m bot ARGS` as its own process, its output piped (a bot runs until signalled)."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -45,6 +46,10 @@ async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    process = await start_cli(*args, env=env, cwd=cwd)
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()

@@ -8,14 +8,13 @@ import contextlib
 import json
 import signal
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import aiohttp
 import pytest
-from test_cli import clean_env, free_port, run_cli
+from test_cli import clean_env, free_port, run_cli, start_cli
 
 from bot.config import load_settings
 from bot.errors import ConfigError, OpsPortUnavailable, PortUnavailable
@@ -279,21 +278,7 @@ async def test_run_http_serves_the_ops_endpoints_on_bot_ops_port_of_127_0_0_1_on
         ANTHROPIC_BASE_URL=fake_claude.url,
         BOT_OPS_PORT=str(ops_port),
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "--http",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_cli("run", "--http", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=tmp_path)
     try:
         await until_listening(f"http://127.0.0.1:{port}")
         await until_ready(f"http://127.0.0.1:{ops_port}")
@@ -320,18 +305,7 @@ async def test_bot_http_port_still_works_in_socket_mode_on_127_0_0_1_and_is_logg
         ANTHROPIC_BASE_URL=fake_claude.url,
         BOT_HTTP_PORT=str(ops_port),
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "--host",
-        "0.0.0.0",  # --host no longer applies to it
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_cli("run", "--host", "0.0.0.0", env=env, cwd=tmp_path)  # --host no longer applies to it
     try:
         await until_ready(f"http://127.0.0.1:{ops_port}")
         if loopback_alias_available():

@@ -6,13 +6,13 @@ import asyncio
 import os
 import signal
 import socket
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from fakes.claude_api import Reply
+from test_cli import start_cli
 
 from bot.playground.slack_emulator import (
     APP_TOKEN,
@@ -126,17 +126,7 @@ def run_env(api_url: str, **values: str) -> dict[str, str]:
 
 
 async def start_run(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    return await start_cli("run", *args, env=env, cwd=cwd)
 
 
 async def finish(process: asyncio.subprocess.Process, timeout: float) -> str:
